@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tether needs, if any are missing. Used by every entry script.
+#   scripts/setup.sh            the packages for building and testing everything
+#   scripts/setup.sh bench      + golang-go and gnuplot, for `make bench`
+# Needs root (or sudo) only when something is missing; never downloads anything but
+# Debian packages.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build make git pkg-config python3
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 clang-format-14
+)
+for extra in "$@"; do
+  case "$extra" in
+    bench) packages+=(golang-go gnuplot-nox) ;;
+    *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
+  esac
+done
+# Modules add their own packages here (one file per module, one package per line).
+shopt -s nullglob
+for f in "$(dirname "$0")"/../modules/*/packages.txt; do
+  while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done <"$f"
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
