@@ -117,6 +117,7 @@ class Done {
   int fd() const;
 
   explicit Done(internal::CancelNode* anchor) noexcept : anchor_(anchor) {}
+  internal::CancelNode* anchor() const noexcept { return anchor_; }
 
  private:
   template <class Rep, class Period>
@@ -399,7 +400,12 @@ class Registration {
 
 
 namespace internal {
-Registration register_callback(const Context& ctx, CallbackBase* cb);
+/// Registers `cb` (adopting it) to run when `anchor` is done; runs it at once, on this
+/// thread, if it already is. Integrations use the anchor form with Done views.
+Registration register_callback(CancelNode* anchor, CallbackBase* cb);
+inline Registration register_callback(const Context& ctx, CallbackBase* cb) {
+  return register_callback(ctx.node()->anchor, cb);
+}
 }  // namespace internal
 
 /// Arranges for `f()` to run once, after `ctx` is done. Go: context.AfterFunc.
