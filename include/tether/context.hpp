@@ -147,7 +147,8 @@ class Context {
   }
   Context& operator=(Context&& other) noexcept {
     if (this != &other)
-      internal::release(std::exchange(node_, std::exchange(other.node_, &internal::background_node)));
+      internal::release(
+          std::exchange(node_, std::exchange(other.node_, &internal::background_node)));
     return *this;
   }
   ~Context() { internal::release(node_); }
@@ -180,9 +181,7 @@ class Context {
   void throw_if_done() const;
 
   /// Two handles are equal when they refer to the same context.
-  friend bool operator==(const Context& a, const Context& b) noexcept {
-    return a.node_ == b.node_;
-  }
+  friend bool operator==(const Context& a, const Context& b) noexcept { return a.node_ == b.node_; }
 
   /// Internal: adopts one reference to `node`.
   explicit Context(internal::Node* node) noexcept : node_(node) {}
@@ -335,7 +334,7 @@ template <class Rep, class Period>
 /// Use values for request-scoped data that crosses API boundaries (trace ids, auth), not
 /// for optional parameters.
 template <class T, class U = T>
-  requires std::constructible_from<T, U&&> && std::destructible<T>
+requires std::constructible_from<T, U&&> && std::destructible<T>
 [[nodiscard]] Context with_value(const Context& parent, const Key<T>& key, U&& value);
 
 /// A child that keeps the parent's values but is never cancelled and has no deadline,
@@ -350,8 +349,8 @@ Cause cause(const Context& ctx);
 
 namespace internal {
 /// The type-erased part of an after_func registration; see context.cpp.
-struct CallbackBase {
-  Link link;                          // in anchor->children; under anchor's lock
+/// Its Link base is its membership in anchor->children (under the anchor's lock).
+struct CallbackBase : Link {
   std::atomic<std::uint32_t> refs;    // list membership + Registration handles
   std::atomic<std::uint32_t> phase;   // kPending, kRunning, kFinished, kStopped
   CancelNode* anchor;                 // strong while linked
@@ -398,7 +397,6 @@ class Registration {
   internal::CallbackBase* rep_ = nullptr;
 };
 
-
 namespace internal {
 /// Registers `cb` (adopting it) to run when `anchor` is done; runs it at once, on this
 /// thread, if it already is. Integrations use the anchor form with Done views.
@@ -419,8 +417,8 @@ inline Registration register_callback(const Context& ctx, CallbackBase* cb) {
 /// If `f` throws, tether prints the exception to stderr and calls std::terminate(), as
 /// std::stop_callback does: a callback has no caller to report to.
 template <class F>
-  requires std::invocable<std::decay_t<F>&>
-Registration after_func(const Context& ctx, F&& f) {
+requires std::invocable < std::decay_t<F>
+& > Registration after_func(const Context& ctx, F&& f) {
   auto* cb = new internal::Callback<std::decay_t<F>>(std::forward<F>(f));
   return internal::register_callback(ctx, cb);
 }
@@ -431,8 +429,13 @@ namespace internal {
 Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause);
 template <class Rep, class Period>
 Nanos timeout_to_deadline(std::chrono::duration<Rep, Period> timeout) noexcept {
-  if (timeout <= timeout.zero()) return INT64_MIN;  // already exceeded
-  return add_duration(now_ns(), timeout);
+  Nanos now = now_ns();
+  if (timeout <= timeout.zero()) {  // already exceeded: now + timeout, floored at the epoch
+    double ns = std::chrono::duration<double, std::nano>(timeout).count();
+    if (ns <= -static_cast<double>(now)) return 0;
+    return now + std::chrono::floor<std::chrono::nanoseconds>(timeout).count();
+  }
+  return add_duration(now, timeout);
 }
 
 Node* make_value_node(Node* parent, const void* key, const char* key_name, const ValueOps* ops,
@@ -449,7 +452,9 @@ std::string describe_value(const void* p) {
     return v ? "true" : "false";
   } else if constexpr (std::is_arithmetic_v<T>) {
     return std::to_string(v);
-  } else if constexpr (requires { { v.describe() } -> std::convertible_to<std::string>; }) {
+  } else if constexpr (requires {
+                         { v.describe() } -> std::convertible_to<std::string>;
+                       }) {
     return v.describe();
   } else {
     return describe_value_typename(typeid(T));
@@ -458,6 +463,7 @@ std::string describe_value(const void* p) {
 
 template <class T>
 inline constexpr ValueOps value_ops{
+    alignof(T),
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
     &describe_value<T>,
 };
@@ -480,22 +486,19 @@ Derived<ScopedCancel> with_timeout(const Context& parent,
 
 template <class Rep, class Period>
 Derived<ScopedCancel> with_timeout_cause(const Context& parent,
-                                         std::chrono::duration<Rep, Period> timeout,
-                                         Cause cause) {
-  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout),
-                                 std::move(cause));
+                                         std::chrono::duration<Rep, Period> timeout, Cause cause) {
+  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout), std::move(cause));
 }
 
 template <class T, class U>
-  requires std::constructible_from<T, U&&> && std::destructible<T>
-Context with_value(const Context& parent, const Key<T>& key, U&& value) {
+requires std::constructible_from<T, U&&> && std::destructible<T> Context
+with_value(const Context& parent, const Key<T>& key, U&& value) {
   auto construct = [](void* where, void* arg) {
     ::new (where) T(std::forward<U>(*static_cast<std::remove_reference_t<U>*>(arg)));
   };
-  return Context(internal::make_value_node(parent.node(), &key, key.name(),
-                                           &internal::value_ops<T>, sizeof(T), alignof(T),
-                                           construct, const_cast<void*>(static_cast<const void*>(
-                                                          std::addressof(value)))));
+  return Context(internal::make_value_node(
+      parent.node(), &key, key.name(), &internal::value_ops<T>, sizeof(T), alignof(T), construct,
+      const_cast<void*>(static_cast<const void*>(std::addressof(value)))));
 }
 
 }  // namespace tether

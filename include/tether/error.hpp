@@ -63,8 +63,8 @@ class Cause {
   Cause() noexcept = default;
   Cause(std::error_code code, std::string_view message = {});
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  Cause(E e, std::string_view message = {}) : Cause(make_error_code(e), message) {}
+  requires std::is_error_code_enum_v<E> Cause(E e, std::string_view message = {})
+      : Cause(make_error_code(e), message) {}
   /// A message-only cause: code() is empty, message() is `message`.
   explicit Cause(std::string_view message);
   explicit Cause(const char* message) : Cause(std::string_view(message)) {}
@@ -91,10 +91,8 @@ class Cause {
   /// Compares the code: `cause(ctx) == tether::errc::canceled`.
   friend bool operator==(const Cause& c, std::error_code ec) noexcept { return c.code() == ec; }
   template <class E>
-    requires std::is_error_code_enum_v<E> || std::is_error_condition_enum_v<E>
-  friend bool operator==(const Cause& c, E e) noexcept {
-    return c.code() == e;
-  }
+  requires std::is_error_code_enum_v<E> || std::is_error_condition_enum_v<E>
+  friend bool operator==(const Cause& c, E e) noexcept { return c.code() == e; }
 
   /// Internal: adopts a reference to `rep`.
   explicit Cause(internal::CauseRep* rep) noexcept : rep_(rep) {}

@@ -51,10 +51,10 @@ struct CauseRep;
 struct Node {
   std::atomic<std::uint32_t> refs;  // strong references; unused when is_static
   Kind kind;
-  bool is_static;            // background/todo/never: never counted, never freed
-  Node* parent;              // strong reference; null for static roots
-  CancelNode* anchor;        // nearest cancellable node at or above; never null
-  const ValueNode* values;   // nearest value node at or above; null if none
+  bool is_static;           // background/todo/never: never counted, never freed
+  Node* parent;             // strong reference; null for static roots
+  CancelNode* anchor;       // nearest cancellable node at or above; never null
+  const ValueNode* values;  // nearest value node at or above; null if none
 
   bool is_cancellable() const noexcept { return kind == Kind::kCancel || kind == Kind::kTimer; }
 };
@@ -84,23 +84,24 @@ inline constexpr std::uint32_t kLockWaiters = 1u << 5;
 struct Extras;  // lazily created waiting state (eventfd); see Done::fd()
 
 /// A cancellable context: with_cancel, with_cancel_cause; base of TimerNode.
-struct CancelNode : Node {
+/// Its Link base is its membership in parent->anchor's children (under that anchor's lock).
+struct CancelNode : Node, Link {
   std::atomic<std::uint32_t> state;  // see the bit layout above
   std::uint32_t reserved;
-  Nanos deadline;                    // effective deadline (own or inherited); kNoDeadline
-  Link link;                         // in parent->anchor's children; under that anchor's lock
-  Link* children;                    // head of this node's children; under this node's lock
-  CauseRep* cause;                   // under lock until done; immutable after
-  std::atomic<Extras*> extras;       // created by the first Done::fd()
+  Nanos deadline;               // effective deadline (own or inherited); kNoDeadline
+  Link* children;               // head of this node's children; under this node's lock
+  CauseRep* cause;              // under lock until done; immutable after
+  std::atomic<Extras*> extras;  // created by the first Done::fd()
 };
 
 /// A cancellable context with a deadline armed in the shared timer service.
 struct TimerNode : CancelNode {
-  std::size_t heap_index;  // position in the timer heap; written under the timer mutex
+  std::atomic<std::size_t> heap_index;  // position in the timer heap; written under its mutex
 };
 
 /// Type-erased operations on a ValueNode's stored value.
 struct ValueOps {
+  std::size_t align;  // alignof the value type
   void (*destroy)(void* value) noexcept;
   std::string (*describe)(const void* value);
 };
@@ -113,14 +114,14 @@ struct IndexSlot {
 
 /// A context that carries one key/value pair.
 struct ValueNode : Node {
-  const void* key;          // address of the tether::Key<T>
-  const char* key_name;     // the key's name, for describe()
-  const ValueNode* prev;    // nearest value node above (== parent->values)
-  const IndexSlot* index;   // non-null at checkpoints: every key visible from here
-  std::uint32_t index_mask; // capacity - 1 of index
-  std::uint32_t depth;      // number of value nodes at or above, including this one
+  const void* key;           // address of the tether::Key<T>
+  const char* key_name;      // the key's name, for describe()
+  const ValueNode* prev;     // nearest value node above (== parent->values)
+  const IndexSlot* index;    // non-null at checkpoints: every key visible from here
+  std::uint32_t index_mask;  // capacity - 1 of index
+  std::uint32_t depth;       // number of value nodes at or above, including this one
   const ValueOps* ops;
-  void* value;              // points into this node's own allocation
+  void* value;  // points into this node's own allocation
 };
 
 /// Finds the newest value stored under `key` at or above `v`; nullptr if none.
@@ -129,8 +130,8 @@ inline const void* find_value(const ValueNode* v, const void* key) noexcept {
   while (v != nullptr) {
     if (v->key == key) return v->value;
     if (v->index != nullptr) {
-      auto h = static_cast<std::uint32_t>((reinterpret_cast<std::uintptr_t>(key) >> 3) *
-                                          0x9E3779B97F4A7C15ull >> 32);
+      auto h = static_cast<std::uint32_t>(
+          (reinterpret_cast<std::uintptr_t>(key) >> 3) * 0x9E3779B97F4A7C15ull >> 32);
       for (std::uint32_t i = h & v->index_mask;; i = (i + 1) & v->index_mask) {
         const IndexSlot& s = v->index[i];
         if (s.key == key) return s.node->value;

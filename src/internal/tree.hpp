@@ -1,0 +1,43 @@
+// Internal operations on the context tree shared by context.cpp, timer.cpp and testing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tether/internal/node.hpp"
+
+namespace tether::internal {
+
+/// Increments n's count unless it already reached zero (n is being destroyed).
+bool try_retain(Node* n) noexcept;
+
+/// Cancels `n` and its subtree with `code`. With own_cause, the node keeps the cause it
+/// was created with (with_deadline_cause); otherwise `cause` (may be null) is recorded.
+/// Returns after the whole subtree is done and its callbacks have run.
+void cancel_node(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause) noexcept;
+
+/// The node lock (a bit in the state word). Never held while calling out.
+void lock(CancelNode* n) noexcept;
+void unlock(CancelNode* n) noexcept;
+
+/// The number of links in n's children list (takes the lock).
+std::size_t count_children(CancelNode* n) noexcept;
+
+// ---- the shared timer service (timer.cpp) ----
+inline constexpr std::size_t kNotArmed = SIZE_MAX;
+/// Arms t at t->deadline unless t is already done. O(log n).
+void timer_arm(TimerNode* t);
+/// Disarms t if armed. O(log n). Safe to call for a node that was never armed.
+void timer_disarm(TimerNode* t) noexcept;
+std::size_t timer_pending() noexcept;
+/// Called by the timer service when t's deadline has passed (t is retained).
+void expire(TimerNode* t) noexcept;
+
+// ---- manual clock support (used by tether::testing) ----
+void manual_install(Nanos start);  // throws std::logic_error if one is installed
+void manual_uninstall() noexcept;
+void manual_advance_to(Nanos t);
+Nanos manual_now() noexcept;
+void timer_wait_pending(std::size_t n);
+
+}  // namespace tether::internal
