@@ -223,14 +223,17 @@ struct Cascade {
 void release_callback(CallbackBase* cb) noexcept;
 
 /// Publishes `code` on n unless n is already done. Under n's lock: records the cause,
-/// detaches every child (retaining the nodes, taking over the callbacks). Returns false if
-/// another thread got there first.
-bool publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
-             Cascade& cs) noexcept {
+/// detaches every child (retaining the nodes, taking over the callbacks). If n had child
+/// nodes (kWithChildren), the caller's reference to n moves to cs.unsettled. kLost: another
+/// thread got there first.
+enum class Published { kLost, kLeaf, kWithChildren };
+
+Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
+                  Cascade& cs) noexcept {
   lock(n);
   if (n->state.load(std::memory_order_relaxed) & kCodeMask) {
     unlock(n);
-    return false;
+    return Published::kLost;
   }
   CauseRep* dropped = nullptr;
   if (!own_cause && n->cause != cause) {
@@ -260,13 +263,10 @@ bool publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
   std::uint32_t old = unlock_with(n, code | (has_child_nodes ? 0 : kSettled));
   if (old & kWaiters) futex_wake(n->state, kDoneBitset);
   if (Extras* x = n->extras.load(std::memory_order_seq_cst)) x->signal();
-  if (has_child_nodes) {
-    retain(n);
-    cs.unsettled.push(n);
-  }
+  if (has_child_nodes) cs.unsettled.push(n);  // the caller's reference moves there
   if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(n));
   release(dropped);
-  return true;
+  return has_child_nodes ? Published::kWithChildren : Published::kLeaf;
 }
 
 void run_callback(CallbackBase* cb) noexcept {
@@ -280,8 +280,10 @@ void run_callback(CallbackBase* cb) noexcept {
 }  // namespace
 
 void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own_cause) noexcept {
+  // The caller holds a reference to root for the whole call; root's entry in
+  // cs.unsettled (if any) borrows it, every other entry owns one.
   Cascade cs;
-  if (!publish(root, code, cause, own_cause, cs)) {
+  if (publish(root, code, cause, own_cause, cs) == Published::kLost) {
     // Another thread's cancel won; like Go's cancel, do not return before it is complete.
     wait_for_bits(root, kSettled, kNoDeadline);
     return;
@@ -291,9 +293,10 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
   CauseRep* final_cause = root->cause;
   while (!cs.work.empty()) {
     CancelNode* n = cs.work.pop();
-    if (!publish(n, code, final_cause, false, cs) &&
-        !(n->state.load(std::memory_order_acquire) & kSettled)) {
-      cs.foreign.push(n);
+    Published p = publish(n, code, final_cause, false, cs);
+    if (p == Published::kWithChildren) continue;  // the reference moved to cs.unsettled
+    if (p == Published::kLost && !(n->state.load(std::memory_order_acquire) & kSettled)) {
+      cs.foreign.push(n);  // another thread's cascade is still under way below n
       continue;
     }
     release(n);
@@ -303,7 +306,8 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
     release(n);
   }
   for (CancelNode* n : cs.unsettled) settle(n);
-  for (CancelNode* n : cs.unsettled) release(n);
+  for (CancelNode* n : cs.unsettled)
+    if (n != root) release(n);
   for (CallbackBase* cb : cs.callbacks) run_callback(cb);
 }
 
@@ -320,7 +324,9 @@ void free_node(Node* n) noexcept {
     case Kind::kTimer: {
       auto* c = static_cast<CancelNode*>(n);
       if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(c));
-      remove_from_parent(c);
+      // A done node is already unlinked: the cascade detaches before it publishes, and a
+      // canceller unlinks before it drops the reference it held while cancelling.
+      if (!(c->state.load(std::memory_order_acquire) & kCodeMask)) remove_from_parent(c);
       // Every child and pending callback holds a reference, so the list is empty here.
       release(c->cause);
       delete c->extras.load(std::memory_order_acquire);

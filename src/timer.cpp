@@ -46,7 +46,12 @@ class TimerService {
     heap_.push_back(t);
     set_index(t, heap_.size() - 1);
     sift_up(heap_.size() - 1);
-    if (index(t) == 0) wake_.notify_one();
+    // Wake the thread only if it would otherwise sleep past this deadline; a thread that
+    // wakes early for a deadline since disarmed just goes back to sleep.
+    if (t->deadline < sleeping_until_) {
+      sleeping_until_ = t->deadline;
+      wake_.notify_one();
+    }
     changed_.notify_all();
     if (!thread_started_) start_thread();
   }
@@ -80,6 +85,7 @@ class TimerService {
     std::lock_guard lk(mu_);
     manual_ = false;
     manual_active.store(false, std::memory_order_release);
+    sleeping_until_ = 0;
     wake_.notify_one();
   }
 
@@ -117,15 +123,18 @@ class TimerService {
     std::unique_lock lk(mu_);
     for (;;) {
       if (manual_ || heap_.empty()) {
+        sleeping_until_ = kNoDeadline;
         wake_.wait(lk);
         continue;
       }
       Nanos now = steady_now_ns();
       if (heap_[0]->deadline > now) {
-        wake_.wait_until(lk, std::chrono::steady_clock::time_point(
-                                 std::chrono::nanoseconds(heap_[0]->deadline)));
+        sleeping_until_ = heap_[0]->deadline;
+        wake_.wait_until(
+            lk, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(sleeping_until_)));
         continue;
       }
+      sleeping_until_ = 0;  // awake: arm() need not notify
       fire_due(lk, now);
     }
   }
@@ -193,6 +202,7 @@ class TimerService {
   std::condition_variable wake_;     // the service thread: a new earliest deadline, a mode change
   std::condition_variable changed_;  // wait_pending(): the number of armed deadlines changed
   std::vector<TimerNode*> heap_;
+  Nanos sleeping_until_ = 0;  // when the thread will next look at the heap (0: awake)
   bool manual_ = false;
   bool thread_started_ = false;
   std::unique_ptr<std::thread> thread_;
