@@ -15,6 +15,7 @@ non-zero only when an input is missing or unreadable.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -306,6 +307,7 @@ def machine(compiler, go_info, context):
 def chart(rows, png, subtitle):
     """Bar chart of the ratios (log scale) with the targets, drawn by bench/ratios.gp."""
     data = os.path.splitext(png)[0] + ".dat"
+    low, high = 1.0, 1.0
     with open(data, "w", encoding="utf-8") as f:
         i = 0
         for r in rows:
@@ -314,11 +316,17 @@ def chart(rows, png, subtitle):
             limit = ratio_target(r["benchmark"])
             # Colour: 11 met, 12 missed, 13 no target (line types set in ratios.gp).
             colour = 13 if limit is None else (11 if r["ratio"] <= limit else 12)
+            low = min(low, r["ratio"], limit or 1.0)
+            high = max(high, r["ratio"])
             f.write(f"{i}\t{r['benchmark']}\t{r['ratio']:.6g}\t"
                     f"{limit if limit is not None else '?'}\t{colour}\n")
             i += 1
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ratios.gp")
-    cmd = ["gnuplot", "-e", f"data='{data}'; out='{png}'; subtitle='{subtitle}'", script]
+    # Room for every bar, every target and the Go line at 1.
+    ymin = 10 ** math.floor(math.log10(low))
+    ymax = max(2.0, high * 1.5)
+    settings = f"data='{data}'; out='{png}'; subtitle='{subtitle}'; ymin={ymin:g}; ymax={ymax:g}"
+    cmd = ["gnuplot", "-e", settings, script]
     try:
         subprocess.run(cmd, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
@@ -354,7 +362,11 @@ def main():
 
     print()
     print(render_text(header, body))
-    print()
+    notes = []
+    for r in rows:
+        if r["note"] and r["note"] not in notes:
+            notes.append(r["note"])
+            print(f"  {r['benchmark'].split('/')[0]}: {r['note']}")
     for line in details(tether):
         print("  " + line)
     print()
