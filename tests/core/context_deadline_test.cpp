@@ -160,14 +160,18 @@ TEST(Deadline, ChildDeadlineLaterThanParentsArmsNoTimer) {
   expect_deadline_exceeded(child, "child");
 }
 
-TEST(Deadline, ChildDeadlineEqualToParentsArmsNoTimer) {
+// Go: `if cur, ok := parent.Deadline(); ok && cur.Before(d) { return WithCancel(parent) }`
+// — only a strictly earlier parent deadline makes the child a plain cancel context.
+TEST(Deadline, ChildDeadlineEqualToParentsArmsItsOwnTimerAsInGo) {
   ManualClock clock;
   const tether::Clock::time_point at = clock.now() + 1s;
   auto [parent, cancel] = tether::with_deadline(tether::background(), at);
   const std::size_t pending = clock.pending_timers();
   auto [child, child_cancel] = tether::with_deadline(parent, at);
-  EXPECT_EQ(clock.pending_timers(), pending);
+  EXPECT_EQ(clock.pending_timers(), pending + 1);
   EXPECT_EQ(child.deadline(), parent.deadline());
+  EXPECT_NE(child.describe().find(".WithDeadline("), child.describe().rfind(".WithDeadline("))
+      << child.describe();
 }
 
 TEST(Deadline, ChildDeadlineEarlierThanParentsArmsItsOwnTimer) {
