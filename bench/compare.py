@@ -300,6 +300,7 @@ def machine(compiler, go_info, context):
         "go": run(["go", "version"]),
         "google_benchmark_cpu_mhz": context.get("mhz_per_cpu"),
         "library_build_type": context.get("library_build_type"),
+        "load_average_before_tether": context.get("load_avg"),
         "tether_commit": (commit + ("-dirty" if dirty else "")) if commit else None,
     }
 
@@ -375,6 +376,10 @@ def main():
     if args.quick:
         print("(quick run: short timings, rough numbers; not for docs/performance.md)")
     print(f"machine: {info['cpu_model']}, nproc {info['nproc']}, {info['compiler']}, {info['go']}")
+    load = info["load_average_before_tether"]
+    if load:
+        print("load average when tether's run started: " + ", ".join(f"{x:.2f}" for x in load)
+              + f" (a value above {info['nproc']} means other processes competed for the CPUs)")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     result = {
