@@ -1,0 +1,668 @@
+// tether::pg — see include/tether/pg.hpp for the contract.
+#include "tether/pg.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace tether::pg {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class PgCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "tether.pg"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::connection_failed:
+        return "could not connect to the server";
+      case errc::connection_lost:
+        return "the connection to the server was lost";
+      case errc::server_error:
+        return "the server reported an error";
+      case errc::unsupported:
+        return "unsupported result (the connection was closed)";
+      case errc::closed:
+        return "the connection is closed";
+      case errc::pool_closed:
+        return "the pool is closed";
+    }
+    return "unknown tether.pg error";
+  }
+};
+
+PGconn* as_pg(void* p) noexcept { return static_cast<PGconn*>(p); }
+
+// libpq's messages end with a newline; error strings read better without it.
+std::string trimmed(const char* s) {
+  std::string out = s ? s : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+Error context_error(const Context& ctx, const std::string& detail, std::string sqlstate = {}) {
+  return Error{ctx.err(), tether::cause(ctx).message() + ": " + detail, std::move(sqlstate)};
+}
+
+// ---- the cancel threads ---------------------------------------------------------------
+
+// The outcome of one cancel request, shared by the query that asked and the cancel thread.
+struct CancelTicket {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // written under mu
+  bool sent = false;  // written under mu: PQcancel returned 1 (the server acknowledged)
+  std::string error;  // written under mu
+
+  void complete(bool ok, std::string why) {
+    {
+      std::lock_guard lock(mu);
+      done = true;
+      sent = ok;
+      error = std::move(why);
+    }
+    cv.notify_all();
+  }
+  // True if the server acknowledged the cancel before `until` (real time).
+  bool wait_until(SteadyTime until) {
+    std::unique_lock lock(mu);
+    cv.wait_until(lock, until, [&] { return done; });
+    return done && sent;
+  }
+};
+
+// A CancelService runs PQcancel — which blocks on a TCP exchange with the server — off the
+// querying thread. Its threads are started on demand (at most kMaxThreads), reused for
+// every later request, and joined when the process exits.
+class CancelService {
+ public:
+  static constexpr std::size_t kMaxThreads = 4;
+
+  ~CancelService() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Takes ownership of `cancel` (may be null: the ticket then fails at once).
+  std::shared_ptr<CancelTicket> submit(PGcancel* cancel) {
+    auto ticket = std::make_shared<CancelTicket>();
+    if (!cancel) {
+      ticket->complete(false, "PQgetCancel failed");
+      return ticket;
+    }
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back({cancel, ticket});
+      if (idle_ == 0 && threads_.size() < kMaxThreads) {
+        ++idle_;  // the new thread counts as idle until it takes a request
+        threads_.emplace_back([this] { work(); });
+      }
+    }
+    cv_.notify_one();
+    return ticket;
+  }
+
+ private:
+  struct Request {
+    PGcancel* cancel;
+    std::shared_ptr<CancelTicket> ticket;
+  };
+
+  void work() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      Request r = std::move(queue_.front());
+      queue_.pop_front();
+      --idle_;
+      lock.unlock();
+      char errbuf[256] = {};
+      const bool ok = PQcancel(r.cancel, errbuf, sizeof errbuf) == 1;
+      PQfreeCancel(r.cancel);
+      r.ticket->complete(ok, trimmed(errbuf));
+      lock.lock();
+      ++idle_;
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> queue_;         // under mu_
+  std::vector<std::thread> threads_;  // under mu_
+  std::size_t idle_ = 0;              // under mu_: threads waiting for a request
+  bool stopping_ = false;             // under mu_
+};
+
+CancelService& cancel_service() {
+  static CancelService service;
+  return service;
+}
+
+// ---- waiting on the socket and the context --------------------------------------------
+
+enum class Ready { socket, done, timeout };
+
+// Waits until `sock` has `events`, or `done_fd` (if >= 0) is readable, or `until` passes.
+// The socket wins a tie: results that already arrived are read before giving up.
+Ready wait_for(int sock, short events, int done_fd, std::optional<SteadyTime> until) {
+  while (true) {
+    pollfd fds[2] = {{sock, events, 0}, {done_fd, POLLIN, 0}};
+    int timeout = -1;
+    if (until) {
+      auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*until - std::chrono::steady_clock::now());
+      timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+    }
+    const int n = ::poll(fds, done_fd >= 0 ? 2 : 1, timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Ready::socket;  // let libpq discover and report the failure
+    if (fds[0].revents != 0) return Ready::socket;
+    if (done_fd >= 0 && fds[1].revents != 0) return Ready::done;
+    if (n == 0) return Ready::timeout;
+  }
+}
+
+// ---- one query in flight ---------------------------------------------------------------
+
+// The results of one query as they arrive. In pipeline mode the sequence is:
+//   [set_config result] NULL  [query result] NULL  PIPELINE_SYNC
+// and without it: [query result] NULL.
+struct InFlight {
+  PGconn* conn;
+  bool pipeline;
+  int phase;              // pipeline: 0 = set_config, 1 = the query; else always 1
+  bool finished = false;  // every result read (NULL, or PIPELINE_SYNC)
+  std::vector<std::string> columns;
+  std::vector<Row> rows;
+  std::int64_t affected = 0;
+  std::optional<std::string> prior_timeout;  // statement_timeout before set_config
+  std::optional<Error> error;                // the first error the server reported
+  bool unsupported = false;
+
+  InFlight(PGconn* c, bool p) : conn(c), pipeline(p), phase(p ? 0 : 1) {}
+
+  // Reads everything that has arrived, without blocking. False if the connection broke.
+  bool consume() {
+    if (PQconsumeInput(conn) == 0) return false;
+    while (!finished && PQisBusy(conn) == 0) {
+      PGresult* r = PQgetResult(conn);
+      if (!r) {
+        if (!pipeline) finished = true;
+        ++phase;
+        continue;
+      }
+      take(r);
+      PQclear(r);
+      if (unsupported) return false;
+    }
+    return true;
+  }
+
+  void take(PGresult* r) {
+    switch (PQresultStatus(r)) {
+      case PGRES_PIPELINE_SYNC:
+        finished = true;
+        break;
+      case PGRES_PIPELINE_ABORTED:
+        break;  // an earlier statement of the pipeline failed: its error is recorded
+      case PGRES_TUPLES_OK:
+      case PGRES_SINGLE_TUPLE:
+      case PGRES_COMMAND_OK:
+        if (phase == 0) {
+          if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) prior_timeout = PQgetvalue(r, 0, 0);
+        } else {
+          read_rows(r);
+        }
+        break;
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        unsupported = true;
+        break;
+      default:
+        if (!error) {
+          const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+          error = Error{make_error_code(errc::server_error), trimmed(PQresultErrorMessage(r)),
+                        state ? state : ""};
+        }
+    }
+  }
+
+  void read_rows(PGresult* r) {
+    const int nf = PQnfields(r);
+    const int nt = PQntuples(r);
+    if (columns.empty())
+      for (int f = 0; f < nf; ++f) columns.emplace_back(PQfname(r, f));
+    rows.reserve(rows.size() + static_cast<std::size_t>(nt));
+    for (int t = 0; t < nt; ++t) {
+      std::vector<std::optional<std::string>> values;
+      values.reserve(static_cast<std::size_t>(nf));
+      for (int f = 0; f < nf; ++f) {
+        if (PQgetisnull(r, t, f)) {
+          values.emplace_back(std::nullopt);
+        } else {
+          values.emplace_back(
+              std::string(PQgetvalue(r, t, f), static_cast<std::size_t>(PQgetlength(r, t, f))));
+        }
+      }
+      rows.emplace_back(std::move(values));
+    }
+    const char* n = PQcmdTuples(r);
+    if (n && *n) std::from_chars(n, n + std::char_traits<char>::length(n), affected);
+  }
+};
+
+constexpr const char* kSetTimeout =
+    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', $1, true)";
+constexpr const char* kQueryCanceled = "57014";
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const PgCategory c;
+  return c;
+}
+
+namespace internal {
+Blob decode_bytea(std::string_view text) {
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
+    throw std::invalid_argument("tether::pg: bytea value is not in hex format");
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw std::invalid_argument("tether::pg: bad hex digit in bytea value");
+  };
+  Blob out;
+  out.reserve((text.size() - 2) / 2);
+  for (std::size_t i = 2; i < text.size(); i += 2)
+    out.push_back(static_cast<std::byte>(nibble(text[i]) * 16 + nibble(text[i + 1])));
+  return out;
+}
+
+void bad_column(std::size_t i, std::string_view text, const char* type) {
+  throw std::invalid_argument("tether::pg: column " + std::to_string(i) + " (\"" +
+                              std::string(text.substr(0, 40)) + "\") is not " + type);
+}
+}  // namespace internal
+
+// ---- Connection ---------------------------------------------------------------------------
+
+Connection::Connection(Connection&& other) noexcept
+    : conn_(std::exchange(other.conn_, nullptr)),
+      options_(other.options_),
+      saved_statement_timeout_(std::move(other.saved_statement_timeout_)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    conn_ = std::exchange(other.conn_, nullptr);
+    options_ = other.options_;
+    saved_statement_timeout_ = std::move(other.saved_statement_timeout_);
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  // No hook ever holds this PGconn: cancel requests carry their own PGcancel copy.
+  if (conn_) PQfinish(as_pg(std::exchange(conn_, nullptr)));
+  saved_statement_timeout_.reset();
+}
+
+int Connection::backend_pid() const noexcept { return conn_ ? PQbackendPID(as_pg(conn_)) : 0; }
+
+bool Connection::healthy() const noexcept {
+  return conn_ && PQstatus(as_pg(conn_)) == CONNECTION_OK &&
+         PQtransactionStatus(as_pg(conn_)) == PQTRANS_IDLE;
+}
+
+bool Connection::probe() noexcept {
+  if (!healthy()) return false;
+  PGconn* c = as_pg(conn_);
+  pollfd p{PQsocket(c), POLLIN, 0};
+  if (::poll(&p, 1, 0) > 0) {
+    // Something arrived while idle: a notice, or the server shutting the connection down.
+    if (PQconsumeInput(c) == 0) return false;
+  }
+  return healthy();
+}
+
+Result<Connection> Connection::connect(const Context& ctx, std::string_view conninfo) {
+  return connect(ctx, conninfo, Options{});
+}
+
+Result<Connection> Connection::connect(const Context& ctx, std::string_view conninfo,
+                                       Options options) {
+  if (ctx.err()) return context_error(ctx, "not connecting");
+  int done_fd;
+  try {
+    done_fd = ctx.done().fd();
+  } catch (const std::system_error& e) {
+    return Error{e.code(), e.what(), {}};
+  }
+  const std::string info(conninfo);
+  // expand_dbname = 1: the "dbname" value is a whole connection string or URI.
+  const char* const keys[] = {"dbname", nullptr};
+  const char* const values[] = {info.c_str(), nullptr};
+  PGconn* c = PQconnectStartParams(keys, values, 1);
+  if (!c) return Error{make_error_code(errc::connection_failed), "out of memory", {}};
+  Connection conn(c, options);  // closes `c` on every early return
+  if (PQstatus(c) == CONNECTION_BAD)
+    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+
+  // As the libpq manual says: start as if PQconnectPoll had returned PGRES_POLLING_WRITING,
+  // and fetch the socket anew each round (it may change between attempts).
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED)
+      return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+    const short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    if (wait_for(PQsocket(c), events, done_fd, std::nullopt) == Ready::done)
+      return context_error(ctx, "connecting to the server");
+    st = PQconnectPoll(c);
+  }
+  if (PQsetnonblocking(c, 1) != 0)
+    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+  return conn;
+}
+
+Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
+                                      std::span<const Param> params) {
+  if (!conn_) return Error{make_error_code(errc::closed), "the connection is closed", {}};
+  PGconn* c = as_pg(conn_);
+  if (ctx.err()) return context_error(ctx, "not sent");
+  int done_fd;
+  try {
+    done_fd = ctx.done().fd();
+  } catch (const std::system_error& e) {
+    return Error{e.code(), e.what(), {}};
+  }
+
+  // Decide the server-side backstop: statement_timeout, local to this query's transaction.
+  const PGTransactionStatusType tx = PQtransactionStatus(c);
+  if (tx == PQTRANS_IDLE) saved_statement_timeout_.reset();  // every local setting has ended
+  std::optional<std::string> timeout;
+  if (auto deadline = ctx.deadline(); deadline && tx != PQTRANS_INERROR) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - tether::now());
+    if (left.count() <= 0) {
+      return Error{make_error_code(tether::errc::deadline_exceeded),
+                   "context deadline exceeded: the deadline passed before the query was sent",
+                   {}};
+    }
+    // At least 1 ms: statement_timeout = 0 would mean "no limit".
+    timeout = std::to_string(
+        std::max<std::int64_t>(1, (left + options_.statement_timeout_margin).count()));
+  } else if (!deadline && tx == PQTRANS_INTRANS && saved_statement_timeout_) {
+    timeout = saved_statement_timeout_;  // an earlier query's deadline must not linger
+  }
+  const bool pipeline = timeout.has_value();
+
+  // Text parameters must be NUL-terminated for libpq: copy them.
+  std::vector<std::string> storage;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  storage.reserve(params.size() + 1);
+  for (const Param& p : params) {
+    if (p.kind() == Param::Kind::null) {
+      values.push_back(nullptr);
+      lengths.push_back(0);
+      formats.push_back(0);
+      continue;
+    }
+    storage.emplace_back(p.bytes());
+    values.push_back(storage.back().c_str());
+    lengths.push_back(static_cast<int>(p.bytes().size()));
+    formats.push_back(p.kind() == Param::Kind::binary ? 1 : 0);
+  }
+  const std::string text(sql);
+
+  auto lost = [&](std::string prefix) {
+    Error e{make_error_code(errc::connection_lost),
+            prefix + trimmed(PQerrorMessage(c)) + " (the connection was closed)",
+            {}};
+    close();
+    return e;
+  };
+
+  bool sent = true;
+  if (pipeline) {
+    const char* tv[] = {timeout->c_str()};
+    sent = PQenterPipelineMode(c) == 1 &&
+           PQsendQueryParams(c, kSetTimeout, 1, nullptr, tv, nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQsendQueryParams(c, text.c_str(), static_cast<int>(params.size()), nullptr,
+                                   values.data(), lengths.data(), formats.data(), 0) == 1;
+  if (pipeline) sent = sent && PQpipelineSync(c) == 1;
+  if (!sent) return lost("sending the query: ");
+
+  const int sock = PQsocket(c);
+  while (true) {
+    const int f = PQflush(c);
+    if (f == 0) break;
+    if (f < 0) return lost("sending the query: ");
+    switch (wait_for(sock, POLLIN | POLLOUT, done_fd, std::nullopt)) {
+      case Ready::done:
+        // Half a query is on the wire: the connection cannot be reused.
+        close();
+        return context_error(ctx, "the query was not fully sent; the connection was closed");
+      default:
+        if (PQconsumeInput(c) == 0) return lost("sending the query: ");
+    }
+  }
+
+  InFlight q(c, pipeline);
+  while (!q.finished) {
+    if (wait_for(sock, POLLIN, done_fd, std::nullopt) == Ready::done) {
+      // The context ended first: cancel, drain within the grace period, keep the
+      // connection only if it is quiesced.
+      auto ticket = cancel_service().submit(PQgetCancel(c));
+      const SteadyTime until = std::chrono::steady_clock::now() + options_.cancel_grace;
+      bool broken = false;
+      while (!q.finished && !broken) {
+        if (wait_for(sock, POLLIN, -1, until) == Ready::timeout) break;
+        broken = !q.consume();
+      }
+      const bool acknowledged = ticket->wait_until(until);
+      std::string detail;
+      std::string sqlstate;
+      if (q.error) {
+        detail = q.error->message;
+        sqlstate = q.error->sqlstate;
+      } else if (q.finished) {
+        detail = "the query completed before the cancel reached it; its result was discarded";
+      } else if (broken) {
+        detail = "the connection broke while cancelling: " + trimmed(PQerrorMessage(c));
+      } else {
+        detail = "the server did not finish within the cancel grace period";
+      }
+      const bool quiesced = q.finished && !broken && acknowledged && PQstatus(c) == CONNECTION_OK &&
+                            (!pipeline || PQexitPipelineMode(c) == 1);
+      if (!quiesced) {
+        close();
+        detail += "; the connection was closed";
+      } else if (PQtransactionStatus(c) == PQTRANS_IDLE) {
+        saved_statement_timeout_.reset();
+      }
+      return context_error(ctx, detail, sqlstate);
+    }
+    if (!q.consume()) {
+      if (q.unsupported) {
+        close();
+        return Error{make_error_code(errc::unsupported),
+                     "COPY is not supported by tether::pg; the connection was closed",
+                     {}};
+      }
+      return lost(q.error ? q.error->message + "; " : std::string());
+    }
+  }
+  if (pipeline && PQexitPipelineMode(c) != 1) return lost("leaving pipeline mode: ");
+  if (PQstatus(c) != CONNECTION_OK) return lost(q.error ? q.error->message + "; " : "");
+
+  // Remember the statement_timeout to restore if this query left a transaction open with
+  // our local setting in it (for instance a BEGIN with a deadline).
+  const PGTransactionStatusType after = PQtransactionStatus(c);
+  if (after == PQTRANS_IDLE) {
+    saved_statement_timeout_.reset();
+  } else if (pipeline && !saved_statement_timeout_ && q.prior_timeout && !q.error) {
+    saved_statement_timeout_ = q.prior_timeout;
+  } else if (pipeline && !ctx.deadline()) {
+    saved_statement_timeout_.reset();  // restored above
+  }
+
+  if (q.error) {
+    if (q.error->sqlstate == kQueryCanceled) {
+      // Our statement_timeout backstop, or a cancel racing the context's end.
+      if (ctx.err()) return context_error(ctx, q.error->message, q.error->sqlstate);
+      if (auto d = ctx.deadline(); d && tether::now() >= *d) {
+        return Error{make_error_code(tether::errc::deadline_exceeded),
+                     "context deadline exceeded: " + q.error->message, q.error->sqlstate};
+      }
+    }
+    return *q.error;
+  }
+  return Rows(std::move(q.columns), std::move(q.rows), q.affected);
+}
+
+// ---- Pool ---------------------------------------------------------------------------------
+
+struct Lease::State {
+  std::string conninfo;
+  std::size_t max_connections;
+  Connection::Options options;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Connection>> idle;  // under mu
+  std::size_t open = 0;                           // under mu: idle + leased + connecting
+  bool closed = false;                            // under mu
+
+  // Takes a connection back: keeps it if healthy, else drops it and frees its slot.
+  void give_back(std::unique_ptr<Connection> conn) noexcept {
+    std::unique_lock lock(mu);
+    if (!closed && conn->healthy()) {
+      idle.push_back(std::move(conn));
+    } else {
+      --open;
+      lock.unlock();
+      conn.reset();  // closes outside the lock
+      lock.lock();
+    }
+    cv.notify_one();
+  }
+};
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = std::move(other.pool_);
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+void Lease::release() noexcept {
+  if (conn_ && pool_) pool_->give_back(std::move(conn_));
+  conn_.reset();
+  pool_.reset();
+}
+
+Pool::Pool(Options options) : state_(std::make_shared<Lease::State>()) {
+  state_->conninfo = std::move(options.conninfo);
+  state_->max_connections = std::max<std::size_t>(1, options.max_connections);
+  state_->options = options.connection;
+}
+
+Pool::~Pool() {
+  std::vector<std::unique_ptr<Connection>> idle;
+  {
+    std::lock_guard lock(state_->mu);
+    state_->closed = true;
+    state_->open -= state_->idle.size();
+    idle.swap(state_->idle);
+  }
+  state_->cv.notify_all();
+}
+
+std::size_t Pool::open_count() const {
+  std::lock_guard lock(state_->mu);
+  return state_->open;
+}
+
+std::size_t Pool::idle_count() const {
+  std::lock_guard lock(state_->mu);
+  return state_->idle.size();
+}
+
+Result<Lease> Pool::acquire(const Context& ctx) {
+  Lease::State& s = *state_;
+  Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
+  bool armed = false;
+  auto finish = [&](Result<Lease> r) {
+    if (armed) wake.stop_and_wait();  // never with s.mu held: the callback takes it
+    return r;
+  };
+  std::unique_lock lock(s.mu);
+  while (true) {
+    if (s.closed) {
+      lock.unlock();
+      return finish(Error{make_error_code(errc::pool_closed), "the pool is closed", {}});
+    }
+    if (ctx.err()) {
+      const std::size_t max = s.max_connections;
+      lock.unlock();
+      return finish(context_error(
+          ctx, "waiting for a free connection (all " + std::to_string(max) + " in use)"));
+    }
+    if (!s.idle.empty()) {
+      std::unique_ptr<Connection> conn = std::move(s.idle.back());
+      s.idle.pop_back();
+      lock.unlock();
+      if (conn->probe()) return finish(Lease(state_, std::move(conn)));
+      conn.reset();  // died while idle (a server restart): replace it
+      lock.lock();
+      --s.open;
+      continue;
+    }
+    if (s.open < s.max_connections) {
+      ++s.open;
+      lock.unlock();
+      auto conn = Connection::connect(ctx, s.conninfo, s.options);
+      if (!conn) {
+        lock.lock();
+        --s.open;
+        s.cv.notify_one();
+        lock.unlock();
+        return finish(conn.error());
+      }
+      return finish(Lease(state_, std::make_unique<Connection>(std::move(*conn))));
+    }
+    if (!armed) {
+      armed = true;
+      lock.unlock();
+      // Notifying under the lock: a waiter checks ctx.err() under it, so no wakeup is lost.
+      wake = after_func(ctx, [state = state_] {
+        std::lock_guard l(state->mu);
+        state->cv.notify_all();
+      });
+      lock.lock();
+      continue;
+    }
+    s.cv.wait(lock);
+  }
+}
+
+}  // namespace tether::pg

@@ -1,0 +1,381 @@
+// tether/sqlite.hpp — SQLite statements that stop when their context does.
+//
+// A tether::sqlite::Connection owns one SQLite database handle. Every statement runs under
+// a Context, as Go's db.QueryContext / db.ExecContext do: when the context is cancelled or
+// its deadline passes, the running statement stops at SQLite's next opportunity and the
+// call returns the context's error.
+//
+//   auto db = tether::sqlite::Connection::open("app.db");
+//   if (!db) return db.error();
+//   auto [ctx, cancel] = tether::with_timeout(parent, 2s);
+//   auto rows = db->query(ctx, "SELECT id, name FROM users WHERE age > ?", 30);
+//   if (!rows) log(rows.error().message);          // errc::deadline_exceeded, ...
+//   for (const auto& row : *rows) use(row.get<std::int64_t>(0), row.get<std::string>(1));
+//
+// How a statement is stopped (two mechanisms, each covering the other's gap):
+//   * a progress handler, run by SQLite on the executing thread every few hundred virtual
+//     machine instructions, reads ctx.err() — one atomic load — and aborts when it is set.
+//     It runs on the statement's own thread, so it can never hit a statement it was not
+//     meant for;
+//   * an after_func hook calls sqlite3_interrupt() the moment the context ends, for
+//     latency (a statement blocked inside a single long instruction). The hook is
+//     deregistered with Registration::stop_and_wait() before the statement is finalized,
+//     so it never touches a handle that is being reset or closed.
+//   * waiting for a lock held by another connection goes through a busy handler that
+//     sleeps on the context (backing off from 1 ms to 50 ms) instead of
+//     sqlite3_busy_timeout: it keeps retrying while the context is alive and gives up
+//     the moment it ends. A context that never ends waits for the lock as long as it takes.
+//
+// Errors are values, not exceptions: every call returns a Result<T>, which holds either
+// the value or an Error {code, message}. `code` is either an SQLite result code in
+// sqlite::category() (compare with tether::sqlite::errc, e.g. errc::constraint), or — when
+// the context ended — the context's own error (tether::errc::canceled or
+// deadline_exceeded), with what SQLite was doing in `message`. When an interrupted
+// statement made SQLite roll back the enclosing transaction, Error::rolled_back is true and
+// the message says so. Misuse of the row accessors (a column index out of range, asking
+// for text from an integer) throws, like std::vector::at and std::get.
+//
+// Thread safety: a Connection is used by one thread at a time (it may move between
+// threads); different Connections are independent. The context may be cancelled from any
+// thread. Row, Rows and Value are plain values.
+//
+// What blocks: exec/query block the calling thread while the statement runs, and while
+// waiting for a lock (bounded by the context). Connection's destructor and close() block
+// only while SQLite closes the file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "tether/context.hpp"
+
+namespace tether::sqlite {
+
+// ---- errors ----------------------------------------------------------------------------
+
+/// The error category of SQLite result codes: value() is the (extended) SQLite result
+/// code, message() is sqlite3_errstr's text. Its name is "sqlite".
+const std::error_category& category() noexcept;
+
+/// The primary SQLite result codes worth testing for; an error_code of category() compares
+/// equal to these when its primary code (the low 8 bits) matches, so
+/// `err.code == tether::sqlite::errc::constraint` also holds for SQLITE_CONSTRAINT_UNIQUE.
+enum class errc {
+  error = 1,        ///< SQLITE_ERROR: SQL error or missing database
+  busy = 5,         ///< SQLITE_BUSY: the database file is locked
+  locked = 6,       ///< SQLITE_LOCKED: a table in the database is locked
+  interrupt = 9,    ///< SQLITE_INTERRUPT: interrupted (by something other than a context)
+  readonly = 8,     ///< SQLITE_READONLY: attempt to write a readonly database
+  cantopen = 14,    ///< SQLITE_CANTOPEN: unable to open the database file
+  constraint = 19,  ///< SQLITE_CONSTRAINT: a constraint was violated
+  mismatch = 20,    ///< SQLITE_MISMATCH: data type mismatch
+  misuse = 21,      ///< SQLITE_MISUSE: library used incorrectly (e.g. a closed connection)
+  range = 25,       ///< SQLITE_RANGE: bind parameter index out of range
+};
+/// The portable condition for errc values (primary codes of category()).
+const std::error_category& condition_category() noexcept;
+inline std::error_condition make_error_condition(errc e) noexcept {
+  return {static_cast<int>(e), condition_category()};
+}
+
+/// Why a call failed: an error code plus a human-readable message.
+///
+/// `code` is an SQLite result code (category()) or, when the context ended, the context's
+/// error (tether::errc). `message` is SQLite's own message (sqlite3_errmsg), or for a
+/// context error the context's cause followed by what was interrupted.
+struct Error {
+  std::error_code code;
+  std::string message;
+  /// True when SQLite rolled back the enclosing transaction because the statement was
+  /// interrupted (the message says so too). Only ever set together with a context error.
+  bool rolled_back = false;
+};
+
+/// Either a value or an Error: what every call returns. Test it like a pointer.
+///
+///   auto rows = db.query(ctx, "SELECT 1");
+///   if (!rows) return rows.error();
+///   use(*rows);
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
+
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  /// The value; throws std::system_error(error().code, error().message) if there is none.
+  T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  /// The error; throws std::logic_error if the result holds a value.
+  const Error& error() const {
+    if (ok()) throw std::logic_error("tether::sqlite::Result::error() on a value");
+    return std::get<1>(v_);
+  }
+
+ private:
+  void check() const {
+    if (!ok()) throw std::system_error(std::get<1>(v_).code, std::get<1>(v_).message);
+  }
+  std::variant<T, Error> v_;
+};
+
+/// The result of a call that returns nothing but success or an Error.
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit
+  bool ok() const noexcept { return !error_.has_value(); }
+  explicit operator bool() const noexcept { return ok(); }
+  /// Throws std::system_error if this holds an error.
+  void value() const {
+    if (error_) throw std::system_error(error_->code, error_->message);
+  }
+  const Error& error() const {
+    if (!error_) throw std::logic_error("tether::sqlite::Result::error() on success");
+    return *error_;
+  }
+
+ private:
+  std::optional<Error> error_;
+};
+
+// ---- values ----------------------------------------------------------------------------
+
+/// SQL NULL, as a parameter or a column value.
+struct Null {
+  friend bool operator==(Null, Null) noexcept { return true; }
+};
+/// A BLOB column value (owned bytes).
+using Blob = std::vector<std::byte>;
+
+/// One column value of a result row, in SQLite's own storage class.
+using Value = std::variant<Null, std::int64_t, double, std::string, Blob>;
+
+/// A statement parameter: a view of the argument (it does not own text or blob bytes; the
+/// arguments outlive the call). Built implicitly from integers, bool, floating point,
+/// anything convertible to std::string_view (text), Blob or std::span<const std::byte>
+/// (blob), Null / nullptr / std::nullopt (NULL), and std::optional<T> of those.
+class Param {
+ public:
+  enum class Kind { null, integer, real, text, blob };
+
+  Param(Null) noexcept {}            // NOLINT: implicit
+  Param(std::nullptr_t) noexcept {}  // NOLINT: implicit
+  Param(std::nullopt_t) noexcept {}  // NOLINT: implicit
+  template <class I>
+  requires std::is_integral_v<I> Param(I i)
+  noexcept : kind_(Kind::integer), i_(static_cast<std::int64_t>(i)) {}  // NOLINT
+  template <class F>
+  requires std::is_floating_point_v<F> Param(F f)
+  noexcept : kind_(Kind::real), d_(static_cast<double>(f)) {}  // NOLINT
+  template <class S>
+  requires(std::is_convertible_v<const S&, std::string_view> &&
+           !std::is_same_v<std::decay_t<S>, std::nullptr_t>) Param(const S& s)
+  noexcept : kind_(Kind::text), text_(std::string_view(s)) {}                    // NOLINT
+  Param(std::span<const std::byte> b) noexcept : kind_(Kind::blob), blob_(b) {}  // NOLINT
+  Param(const Blob& b) noexcept : kind_(Kind::blob), blob_(b) {}                 // NOLINT
+  template <class T>
+  Param(const std::optional<T>& o) : Param(o ? Param(*o) : Param(Null{})) {}  // NOLINT
+
+  Kind kind() const noexcept { return kind_; }
+  std::int64_t integer() const noexcept { return i_; }
+  double real() const noexcept { return d_; }
+  std::string_view text() const noexcept { return text_; }
+  std::span<const std::byte> blob() const noexcept { return blob_; }
+
+ private:
+  Kind kind_ = Kind::null;
+  std::int64_t i_ = 0;
+  double d_ = 0;
+  std::string_view text_;
+  std::span<const std::byte> blob_;
+};
+
+/// One result row. get<T>(i) reads column i (0-based) as T:
+///   * std::int64_t (or any integral type): an INTEGER column;
+///   * double: a REAL or INTEGER column;
+///   * std::string / std::string_view (a view into the row): a TEXT column;
+///   * Blob: a BLOB column; std::span<const std::byte>: a view of it;
+///   * std::optional<T> of the above: std::nullopt for NULL.
+/// A NULL read as a non-optional T, or a column of another storage class, throws
+/// std::bad_variant_access; an index out of range throws std::out_of_range.
+class Row {
+ public:
+  Row() = default;
+  explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
+
+  std::size_t size() const noexcept { return values_.size(); }
+  /// Column i's value; throws std::out_of_range.
+  const Value& at(std::size_t i) const { return values_.at(i); }
+  /// True if column i is NULL; throws std::out_of_range.
+  bool is_null(std::size_t i) const { return std::holds_alternative<Null>(at(i)); }
+
+  template <class T>
+  T get(std::size_t i) const;
+
+  friend bool operator==(const Row&, const Row&) = default;
+
+ private:
+  std::vector<Value> values_;
+};
+
+/// The rows of a query, fully read, plus the column names.
+class Rows {
+ public:
+  Rows() = default;
+  Rows(std::vector<std::string> columns, std::vector<Row> rows)
+      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+
+  const std::vector<std::string>& columns() const noexcept { return columns_; }
+  std::size_t size() const noexcept { return rows_.size(); }
+  bool empty() const noexcept { return rows_.empty(); }
+  const Row& operator[](std::size_t i) const { return rows_[i]; }
+  const Row& at(std::size_t i) const { return rows_.at(i); }
+  auto begin() const noexcept { return rows_.begin(); }
+  auto end() const noexcept { return rows_.end(); }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<Row> rows_;
+};
+
+// ---- the connection ---------------------------------------------------------------------
+
+/// How to open a database. Combine with |. The values are SQLite's SQLITE_OPEN_* flags.
+enum class OpenFlags : int {
+  read_only = 0x01,
+  read_write = 0x02,
+  create = 0x04,
+  uri = 0x40,
+  memory = 0x80,
+};
+constexpr OpenFlags operator|(OpenFlags a, OpenFlags b) noexcept {
+  return static_cast<OpenFlags>(static_cast<int>(a) | static_cast<int>(b));
+}
+
+/// One open SQLite database (an sqlite3* handle), closed by the destructor. Move-only.
+class Connection {
+ public:
+  /// A closed connection: every call returns errc::misuse.
+  Connection() noexcept = default;
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  /// Closes the database (see close()).
+  ~Connection();
+
+  /// Opens (by default creating) the database file at `path`; ":memory:" for a private
+  /// in-memory database. Opening does not wait on locks, so it takes no context.
+  static Result<Connection> open(const std::string& path,
+                                 OpenFlags flags = OpenFlags::read_write | OpenFlags::create);
+
+  /// Runs `sql` with `params` bound to its ?-placeholders, discarding any rows. Without
+  /// parameters, `sql` may hold several statements separated by ';' (run in order; the
+  /// first failure stops the rest). Returns the context's error if ctx ends first.
+  template <class... Args>
+  Result<void> exec(const Context& ctx, std::string_view sql, const Args&... params) {
+    const Param ps[] = {Param(params)..., Param(Null{})};
+    return exec_params(ctx, sql, std::span<const Param>(ps, sizeof...(Args)));
+  }
+  /// Runs one statement and returns all its rows. Returns the context's error if ctx
+  /// ends first (the rows read so far are discarded).
+  template <class... Args>
+  Result<Rows> query(const Context& ctx, std::string_view sql, const Args&... params) {
+    const Param ps[] = {Param(params)..., Param(Null{})};
+    return query_params(ctx, sql, std::span<const Param>(ps, sizeof...(Args)));
+  }
+  /// Like exec/query, with the parameters as a span (for parameter lists built at run time).
+  Result<void> exec_params(const Context& ctx, std::string_view sql, std::span<const Param> params);
+  Result<Rows> query_params(const Context& ctx, std::string_view sql,
+                            std::span<const Param> params);
+
+  /// The rowid of the most recent successful INSERT on this connection.
+  std::int64_t last_insert_rowid() const noexcept;
+  /// Rows changed by the most recent INSERT, UPDATE or DELETE.
+  std::int64_t changes() const noexcept;
+  /// True while an explicit transaction (BEGIN ...) is open.
+  bool in_transaction() const noexcept;
+  bool is_open() const noexcept { return db_ != nullptr; }
+
+  /// Closes the database now. Idempotent. Statements never outlive a call, so nothing is
+  /// left to finalize.
+  void close() noexcept;
+
+  /// The raw sqlite3* handle (as void*, to keep sqlite3.h out of this header), for
+  /// features tether does not wrap. Do not close it, and do not install a progress or busy
+  /// handler on it: exec/query own those.
+  void* native_handle() const noexcept { return db_; }
+
+ private:
+  explicit Connection(void* db) noexcept : db_(db) {}
+  Result<void> run(const Context& ctx, std::string_view sql, std::span<const Param> params,
+                   Rows* out);
+  void* db_ = nullptr;  // sqlite3*
+};
+
+// ---- Row::get ------------------------------------------------------------------------
+
+namespace internal {
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+}  // namespace internal
+
+template <class T>
+T Row::get(std::size_t i) const {
+  const Value& v = at(i);
+  if constexpr (internal::is_optional<T>::value) {
+    if (std::holds_alternative<Null>(v)) return std::nullopt;
+    return get<typename T::value_type>(i);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return std::get<std::int64_t>(v) != 0;
+  } else if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(std::get<std::int64_t>(v));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (const auto* n = std::get_if<std::int64_t>(&v)) return static_cast<T>(*n);
+    return static_cast<T>(std::get<double>(v));
+  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
+    return T(std::get<std::string>(v));
+  } else if constexpr (std::is_same_v<T, Blob>) {
+    return std::get<Blob>(v);
+  } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
+    return T(std::get<Blob>(v));
+  } else {
+    static_assert(sizeof(T) == 0, "Row::get<T>: unsupported type");
+  }
+}
+
+}  // namespace tether::sqlite
+
+template <>
+struct std::is_error_condition_enum<tether::sqlite::errc> : std::true_type {};

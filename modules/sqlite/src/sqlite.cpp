@@ -1,0 +1,323 @@
+// tether::sqlite — see include/tether/sqlite.hpp for the contract.
+#include "tether/sqlite.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+namespace tether::sqlite {
+namespace {
+
+static_assert(static_cast<int>(OpenFlags::read_only) == SQLITE_OPEN_READONLY);
+static_assert(static_cast<int>(OpenFlags::read_write) == SQLITE_OPEN_READWRITE);
+static_assert(static_cast<int>(OpenFlags::create) == SQLITE_OPEN_CREATE);
+static_assert(static_cast<int>(OpenFlags::uri) == SQLITE_OPEN_URI);
+static_assert(static_cast<int>(OpenFlags::memory) == SQLITE_OPEN_MEMORY);
+static_assert(static_cast<int>(errc::busy) == SQLITE_BUSY);
+static_assert(static_cast<int>(errc::interrupt) == SQLITE_INTERRUPT);
+static_assert(static_cast<int>(errc::constraint) == SQLITE_CONSTRAINT);
+static_assert(static_cast<int>(errc::misuse) == SQLITE_MISUSE);
+
+// How often (in virtual machine instructions) the progress handler looks at the context:
+// a few microseconds of work between two atomic loads.
+constexpr int kProgressInstructions = 1000;
+// The busy handler's back-off: 1 ms doubling to 50 ms, each sleep cut short by done.
+constexpr std::chrono::milliseconds kBusyFirst{1};
+constexpr std::chrono::milliseconds kBusyMax{50};
+
+class SqliteCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlite"; }
+  std::string message(int ev) const override { return sqlite3_errstr(ev); }
+  std::error_condition default_error_condition(int ev) const noexcept override {
+    return {ev & 0xff, condition_category()};
+  }
+};
+
+class SqliteConditionCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlite-primary"; }
+  std::string message(int ev) const override { return sqlite3_errstr(ev); }
+};
+
+std::error_code sqlite_code(int rc) noexcept { return {rc, category()}; }
+
+Error sqlite_error(sqlite3* db, int rc) {
+  return Error{sqlite_code(rc), db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)};
+}
+
+// A short, single-line excerpt of a statement for error messages.
+std::string excerpt(std::string_view sql) {
+  constexpr std::size_t kMax = 60;
+  while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t'))
+    sql.remove_prefix(1);
+  std::string s(sql.substr(0, kMax));
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  if (sql.size() > kMax) s += "...";
+  return s;
+}
+
+// The context's error, with its cause and what was going on.
+Error context_error(const Context& ctx, const std::string& what) {
+  return Error{ctx.err(), tether::cause(ctx).message() + ": " + what};
+}
+
+// SQLite calls this on the executing thread every kProgressInstructions instructions;
+// non-zero aborts the statement with SQLITE_INTERRUPT.
+int on_progress(void* arg) noexcept { return static_cast<const Context*>(arg)->err() ? 1 : 0; }
+
+// SQLite calls this when a lock is held by another connection; non-zero retries.
+// It sleeps on the context, so it gives up the moment the context ends.
+int on_busy(void* arg, int count) noexcept {
+  const auto& ctx = *static_cast<const Context*>(arg);
+  if (ctx.err()) return 0;
+  auto backoff =
+      std::min<std::chrono::milliseconds>(kBusyFirst * (1 << std::min(count, 6)), kBusyMax);
+  ctx.done().wait_for(backoff);
+  return ctx.err() ? 0 : 1;
+}
+
+// Installs the context-reading handlers for the duration of one call.
+class HandlerScope {
+ public:
+  HandlerScope(sqlite3* db, const Context& ctx) : db_(db) {
+    void* arg = const_cast<Context*>(&ctx);
+    sqlite3_progress_handler(db_, kProgressInstructions, &on_progress, arg);
+    sqlite3_busy_handler(db_, &on_busy, arg);
+  }
+  ~HandlerScope() {
+    sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    sqlite3_busy_handler(db_, nullptr, nullptr);
+  }
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
+// Finalizes a statement when the scope ends.
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+int bind(sqlite3_stmt* stmt, std::span<const Param> params) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const Param& p = params[i];
+    const int idx = static_cast<int>(i) + 1;
+    int rc = SQLITE_OK;
+    switch (p.kind()) {
+      case Param::Kind::null:
+        rc = sqlite3_bind_null(stmt, idx);
+        break;
+      case Param::Kind::integer:
+        rc = sqlite3_bind_int64(stmt, idx, p.integer());
+        break;
+      case Param::Kind::real:
+        rc = sqlite3_bind_double(stmt, idx, p.real());
+        break;
+      case Param::Kind::text:
+        rc = sqlite3_bind_text64(stmt, idx, p.text().data(), p.text().size(), SQLITE_STATIC,
+                                 SQLITE_UTF8);
+        break;
+      case Param::Kind::blob: {
+        // A zero-length blob must still be a blob, not NULL: bind a zeroblob then.
+        if (p.blob().empty()) {
+          rc = sqlite3_bind_zeroblob(stmt, idx, 0);
+        } else {
+          rc = sqlite3_bind_blob64(stmt, idx, p.blob().data(), p.blob().size(), SQLITE_STATIC);
+        }
+        break;
+      }
+    }
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+Row read_row(sqlite3_stmt* stmt) {
+  const int n = sqlite3_column_count(stmt);
+  std::vector<Value> values;
+  values.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    switch (sqlite3_column_type(stmt, i)) {
+      case SQLITE_INTEGER:
+        values.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, i)));
+        break;
+      case SQLITE_FLOAT:
+        values.emplace_back(sqlite3_column_double(stmt, i));
+        break;
+      case SQLITE_TEXT: {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+        values.emplace_back(
+            std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))));
+        break;
+      }
+      case SQLITE_BLOB: {
+        const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(stmt, i));
+        Blob b(p, p + sqlite3_column_bytes(stmt, i));
+        values.emplace_back(std::move(b));
+        break;
+      }
+      default:
+        values.emplace_back(Null{});
+    }
+  }
+  return Row(std::move(values));
+}
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const SqliteCategory c;
+  return c;
+}
+
+const std::error_category& condition_category() noexcept {
+  static const SqliteConditionCategory c;
+  return c;
+}
+
+Connection::Connection(Connection&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    db_ = std::exchange(other.db_, nullptr);
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  // Every statement is finalized, and every interrupt hook deregistered, before the call
+  // that ran it returns: nothing can touch the handle while it closes.
+  if (db_) sqlite3_close_v2(static_cast<sqlite3*>(std::exchange(db_, nullptr)));
+}
+
+Result<Connection> Connection::open(const std::string& path, OpenFlags flags) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, static_cast<int>(flags), nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = sqlite_error(db, rc);
+    e.message = "open " + path + ": " + e.message;
+    sqlite3_close_v2(db);
+    return e;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  return Connection(db);
+}
+
+std::int64_t Connection::last_insert_rowid() const noexcept {
+  return db_ ? sqlite3_last_insert_rowid(static_cast<sqlite3*>(db_)) : 0;
+}
+
+std::int64_t Connection::changes() const noexcept {
+  return db_ ? sqlite3_changes64(static_cast<sqlite3*>(db_)) : 0;
+}
+
+bool Connection::in_transaction() const noexcept {
+  return db_ && sqlite3_get_autocommit(static_cast<sqlite3*>(db_)) == 0;
+}
+
+Result<void> Connection::exec_params(const Context& ctx, std::string_view sql,
+                                     std::span<const Param> params) {
+  return run(ctx, sql, params, nullptr);
+}
+
+Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
+                                      std::span<const Param> params) {
+  Rows rows;
+  if (auto r = run(ctx, sql, params, &rows); !r) return r.error();
+  return rows;
+}
+
+Result<void> Connection::run(const Context& ctx, std::string_view sql,
+                             std::span<const Param> params, Rows* out) {
+  auto* db = static_cast<sqlite3*>(db_);
+  if (!db) return Error{sqlite_code(SQLITE_MISUSE), "the connection is closed"};
+  HandlerScope handlers(db, ctx);
+
+  std::vector<Row> rows;
+  std::vector<std::string> columns;
+  bool first = true;
+  while (true) {
+    while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t' ||
+                            sql.front() == '\r' || sql.front() == ';'))
+      sql.remove_prefix(1);
+    if (sql.empty()) break;
+    if (ctx.err()) return context_error(ctx, "not started: \"" + excerpt(sql) + "\"");
+
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) {
+      if (ctx.err()) return context_error(ctx, "interrupted preparing \"" + excerpt(sql) + "\"");
+      return sqlite_error(db, rc);
+    }
+    const std::string_view text = sql.substr(0, static_cast<std::size_t>(tail - sql.data()));
+    sql.remove_prefix(text.size());
+    if (!stmt) continue;  // only a comment or whitespace
+
+    if (!first && (!params.empty() || out)) {
+      return Error{sqlite_code(SQLITE_MISUSE),
+                   "several statements in one call are only allowed in exec without "
+                   "parameters: \"" +
+                       excerpt(text) + "\""};
+    }
+    const int expected = sqlite3_bind_parameter_count(stmt.get());
+    if (static_cast<std::size_t>(expected) != params.size()) {
+      return Error{sqlite_code(SQLITE_RANGE), "\"" + excerpt(text) + "\" takes " +
+                                                  std::to_string(expected) + " parameters, " +
+                                                  std::to_string(params.size()) + " given"};
+    }
+    if (rc = bind(stmt.get(), params); rc != SQLITE_OK) return sqlite_error(db, rc);
+    first = false;
+    if (out && columns.empty()) {
+      for (int i = 0, n = sqlite3_column_count(stmt.get()); i < n; ++i)
+        columns.emplace_back(sqlite3_column_name(stmt.get(), i));
+    }
+
+    const bool was_in_transaction = sqlite3_get_autocommit(db) == 0;
+    const bool is_write = sqlite3_stmt_readonly(stmt.get()) == 0;
+    {
+      // The latency path: interrupt at once when the context ends. Deregistered (waiting
+      // for a run in flight) before the statement is finalized.
+      Registration interrupt = after_func(ctx, [db] { sqlite3_interrupt(db); });
+      while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+        if (out) rows.push_back(read_row(stmt.get()));
+      }
+      interrupt.stop_and_wait();
+    }
+    if (rc == SQLITE_DONE) continue;
+
+    // A stale sqlite3_interrupt cannot reach the next statement: SQLite clears the flag
+    // when a statement starts on a connection with no other statement running.
+    const int primary = rc & 0xff;
+    if (ctx.err() &&
+        (primary == SQLITE_INTERRUPT || primary == SQLITE_BUSY || primary == SQLITE_LOCKED)) {
+      std::string what = primary == SQLITE_INTERRUPT
+                             ? "interrupted \"" + excerpt(text) + "\""
+                             : "gave up waiting for a lock (" + std::string(sqlite3_errmsg(db)) +
+                                   ") for \"" + excerpt(text) + "\"";
+      Error e = context_error(ctx, what);
+      if (was_in_transaction && sqlite3_get_autocommit(db) != 0) {
+        e.rolled_back = true;
+        e.message += "; SQLite rolled back the enclosing transaction";
+      } else if (is_write && primary == SQLITE_INTERRUPT) {
+        e.message += "; the statement's changes were rolled back";
+      }
+      return e;
+    }
+    return sqlite_error(db, rc);
+  }
+  if (out) *out = Rows(std::move(columns), std::move(rows));
+  return {};
+}
+
+}  // namespace tether::sqlite

@@ -1,0 +1,333 @@
+// tether::pg against a real PostgreSQL 15 server (see pg_server.hpp).
+//
+// These tests use real time where a real server is involved (a 100 ms cancel, a 200 ms
+// deadline); the only timing they assert is the "well under a second" (< 1 s).
+// Every wait is bounded: a broken implementation fails, it does not hang.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "pg_server.hpp"
+#include "tether/context.hpp"
+#include "tether/pg.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace pg = tether::pg;
+using tether_test::pg_server;
+
+class PgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!pg_server().available()) GTEST_SKIP() << "SKIPPED: " << pg_server().skip_reason();
+    ASSERT_TRUE(pg_server().failure().empty()) << pg_server().failure();
+  }
+
+  // A fresh connection on a context that bounds the connect (never hangs the test).
+  static pg::Connection connect() {
+    auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+    auto c = pg::Connection::connect(ctx, pg_server().conninfo());
+    if (!c) ADD_FAILURE() << "connect: " << c.error().message;
+    return c ? std::move(*c) : pg::Connection();
+  }
+
+  // Polls pg_stat_activity from another connection until `pid` runs no query, at most
+  // `bound`; returns the state last seen ("" = no such backend any more).
+  static std::string wait_until_not_active(int pid, std::chrono::milliseconds bound) {
+    pg::Connection observer = connect();
+    auto [ctx, cancel] = tether::with_timeout(tether::background(), bound);
+    std::string state = "active";
+    while (!ctx.err()) {
+      auto rows = observer.query(ctx, "SELECT state FROM pg_stat_activity WHERE pid = $1", pid);
+      if (!rows) break;
+      state = rows->empty() ? "" : rows->at(0).get<std::optional<std::string>>(0).value_or("");
+      if (state != "active") break;
+      // Re-check after the server had a moment; bounded by ctx, woken early by nothing.
+      ctx.done().wait_for(10ms);
+    }
+    return state;
+  }
+};
+
+TEST_F(PgTest, ConnectEndsWhenTheContextDoes) {
+  // A listener that never answers: the TCP handshake completes (backlog), the startup
+  // packet is never answered, so only the context can end the connect.
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(s, 8), 0);
+  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string info = "host=127.0.0.1 port=" + std::to_string(ntohs(a.sin_port)) +
+                           " user=tether dbname=postgres sslmode=disable";
+
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 100ms);
+  auto c = pg::Connection::connect(ctx, info);
+  ::close(s);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, tether::errc::deadline_exceeded) << c.error().message;
+}
+
+TEST_F(PgTest, ConnectToNothingIsConnectionFailed) {
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto c = pg::Connection::connect(ctx, "host=127.0.0.1 port=1 user=tether dbname=postgres");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, pg::errc::connection_failed);
+  EXPECT_FALSE(c.error().message.empty());
+}
+
+TEST_F(PgTest, QueryReturnsTypedRowsAndBindsParameters) {
+  pg::Connection conn = connect();
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  const pg::Blob bytes = {std::byte{0x01}, std::byte{0xff}};
+  auto rows = conn.query(ctx,
+                         "SELECT $1::int8 AS i, $2::float8 AS d, $3::text AS t, NULL::text AS n, "
+                         "$4::bool AS b, $5::bytea AS y",
+                         std::int64_t{-42}, 2.5, "héllo", true, bytes);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->columns(), (std::vector<std::string>{"i", "d", "t", "n", "b", "y"}));
+  const pg::Row& r = rows->at(0);
+  EXPECT_EQ(r.get<std::int64_t>(0), -42);
+  EXPECT_EQ(r.get<double>(1), 2.5);
+  EXPECT_EQ(r.get<std::string>(2), "héllo");
+  EXPECT_TRUE(r.is_null(3));
+  EXPECT_EQ(r.get<std::optional<std::string>>(3), std::nullopt);
+  EXPECT_THROW(r.get<std::string>(3), std::invalid_argument);
+  EXPECT_TRUE(r.get<bool>(4));
+  EXPECT_EQ(r.get<pg::Blob>(5), bytes);
+  EXPECT_THROW(r.get<std::int64_t>(2), std::invalid_argument);
+}
+
+TEST_F(PgTest, ExecReportsAffectedRows) {
+  pg::Connection conn = connect();
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  ASSERT_TRUE(conn.exec(ctx, "CREATE TEMP TABLE t (x int)"));
+  auto n = conn.exec(ctx, "INSERT INTO t SELECT generate_series(1, $1::int)", 3);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 3);
+}
+
+TEST_F(PgTest, ServerErrorCarriesSqlstateAndLeavesTheConnectionUsable) {
+  pg::Connection conn = connect();
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto bad = conn.query(ctx, "SELECT 1 / 0");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, pg::errc::server_error);
+  EXPECT_EQ(bad.error().sqlstate, "22012");
+  EXPECT_NE(bad.error().message.find("division by zero"), std::string::npos);
+  EXPECT_TRUE(conn.healthy());
+  auto ok = conn.query(ctx, "SELECT 1");
+  ASSERT_TRUE(ok) << ok.error().message;
+}
+
+TEST_F(PgTest, PgSleepCancelledAfter100msReturnsCanceledWellUnderASecondAndStopsOnTheServer) {
+  pg::Connection conn = connect();
+  const int pid = conn.backend_pid();
+  ASSERT_NE(pid, 0);
+
+  auto [ctx, cancel] = tether::with_cancel(tether::background());
+  // Cancels 100 ms after the query starts, from a timer context — no sleeping thread.
+  auto [timer, stop_timer] = tether::with_timeout(tether::background(), 100ms);
+  auto hook = tether::after_func(timer, cancel.func());
+
+  const auto start = std::chrono::steady_clock::now();
+  auto r = conn.query(ctx, "SELECT pg_sleep(30)");
+  const auto took = std::chrono::steady_clock::now() - start;
+  hook.stop_and_wait();
+
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, tether::errc::canceled) << r.error().message;
+  EXPECT_NE(r.error().message.find("canceling statement due to user request"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().sqlstate, "57014");
+  EXPECT_LT(took, 1s);
+  EXPECT_NE(wait_until_not_active(pid, 5s), "active");
+  EXPECT_TRUE(conn.healthy()) << "a quiesced connection is kept";
+}
+
+TEST_F(PgTest, DeadlineOf200msGivesDeadlineExceededAndTheNextQueryOnThePooledConnectionSucceeds) {
+  pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 1});
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 20s);
+  int pid = 0;
+  {
+    auto lease = pool.acquire(outer);
+    ASSERT_TRUE(lease) << lease.error().message;
+    pid = (*lease)->backend_pid();
+    auto [ctx, c2] = tether::with_timeout(outer, 200ms);
+    auto r = (*lease)->query(ctx, "SELECT pg_sleep(30)");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded) << r.error().message;
+  }
+  EXPECT_EQ(pool.idle_count(), 1u) << "the quiesced connection went back to the pool";
+
+  auto lease = pool.acquire(outer);
+  ASSERT_TRUE(lease) << lease.error().message;
+  EXPECT_EQ((*lease)->backend_pid(), pid) << "the same pooled connection";
+  // Long enough that a late cancel arriving now would hit it.
+  auto next = (*lease)->query(outer, "SELECT pg_sleep(0.5), 7");
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->at(0).get<int>(1), 7);
+}
+
+TEST_F(PgTest, CancelsRacingCompletionNeverHitTheNextQuery) {
+  pg::Connection conn = connect();
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 30s);
+  for (int i = 0; i < 12; ++i) {
+    {
+      // The deadline lands around the moment the 20 ms query completes.
+      auto [ctx, c2] = tether::with_timeout(outer, std::chrono::milliseconds(5 + 3 * i));
+      auto r = conn.query(ctx, "SELECT pg_sleep(0.02)");
+      if (!r) {
+        EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded) << r.error().message;
+      }
+    }
+    if (!conn.is_open()) conn = connect();  // discarded after a grace timeout: allowed
+    auto next = conn.query(outer, "SELECT pg_sleep(0.05), 1");
+    ASSERT_TRUE(next) << "iteration " << i << ": " << next.error().message;
+  }
+}
+
+TEST_F(PgTest, StatementTimeoutBackstopIsLocalToTheQuery) {
+  pg::Connection conn = connect();
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto show = [&](const tether::Context& ctx) {
+    auto r = conn.query(ctx, "SHOW statement_timeout");
+    return r ? r->at(0).get<std::string>(0) : "error: " + r.error().message;
+  };
+  // Inside a query with a deadline, the server sees a statement_timeout near it.
+  auto seen = show(outer);
+  EXPECT_NE(seen, "0") << "a deadline sets statement_timeout";
+  EXPECT_EQ(show(tether::background()), "0") << "and it does not outlive the query";
+
+  // In an explicit transaction, a later query without a deadline gets the old value back.
+  ASSERT_TRUE(conn.exec(tether::background(), "BEGIN"));
+  EXPECT_NE(show(outer), "0");
+  EXPECT_EQ(show(tether::background()), "0");
+  ASSERT_TRUE(conn.exec(tether::background(), "COMMIT"));
+  EXPECT_EQ(show(tether::background()), "0");
+}
+
+TEST_F(PgTest, StatementTimeoutBackstopStopsTheQueryOnTheServer) {
+  // With a negative margin the server's backstop fires before the client's deadline: the
+  // server stops the query on its own and says why.
+  auto [ctx0, c0] = tether::with_timeout(tether::background(), 10s);
+  auto c = pg::Connection::connect(ctx0, pg_server().conninfo(),
+                                   {.cancel_grace = 1000ms, .statement_timeout_margin = -150ms});
+  ASSERT_TRUE(c) << c.error().message;
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 300ms);
+  auto r = c->query(ctx, "SELECT pg_sleep(30)");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate, "57014") << r.error().message;
+  EXPECT_NE(r.error().message.find("statement timeout"), std::string::npos) << r.error().message;
+}
+
+TEST_F(PgTest, ServerKilledMidQueryGivesAClearErrorAndThePoolRecoversAfterRestart) {
+  pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 2});
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 30s);
+  {
+    // An idle connection in the pool that the restart will kill too.
+    auto idle = pool.acquire(outer);
+    ASSERT_TRUE(idle) << idle.error().message;
+  }
+  auto lease = pool.acquire(outer);
+  ASSERT_TRUE(lease) << lease.error().message;
+  const int pid = (*lease)->backend_pid();
+
+  const tether::Context query_ctx = outer;  // (lambdas cannot capture structured bindings)
+  pg::Connection& conn = **lease;
+  auto running =
+      std::async(std::launch::async, [&] { return conn.query(query_ctx, "SELECT pg_sleep(30)"); });
+  // Wait (bounded) until the server runs it, then kill the server.
+  {
+    pg::Connection observer = connect();
+    bool active = false;
+    auto [ctx, c2] = tether::with_timeout(outer, 5s);
+    while (!ctx.err() && !active) {
+      auto r = observer.query(ctx,
+                              "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 "
+                              "AND state = 'active'",
+                              pid);
+      active = r && r->at(0).get<int>(0) == 1;
+      if (!active) ctx.done().wait_for(10ms);
+    }
+    ASSERT_TRUE(active) << "the query never started";
+  }
+  ASSERT_TRUE(pg_server().stop_immediately());
+
+  ASSERT_EQ(running.wait_for(10s), std::future_status::ready) << "the query hung";
+  auto r = running.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, pg::errc::connection_lost) << r.error().message;
+  EXPECT_FALSE(r.error().message.empty());
+  EXPECT_FALSE((*lease)->is_open());
+  lease->release();  // back to the pool: discarded, as it is closed
+
+  ASSERT_TRUE(pg_server().start());
+  // Both connections work again: the one that died idle in the pool is replaced too.
+  auto first = pool.acquire(outer);
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = pool.acquire(outer);
+  ASSERT_TRUE(second) << second.error().message;
+  for (pg::Lease* l : {&*first, &*second}) {
+    auto ok = (*l)->query(outer, "SELECT 1");
+    ASSERT_TRUE(ok) << "after restart: " << ok.error().message;
+  }
+}
+
+TEST_F(PgTest, AcquireOnAnExhaustedPoolEndsWithTheContext) {
+  pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 1});
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto held = pool.acquire(outer);
+  ASSERT_TRUE(held) << held.error().message;
+
+  auto [ctx, c2] = tether::with_timeout(outer, 100ms);
+  auto r = pool.acquire(ctx);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded) << r.error().message;
+  EXPECT_EQ(pool.open_count(), 1u);
+}
+
+TEST_F(PgTest, AcquireWaitsForAReturnedConnection) {
+  pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 1});
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto held = pool.acquire(outer);
+  ASSERT_TRUE(held) << held.error().message;
+  const int pid = (*held)->backend_pid();
+
+  const tether::Context wait_ctx = outer;  // (lambdas cannot capture structured bindings)
+  auto waiter = std::async(std::launch::async, [&] { return pool.acquire(wait_ctx); });
+  EXPECT_EQ(waiter.wait_for(50ms), std::future_status::timeout) << "it must wait";
+  held->release();  // return it: the waiter gets it
+  ASSERT_EQ(waiter.wait_for(10s), std::future_status::ready);
+  auto got = waiter.get();
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ((*got)->backend_pid(), pid);
+}
+
+TEST_F(PgTest, AConnectionLeftInATransactionIsNotReturnedToThePool) {
+  pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 1});
+  auto [outer, cancel] = tether::with_timeout(tether::background(), 10s);
+  {
+    auto lease = pool.acquire(outer);
+    ASSERT_TRUE(lease);
+    ASSERT_TRUE((*lease)->exec(outer, "BEGIN"));
+  }
+  EXPECT_EQ(pool.idle_count(), 0u);
+  EXPECT_EQ(pool.open_count(), 0u);
+}
+
+}  // namespace
