@@ -1,0 +1,223 @@
+// tether/http.hpp — an HTTP/1.1 server whose request context really cancels, and a client
+// that honours its context (on Boost.Beast; Beast stays out of this header).
+//
+// The promise of Go's net/http, kept: a handler receives a Context that is done when
+//   * the client closes the connection or resets it  → cause "client disconnected";
+//   * the route's timeout (or the caller's propagated deadline) passes → deadline_exceeded,
+//     and the client gets 504 Gateway Timeout;
+//   * the server shuts down and its grace period ends  → cause "server shutdown";
+//   * the server's base context is cancelled.
+// A handler that gives up because its context was cancelled gets nothing written (the
+// client is gone, or the server is going): the access log records 499, never 500.
+//
+//   tether::http::Server server(tether::background(), {.port = 8080});
+//   server.route("GET", "/search", [](const tether::Context& ctx, const tether::http::Request& r) {
+//     auto results = search(ctx, r.query());        // passes ctx down: it stops when told
+//     if (ctx.err()) return tether::http::Response{};  // nothing is written for a cancel
+//     return tether::http::Response::text(200, results);
+//   }, {.timeout = 2s});
+//   server.start();
+//   ...
+//   auto [grace, stop] = tether::with_timeout(tether::background(), 10s);
+//   server.shutdown(grace);
+//
+//   tether::http::Client client;
+//   auto [ctx, cancel] = tether::with_timeout(parent, 500ms);
+//   tether::http::Result r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");
+//   if (r.error == tether::errc::deadline_exceeded) ...
+//
+// How disconnects are seen: while a handler runs, its connection keeps one read
+// outstanding. End of stream or a reset cancels the request context at once (a few
+// milliseconds on loopback). Bytes that arrive instead — a pipelined next request — are
+// buffered for later and do not cancel (Go issue 23921). A client that half-closes its
+// side after sending the request (shutdown(SHUT_WR)) is treated as gone, as in Go.
+//
+// Cross-process: the server reads `grpc-timeout` (see tether/propagation.hpp), caps it at
+// ServerOptions::max_timeout and bounds the request context by it; it reads `traceparent`,
+// stores a child span under tether::trace_key (a new trace when the header is missing or
+// invalid) and echoes that span's `traceparent` in the response. Invalid headers are
+// ignored, never trusted. The client sends the time left minus a margin as `grpc-timeout`
+// and a `traceparent` with a new span id, in the caller's trace when ctx carries one.
+//
+// Threads: the server runs its sockets on ServerOptions::io_threads threads (one strand
+// per connection) and handlers on a pool of ServerOptions::workers threads; a handler
+// occupies a worker until it returns, so handlers must honour their context. Server's
+// member functions are thread-safe. Client is thread-safe; each call runs its own sockets
+// on the calling thread and blocks until it completes or its context is done.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "tether/context.hpp"
+
+namespace tether::http {
+
+/// An ordered list of header fields. Lookups are case-insensitive, as HTTP requires.
+class Headers {
+ public:
+  /// The first value of `name`, or nullptr.
+  const std::string* find(std::string_view name) const noexcept;
+  /// Replaces every field called `name` by one with `value`.
+  void set(std::string_view name, std::string value);
+  /// Appends a field (keeps existing ones of the same name).
+  void add(std::string name, std::string value);
+  const std::vector<std::pair<std::string, std::string>>& fields() const noexcept {
+    return fields_;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+/// An incoming request as the handler sees it: fully read (the body is in memory, within
+/// ServerOptions::body_limit).
+struct Request {
+  std::string method;  ///< "GET", "POST", ...
+  std::string target;  ///< as sent: "/search?q=x"
+  Headers headers;
+  std::string body;
+
+  /// The target without its query: "/search".
+  std::string_view path() const noexcept;
+  /// The query without '?': "q=x" (empty when there is none).
+  std::string_view query() const noexcept;
+};
+
+/// A response: status, headers and a body. Content-Length is set by the server.
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+
+  /// A text/plain response.
+  static Response text(int status, std::string body);
+};
+
+/// A request handler. It runs on a worker thread; `ctx` is the request context (see the
+/// header comment). Throwing answers 500 and logs the exception's message.
+using Handler = std::function<Response(const Context& ctx, const Request& request)>;
+
+/// One access-log record, written when a request is finished.
+struct AccessLogEntry {
+  std::string method;
+  std::string path;
+  int status = 0;  ///< 499: cancelled (client gone or shutdown), nothing was written
+  std::chrono::microseconds duration{0};
+  std::string trace_id;  ///< 32 hex digits
+  std::string cause;     ///< the request context's cause when it was cancelled, else empty
+
+  /// "GET /search 200 1.234ms trace=4bf9… cause=\"client disconnected\"".
+  std::string format() const;
+};
+
+/// Where access-log records go. Called from the server's I/O threads; must be
+/// thread-safe and quick.
+using AccessLog = std::function<void(const AccessLogEntry&)>;
+
+/// Per-route options.
+struct RouteOptions {
+  /// Bounds every request's context on this route (deadline_exceeded, 504). Zero: the
+  /// server's default_timeout.
+  std::chrono::milliseconds timeout{0};
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  ///< 0: any free port (see Server::port())
+  std::size_t io_threads = 1;
+  std::size_t workers = 4;
+  /// Time allowed to receive a whole request, headers and body, once its first byte is
+  /// awaited; also the idle time allowed between keep-alive requests. A slow client (a
+  /// slowloris) is disconnected when it passes.
+  std::chrono::milliseconds read_timeout{10'000};
+  /// Time allowed to write a response.
+  std::chrono::milliseconds write_timeout{10'000};
+  /// The request timeout of routes that set none.
+  std::chrono::milliseconds default_timeout{30'000};
+  /// The largest `grpc-timeout` a caller may ask for; larger values are capped to it.
+  std::chrono::milliseconds max_timeout{60'000};
+  std::size_t header_limit = 8 * 1024;     ///< request line + headers; beyond it: 431
+  std::uint64_t body_limit = 1024 * 1024;  ///< beyond it: 413
+  /// Defaults to one line per request on stderr.
+  AccessLog access_log;
+};
+
+/// The HTTP/1.1 server. See the header comment.
+class Server {
+ public:
+  /// Request contexts derive from `base`: cancelling it cancels every request.
+  Server(const Context& base, ServerOptions options);
+  /// Cancels what is still running with cause "server shutdown" and waits for it.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Adds a route: an exact path and method. Unknown paths answer 404, a known path with
+  /// another method 405. Call before start().
+  void route(std::string method, std::string path, Handler handler, RouteOptions options = {});
+
+  /// Binds, listens and starts the threads. Throws std::system_error if it cannot bind.
+  void start();
+  /// The port actually bound (after start()).
+  std::uint16_t port() const noexcept;
+
+  /// Graceful shutdown: stops accepting (new connections are refused), closes idle
+  /// connections, lets in-flight requests finish until `ctx` is done, then cancels what
+  /// remains with cause "server shutdown" and waits for those handlers to return. Blocks.
+  /// Returns {} if everything finished in time, else ctx.err(). Go: Server.Shutdown.
+  std::error_code shutdown(const Context& ctx);
+
+  /// Internal: the implementation, in server.cpp.
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+struct ClientOptions {
+  /// Subtracted from the time left when sending `grpc-timeout`, so that the server gives
+  /// up (and answers 504) before the caller does.
+  std::chrono::milliseconds deadline_margin{20};
+  std::uint64_t body_limit = 8 * 1024 * 1024;
+};
+
+/// The outcome of a client call: `error` is empty and `response` filled on success; on
+/// failure `error` is the context's error (canceled, deadline_exceeded) if the context
+/// ended the call, else the network or protocol error.
+struct Result {
+  std::error_code error;
+  Response response;
+  explicit operator bool() const noexcept { return !error; }
+};
+
+/// A small HTTP/1.1 client (one connection per call, "http://host:port/path" URLs).
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+
+  /// GET `url`. Connecting, writing and reading all end when `ctx` is done; the socket is
+  /// then closed and the context's error returned. Blocks the calling thread. Host names
+  /// are resolved with getaddrinfo, which the context cannot interrupt; pass an address.
+  Result get(const Context& ctx, std::string_view url, Headers headers = {}) const;
+  /// POST `body` to `url`; otherwise like get().
+  Result post(const Context& ctx, std::string_view url, std::string body,
+              std::string content_type = "application/octet-stream", Headers headers = {}) const;
+  /// Any method.
+  Result request(const Context& ctx, std::string method, std::string_view url, Headers headers,
+                 std::string body) const;
+
+ private:
+  ClientOptions options_;
+};
+
+}  // namespace tether::http

@@ -1,0 +1,520 @@
+// tether::http::Server on Boost.Beast. The one file that knows how a connection lives:
+//
+//   read_request ──► dispatch ──► handler on a worker ──► on_handler_done ──► write_response
+//                        └──► watch: one read outstanding while the handler runs
+//                              data  → buffered for the next request, read again
+//                              EOF / reset → cancel the request context, "client disconnected"
+//
+// Every Connection member is touched only on the connection's strand, except `request`,
+// which is handed to the worker by post() and not touched by the strand until the handler's
+// result is posted back.
+#include <algorithm>
+#include <array>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "tether/context.hpp"
+#include "tether/http.hpp"
+#include "tether/propagation.hpp"
+
+namespace tether::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kLingerTime = std::chrono::milliseconds(500);  // draining before close
+
+struct Route {
+  std::string method;
+  std::string path;
+  Handler handler;
+  std::chrono::milliseconds timeout;
+};
+
+const char* reason_phrase(int status) {
+  return bhttp::obsolete_reason(static_cast<bhttp::status>(status)).data();
+}
+
+Response status_response(int status) { return Response::text(status, reason_phrase(status)); }
+
+// The status for a request that could not be read; 0 means "just close".
+int status_for_read_error(const error_code& ec) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::body_limit) return 413;
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
+  return 0;  // timeouts, resets, aborts: the client is gone or too slow
+}
+
+}  // namespace
+
+class Connection;
+
+struct Server::Impl {
+  Impl(const Context& base_ctx, ServerOptions opts)
+      : options(std::move(opts)),
+        life(with_cancel_cause(base_ctx)),
+        acceptor(net::make_strand(ioc)),
+        workers(std::max<std::size_t>(1, options.workers)) {
+    if (!options.access_log) {
+      options.access_log = [](const AccessLogEntry& e) {
+        std::string line = e.format() + "\n";
+        std::fputs(line.c_str(), stderr);
+      };
+    }
+  }
+
+  void accept();
+  void close_acceptor();
+  std::error_code shutdown(const Context& ctx);
+  void stop_threads();
+
+  const Route* find_route(std::string_view method, std::string_view path, int& status) const {
+    bool path_known = false;
+    for (const Route& r : routes) {
+      if (r.path != path) continue;
+      path_known = true;
+      if (r.method == method) return &r;
+    }
+    status = path_known ? 405 : 404;
+    return nullptr;
+  }
+
+  ServerOptions options;
+  std::vector<Route> routes;  // fixed once started
+  // The server's own context: every request context derives from it, and the end of a
+  // shutdown grace period cancels it with cause "server shutdown".
+  Derived<ScopedCancelCause> life;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0;  // under mu: requests dispatched and not yet finished
+  bool stopping = false;      // under mu: shutdown has begun; no new request starts
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // under mu
+
+  // Destroyed in reverse order: the worker pool (holding connections) goes before the
+  // io_context that owns their sockets.
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor;  // touched on its strand
+  std::uint16_t bound_port = 0;
+  net::thread_pool workers;
+  std::vector<std::thread> io_threads;
+  bool started = false;
+  bool stopped = false;  // threads joined
+};
+
+// One accepted TCP connection: reads requests one at a time and answers them in order.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)) {}
+
+  ~Connection() {
+    std::lock_guard lock(server_.mu);
+    server_.connections.erase(this);
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  // Shutdown: a connection waiting for a request is closed; one serving a request
+  // finishes it (and then closes, since the server is stopping).
+  void close_if_idle() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->in_request_) self->close();
+    });
+  }
+
+ private:
+  void read_request() {
+    {
+      std::lock_guard lock(server_.mu);
+      if (server_.stopping) return close();
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(server_.options.header_limit, UINT32_MAX)));
+    parser_->body_limit(server_.options.body_limit);
+    stream_.expires_after(server_.options.read_timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(const error_code& ec) {
+    stream_.expires_never();
+    if (ec) {
+      if (int status = status_for_read_error(ec)) {
+        return write_error(status);
+      }
+      return close();
+    }
+    dispatch();
+  }
+
+  void dispatch() {
+    auto& msg = parser_->get();
+    started_ = Clock::now();
+    request_ = Request{};
+    request_.method = std::string(msg.method_string());
+    request_.target = std::string(msg.target());
+    for (const auto& field : msg) {
+      request_.headers.add(std::string(field.name_string()), std::string(field.value()));
+    }
+    request_.body = std::move(msg.body());
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+
+    // The trace: a child span of the caller's, or a new trace if it sent none we trust.
+    std::optional<TraceContext> incoming;
+    if (const std::string* tp = request_.headers.find("traceparent"))
+      incoming = parse_traceparent(*tp);
+    trace_ = incoming ? incoming->child() : TraceContext::new_root();
+
+    int status = 0;
+    const Route* route = server_.find_route(request_.method, request_.path(), status);
+    {
+      std::lock_guard lock(server_.mu);
+      if (server_.stopping) return close();
+      ++server_.in_flight;
+    }
+    in_request_ = true;
+    if (route == nullptr) {
+      response_ = status_response(status);
+      return write_response();
+    }
+
+    // The deadline: the route's, shortened by the caller's propagated budget (capped).
+    std::chrono::nanoseconds timeout =
+        route->timeout.count() > 0 ? route->timeout : server_.options.default_timeout;
+    if (const std::string* t = request_.headers.find("grpc-timeout")) {
+      if (auto asked = parse_grpc_timeout(*t)) {
+        auto capped =
+            std::min<std::chrono::nanoseconds>(asked->duration(), server_.options.max_timeout);
+        timeout = std::min(timeout, capped);
+      }
+    }
+    auto [conn_ctx, cancel_conn] = with_cancel_cause(server_.life.ctx);
+    auto [timed_ctx, cancel_timer] = with_timeout(conn_ctx, timeout);
+    ctx_ = with_value(timed_ctx, trace_key, trace_);
+    cancel_conn_.emplace(std::move(cancel_conn));
+    cancel_timer_.emplace(std::move(cancel_timer));
+
+    handler_running_ = true;
+    peer_gone_ = false;
+    response_.reset();
+    net::post(server_.workers, [self = shared_from_this(), route, ctx = ctx_] {
+      Response response;
+      try {
+        response = route->handler(ctx, self->request_);
+      } catch (const std::exception& e) {
+        response = Response::text(500, std::string("internal error: ") + e.what());
+      } catch (...) {
+        response = status_response(500);
+      }
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
+    });
+    watch();
+  }
+
+  // Keeps one read outstanding while the handler runs: the only way to learn that the
+  // client went away. Data is kept (a pipelined request); EOF or an error cancels.
+  void watch() {
+    const std::size_t limit =
+        server_.options.header_limit +
+        static_cast<std::size_t>(std::min<std::uint64_t>(server_.options.body_limit, 64 * 1024));
+    if (!handler_running_ || peer_gone_ || buffer_.size() >= limit) return;
+    watching_ = true;
+    stream_.socket().async_read_some(
+        buffer_.prepare(4096),
+        net::bind_cancellation_slot(
+            watch_cancel_.slot(),
+            [self = shared_from_this()](error_code ec, std::size_t n) { self->on_watch(ec, n); }));
+  }
+
+  void on_watch(const error_code& ec, std::size_t n) {
+    watching_ = false;
+    if (!ec) {
+      buffer_.commit(n);
+      if (handler_running_) return watch();
+      return write_response();
+    }
+    if (ec == net::error::operation_aborted && !closing_) {
+      // We stopped the watch because the handler finished.
+      return write_response();
+    }
+    if (!peer_gone_) {
+      peer_gone_ = true;
+      (*cancel_conn_)(
+          Cause(std::make_error_code(std::errc::connection_reset), "client disconnected"));
+    }
+    if (!handler_running_) write_response();
+  }
+
+  void on_handler_done(Response response) {
+    handler_running_ = false;
+    response_ = std::move(response);
+    if (watching_) {
+      watch_cancel_.emit(net::cancellation_type::terminal);  // on_watch continues
+      return;
+    }
+    write_response();
+  }
+
+  // The handler is done and the watch is not pending: answer, or record the cancel.
+  void write_response() {
+    const std::error_code err = ctx_.err();
+    if (peer_gone_ || err == errc::canceled) {
+      finish_request(499);  // nothing is written: the client is gone, or we are stopping
+      return close();
+    }
+    Response& out = *response_;
+    if (err == errc::deadline_exceeded) out = status_response(504);
+
+    bool keep_alive = keep_alive_;
+    {
+      std::lock_guard lock(server_.mu);
+      if (server_.stopping) keep_alive = false;
+    }
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(version_);
+    res->result(static_cast<unsigned>(out.status));
+    for (const auto& [name, value] : out.headers.fields()) res->insert(name, value);
+    res->set("traceparent", format_traceparent(trace_));
+    res->body() = std::move(out.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    const int status = out.status;
+
+    stream_.expires_after(server_.options.write_timeout);
+    bhttp::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, status, keep_alive](error_code ec, std::size_t) {
+          self->stream_.expires_never();
+          self->finish_request(status);
+          if (ec || !keep_alive) return self->linger_close();
+          self->read_request();
+        });
+  }
+
+  // Logs the request and releases its contexts; the request no longer counts as in flight.
+  void finish_request(int status) {
+    AccessLogEntry entry;
+    entry.method = request_.method;
+    entry.path = std::string(request_.path());
+    entry.status = status;
+    entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
+    entry.trace_id = trace_.trace_id_hex();
+    if (ctx_.err()) entry.cause = cause(ctx_).message();  // 499 and 504
+    server_.options.access_log(entry);
+
+    cancel_timer_.reset();  // a finished request's context is cancelled, as in Go
+    cancel_conn_.reset();
+    ctx_ = Context();
+    in_request_ = false;
+    {
+      std::lock_guard lock(server_.mu);
+      --server_.in_flight;
+    }
+    server_.cv.notify_all();
+  }
+
+  // A request that could not be read: answer with `status` and close.
+  void write_error(int status) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(status), 11);
+    res->set(bhttp::field::content_type, "text/plain");
+    res->body() = reason_phrase(status);
+    res->keep_alive(false);
+    res->prepare_payload();
+    stream_.expires_after(server_.options.write_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](error_code, std::size_t) {
+      self->linger_close();
+    });
+  }
+
+  // Half-closes and drains what the client still sends for a moment, so that the response
+  // is not destroyed by a reset caused by unread input.
+  void linger_close() {
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTime);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    closing_ = true;
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::array<char, 1024> discard_{};
+
+  // The request being served.
+  Request request_;  // read by the worker while the handler runs
+  TraceContext trace_;
+  Context ctx_;
+  std::optional<ScopedCancelCause> cancel_conn_;  // "client disconnected"
+  std::optional<ScopedCancel> cancel_timer_;
+  std::optional<Response> response_;
+  Clock::time_point started_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool in_request_ = false;       // dispatched and not finished
+  bool handler_running_ = false;  // the handler has not returned
+  bool watching_ = false;         // the disconnect watch read is pending
+  bool peer_gone_ = false;        // the watch saw EOF or an error
+  bool closing_ = false;          // we closed the socket ourselves
+  net::cancellation_signal watch_cancel_;
+};
+
+void Server::Impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!acceptor.is_open()) return;  // closed by shutdown
+      return accept();                  // e.g. EMFILE: keep serving the others
+    }
+    auto conn = std::make_shared<Connection>(*this, std::move(socket));
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;  // conn closes its socket on destruction
+      connections.emplace(conn.get(), conn);
+    }
+    conn->start();
+    accept();
+  });
+}
+
+void Server::Impl::close_acceptor() {
+  std::promise<void> closed;
+  net::dispatch(acceptor.get_executor(), [&] {
+    error_code ignored;
+    acceptor.close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
+
+std::error_code Server::Impl::shutdown(const Context& ctx) {
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+    for (auto& [ptr, weak] : connections)
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+  }
+  if (started && !stopped) close_acceptor();
+  for (auto& c : open) c->close_if_idle();
+  open.clear();
+
+  // Wait for the in-flight requests, or for ctx. The callback only wakes us.
+  Registration wake = after_func(ctx, [this] {
+    { std::lock_guard lock(mu); }
+    cv.notify_all();
+  });
+  std::error_code result;
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0 || ctx.err(); });
+    if (in_flight != 0) {
+      result = ctx.err();
+      lock.unlock();
+      life.cancel(Cause("server shutdown"));
+      lock.lock();
+      cv.wait(lock, [&] { return in_flight == 0; });
+    }
+  }
+  wake.stop_and_wait();
+  stop_threads();
+  return result;
+}
+
+void Server::Impl::stop_threads() {
+  if (stopped) return;
+  stopped = true;
+  workers.join();
+  work.reset();
+  ioc.stop();
+  for (auto& t : io_threads) t.join();
+  io_threads.clear();
+}
+
+Server::Server(const Context& base, ServerOptions options)
+    : impl_(std::make_shared<Impl>(base, std::move(options))) {}
+
+Server::~Server() {
+  if (!impl_->stopped) {
+    auto [done, cancel] = with_cancel(background());
+    cancel();
+    impl_->shutdown(done);
+  }
+}
+
+void Server::route(std::string method, std::string path, Handler handler, RouteOptions options) {
+  impl_->routes.push_back(
+      Route{std::move(method), std::move(path), std::move(handler), options.timeout});
+}
+
+void Server::start() {
+  Impl& s = *impl_;
+  tcp::endpoint endpoint(net::ip::make_address(s.options.address), s.options.port);
+  s.acceptor.open(endpoint.protocol());
+  s.acceptor.set_option(net::socket_base::reuse_address(true));
+  s.acceptor.bind(endpoint);
+  s.acceptor.listen(net::socket_base::max_listen_connections);
+  s.bound_port = s.acceptor.local_endpoint().port();
+  s.work.emplace(s.ioc.get_executor());
+  s.started = true;
+  s.accept();
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, s.options.io_threads); ++i)
+    s.io_threads.emplace_back([&s] { s.ioc.run(); });
+}
+
+std::uint16_t Server::port() const noexcept { return impl_->bound_port; }
+
+std::error_code Server::shutdown(const Context& ctx) { return impl_->shutdown(ctx); }
+
+}  // namespace tether::http

@@ -1,0 +1,152 @@
+// tether::http::Server against bad input: malformed requests, oversized headers and bodies,
+// slow clients, and propagation headers that must not be trusted.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+#include "access_log_sink.hpp"
+#include "raw_socket.hpp"
+#include "tether/context.hpp"
+#include "tether/http.hpp"
+#include "tether/propagation.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tether::http::Request;
+using tether::http::Response;
+using tether::http::Server;
+using tether::http::ServerOptions;
+using tether_test::AccessLogSink;
+using tether_test::RawSocket;
+
+// A server with one route, "/budget", that answers how long its context has left (ms),
+// and the trace id it was given.
+struct BudgetServer {
+  explicit BudgetServer(ServerOptions o) : server(tether::background(), with_log(std::move(o))) {
+    server.route("GET", "/budget", [](const tether::Context& ctx, const Request&) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.deadline() - tether::now());
+      return Response::text(200, std::to_string(left.count()));
+    });
+    server.route("POST", "/upload", [](const tether::Context&, const Request& r) {
+      return Response::text(200, std::to_string(r.body.size()));
+    });
+    server.start();
+  }
+  ServerOptions with_log(ServerOptions o) {
+    o.access_log = log.sink();
+    return o;
+  }
+  // The remaining budget the handler saw for a GET with `extra` header lines.
+  long budget_ms(const std::string& extra) {
+    RawSocket c(server.port());
+    c.send(tether_test::get_request("/budget", extra));
+    auto res = c.read_response();
+    if (!res || tether_test::status_of(*res) != 200) return -1;
+    return std::stol(tether_test::body_of(*res));
+  }
+  AccessLogSink log;
+  Server server;
+};
+
+int status_after_sending(std::uint16_t port, const std::string& raw) {
+  RawSocket c(port);
+  c.send(raw);
+  auto res = c.read_response();
+  return res ? tether_test::status_of(*res) : 0;
+}
+
+TEST(HttpBadInput, MalformedRequestIs400) {
+  BudgetServer s({});
+  EXPECT_EQ(status_after_sending(s.server.port(), "THIS IS NOT HTTP\r\n\r\n"), 400);
+  EXPECT_EQ(status_after_sending(s.server.port(), "GET /budget HTTP/9.9\r\n\r\n"), 400);
+  EXPECT_EQ(status_after_sending(s.server.port(), "GET /budget HTTP/1.1\r\nBad Header\r\n\r\n"),
+            400);
+}
+
+TEST(HttpBadInput, HeadersOverTheLimitAre431) {
+  ServerOptions o;
+  o.header_limit = 1024;
+  BudgetServer s(o);
+  const std::string big = "X-Filler: " + std::string(4000, 'a') + "\r\n";
+  EXPECT_EQ(status_after_sending(s.server.port(), tether_test::get_request("/budget", big)), 431);
+}
+
+TEST(HttpBadInput, BodyOverTheLimitIs413) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  BudgetServer s(o);
+  EXPECT_EQ(
+      status_after_sending(s.server.port(),
+                           "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"),
+      413);
+}
+
+TEST(HttpBadInput, BodyWithinTheLimitIsServed) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  BudgetServer s(o);
+  RawSocket c(s.server.port());
+  c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+  auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::body_of(*res), "10");
+}
+
+TEST(HttpBadInput, StalledHalfRequestIsClosedAfterReadTimeout) {
+  ServerOptions o;
+  o.read_timeout = 200ms;
+  BudgetServer s(o);
+  RawSocket c(s.server.port());
+  const auto start = std::chrono::steady_clock::now();
+  c.send("GET /budget HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
+  EXPECT_TRUE(c.wait_closed(10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  EXPECT_FALSE(c.read_response(0ms));
+}
+
+TEST(HttpBadInput, PropagatedTimeoutShortensTheRequestDeadline) {
+  BudgetServer s({});
+  long left = s.budget_ms("grpc-timeout: 5S\r\n");
+  EXPECT_GT(left, 4000);
+  EXPECT_LE(left, 5000);
+}
+
+TEST(HttpBadInput, HugeTimeoutHeaderIsCappedByServerMaximum) {
+  ServerOptions o;
+  o.max_timeout = 2s;
+  o.default_timeout = 60s;
+  BudgetServer s(o);
+  long left = s.budget_ms("grpc-timeout: 99999999H\r\n");
+  EXPECT_GT(left, 1000);
+  EXPECT_LE(left, 2000);
+}
+
+TEST(HttpBadInput, InvalidTimeoutHeaderIsIgnored) {
+  ServerOptions o;
+  o.default_timeout = 3s;
+  BudgetServer s(o);
+  for (const char* bad : {"1.5S", "-1S", "123456789m", "10", "10s", ""}) {
+    long left = s.budget_ms(std::string("grpc-timeout: ") + bad + "\r\n");
+    EXPECT_GT(left, 2000) << bad;
+    EXPECT_LE(left, 3000) << bad;
+  }
+}
+
+TEST(HttpBadInput, InvalidTraceparentStartsANewTrace) {
+  BudgetServer s({});
+  const std::string upper = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
+  RawSocket c(s.server.port());
+  c.send(tether_test::get_request("/budget", "traceparent: " + upper + "\r\n"));
+  auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::status_of(*res), 200);
+  auto echoed = tether::parse_traceparent(tether_test::header_of(*res, "traceparent"));
+  ASSERT_TRUE(echoed);
+  EXPECT_NE(echoed->trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+}  // namespace
