@@ -351,10 +351,10 @@ namespace internal {
 /// The type-erased part of an after_func registration; see context.cpp.
 /// Its Link base is its membership in anchor->children (under the anchor's lock).
 struct CallbackBase : Link {
-  std::atomic<std::uint32_t> refs;    // list membership + Registration handles
-  std::atomic<std::uint32_t> phase;   // kPending, kRunning, kFinished, kStopped
-  CancelNode* anchor;                 // strong while linked
-  std::atomic<std::uint64_t> runner;  // hashed id of the thread running the callback
+  std::atomic<std::uint32_t> refs{0};    // list membership + Registration handles
+  std::atomic<std::uint32_t> phase{0};   // kPending, kRunning, kFinished, kStopped
+  CancelNode* anchor = nullptr;          // strong (unless the never-cancelled anchor)
+  std::atomic<std::uint64_t> runner{0};  // hashed id of the thread running the callback
   virtual void run() noexcept = 0;
   virtual ~CallbackBase() = default;
 };

@@ -62,10 +62,10 @@ struct Node {
 /// Membership of a child in its anchor's children list. Written under the anchor's lock.
 struct Link {
   enum class Type : std::uint8_t { kChild, kCallback };
-  Link* prev;
-  Link* next;
-  Type type;
-  bool linked;
+  Link* prev = nullptr;
+  Link* next = nullptr;
+  Type type = Type::kChild;
+  bool linked = false;
 };
 
 // The CancelNode state word. Bit layout:
