@@ -2,7 +2,7 @@
 # the same steps run the same way from make, from CI and by hand.
 #
 #   make bench          Go's context benchmarks and tether's ports, side by side (< 10 min);
-#                       writes bench/results/latest.json and latest.png
+#                       writes bench/results/latest.{json,png}, docs/performance.md
 #   make bench-quick    the same, briefly, to check it all works (rough numbers, written to
 #                       build-bench/results/); also: make bench QUICK=1
 

@@ -73,6 +73,17 @@ void CommonParentCancel(benchmark::State& state, const CommonParent& common) {
   benchmark::DoNotOptimize(x);
 }
 
+// Not in Go's suite: CommonParentCancel's 200 divisions alone, on as many threads. The part
+// of CommonParentCancel above this floor is what the contexts cost.
+void CommonParentCancelFloor(benchmark::State& state) {
+  std::int64_t x = 0;
+  for (auto _ : state) {
+    divide_100_times(x);
+    divide_100_times(x);
+  }
+  benchmark::DoNotOptimize(x);
+}
+
 // ---- BenchmarkWithTimeout ------------------------------------------------------------------
 // With `concurrency` timeouts pending (spread over the GOMAXPROCS threads), each operation
 // creates 10 timeouts of an hour and cancels them: timer insertion and removal under load.
@@ -280,6 +291,9 @@ void register_go_suite(int threads) {
   auto common = std::make_shared<CommonParent>();
   RegisterBenchmark("CommonParentCancel",
                     [common](benchmark::State& s) { CommonParentCancel(s, *common); })
+      ->Threads(threads)
+      ->UseRealTime();
+  RegisterBenchmark("CommonParentCancelFloor", CommonParentCancelFloor)
       ->Threads(threads)
       ->UseRealTime();
 

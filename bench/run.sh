@@ -2,6 +2,7 @@
 # `make bench`: Go's own context benchmarks and tether's ports of them, in the same run on
 # the same machine, compared in one table (bench/compare.py).
 #   bench/run.sh           full run (a few minutes); writes bench/results/latest.{json,png}
+#                          and the generated section of docs/performance.md
 #   bench/run.sh --quick   short run to check everything works; numbers are rough, so it
 #                          writes build-bench/results/quick.{json,png} instead
 # Needs nothing but Debian packages (scripts/setup.sh bench installs golang-go, gnuplot).
@@ -56,5 +57,9 @@ echo "== comparison"
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
 args=(--go "$raw/go.txt" --tether "$raw/tether.json" --tether "$raw/tether-timeouts.json"
   --compiler "$compiler" --json "$out_json" --chart "$out_png")
-[[ $quick -eq 1 ]] && args+=(--quick)
+if [[ $quick -eq 1 ]]; then
+  args+=(--quick)
+else
+  args+=(--update-doc docs/performance.md)  # a full run refreshes the published numbers
+fi
 python3 bench/compare.py "${args[@]}"
