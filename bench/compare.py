@@ -282,7 +282,7 @@ def details(tether, go=None):
             on_cpu = t["cpu_ns_per_op"] / (t["ns_per_op"] * threads)
             if on_cpu < 0.8:
                 lines.append(f"{name}: the {threads} threads were on a CPU only {on_cpu:.0%} "
-                             f"of the wall time ({t['cpu_ns_per_op']:,.0f} ns CPU per op): other "
+                             f"of the wall time ({fmt_ns(t['cpu_ns_per_op'])} ns CPU per op): other "
                              f"processes held the CPUs, or the threads slept on a lock")
         if name.startswith("CancelFanOut") and t.get("ns_per_op"):
             m = re.search(r"children=(\d+)", name)
@@ -310,7 +310,9 @@ def machine(compiler, go_info, context):
         pass
     compiler_version = run([compiler, "--version"]) if compiler else None
     commit = run(["git", "rev-parse", "--short", "HEAD"])
-    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"])
+    # Uncommitted changes to what the benchmark binary is built from make the commit "-dirty".
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "include",
+                 "bench", "CMakeLists.txt", ":(exclude)bench/results"])
     return {
         "nproc": os.cpu_count(),
         "gomaxprocs": int(context.get("gomaxprocs", 0)) or None,
@@ -319,7 +321,7 @@ def machine(compiler, go_info, context):
         "compiler": compiler_version.splitlines()[0] if compiler_version else None,
         "go": run(["go", "version"]),
         "google_benchmark_cpu_mhz": context.get("mhz_per_cpu"),
-        "library_build_type": context.get("library_build_type"),
+        "google_benchmark_library_build": context.get("library_build_type"),
         "load_average_before_tether": context.get("load_avg"),
         "tether_commit": (commit + ("-dirty" if dirty else "")) if commit else None,
     }
