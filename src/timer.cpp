@@ -52,7 +52,7 @@ class TimerService {
       sleeping_until_ = t->deadline;
       wake_.notify_one();
     }
-    changed_.notify_all();
+    notify_changed();
     if (!thread_started_) start_thread();
   }
 
@@ -60,7 +60,7 @@ class TimerService {
     std::lock_guard lk(mu_);
     if (index(t) == kNotArmed) return;
     remove_at(index(t));
-    changed_.notify_all();
+    notify_changed();
   }
 
   std::size_t pending() {
@@ -70,7 +70,9 @@ class TimerService {
 
   void wait_pending(std::size_t n) {
     std::unique_lock lk(mu_);
+    ++pending_waiters_;
     changed_.wait(lk, [&] { return heap_.size() >= n; });
+    --pending_waiters_;
   }
 
   void install_manual(Nanos start) {
@@ -145,7 +147,7 @@ class TimerService {
     while (!heap_.empty() && heap_[0]->deadline <= now) {
       TimerNode* t = heap_[0];
       remove_at(0);
-      changed_.notify_all();
+      notify_changed();
       // A node whose count reached zero is being freed; it disarms itself, nothing to do.
       if (!try_retain(t)) continue;
       lk.unlock();
@@ -153,6 +155,10 @@ class TimerService {
       release(t);
       lk.lock();
     }
+  }
+
+  void notify_changed() {  // under mu_
+    if (pending_waiters_ != 0) changed_.notify_all();
   }
 
   // ---- the heap (under mu_) ----
@@ -203,6 +209,7 @@ class TimerService {
   std::condition_variable changed_;  // wait_pending(): the number of armed deadlines changed
   std::vector<TimerNode*> heap_;
   Nanos sleeping_until_ = 0;  // when the thread will next look at the heap (0: awake)
+  std::size_t pending_waiters_ = 0;  // threads in wait_pending()
   bool manual_ = false;
   bool thread_started_ = false;
   std::unique_ptr<std::thread> thread_;
