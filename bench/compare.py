@@ -298,7 +298,16 @@ def run(cmd):
         return None
 
 
-def machine(compiler, go_info, context):
+def source_version():
+    """The git commit the sources are at, "-dirty" if what tether_bench is built from differs."""
+    commit = run(["git", "rev-parse", "--short", "HEAD"])
+    # Uncommitted changes to what the benchmark binary is built from make the commit "-dirty".
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "include",
+                 "bench", "CMakeLists.txt", ":(exclude)bench/results"])
+    return (commit + ("-dirty" if dirty else "")) if commit else None
+
+
+def machine(compiler, commit, go_info, context):
     cpu = None
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -309,10 +318,6 @@ def machine(compiler, go_info, context):
     except OSError:
         pass
     compiler_version = run([compiler, "--version"]) if compiler else None
-    commit = run(["git", "rev-parse", "--short", "HEAD"])
-    # Uncommitted changes to what the benchmark binary is built from make the commit "-dirty".
-    dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "include",
-                 "bench", "CMakeLists.txt", ":(exclude)bench/results"])
     return {
         "nproc": os.cpu_count(),
         "gomaxprocs": int(context.get("gomaxprocs", 0)) or None,
@@ -323,7 +328,7 @@ def machine(compiler, go_info, context):
         "google_benchmark_cpu_mhz": context.get("mhz_per_cpu"),
         "google_benchmark_library_build": context.get("library_build_type"),
         "load_average_before_tether": context.get("load_avg"),
-        "tether_commit": (commit + ("-dirty" if dirty else "")) if commit else None,
+        "tether_commit": commit or source_version(),
     }
 
 
@@ -380,7 +385,8 @@ def update_doc(path, result, chart_path):
     lines = [
         DOC_BEGIN,
         "",
-        f"Measured {result['generated_utc']} at tether commit `{m['tether_commit']}`:",
+        f"Measured {result['measured'] or result['generated_utc']} at tether commit "
+        f"`{m['tether_commit']}`:",
         "",
         f"- CPU: {m['cpu_model']}, nproc {m['nproc']} (GOMAXPROCS and benchmark threads: "
         f"{m['gomaxprocs']})",
@@ -415,6 +421,8 @@ def main():
     p.add_argument("--json", required=True, help="where to write the comparison")
     p.add_argument("--chart", required=True, help="where to write the PNG chart")
     p.add_argument("--compiler", default="", help="the C++ compiler tether_bench was built with")
+    p.add_argument("--commit", help="the sources' git commit when tether_bench was built "
+                   "(default: now)")
     p.add_argument("--quick", action="store_true", help="mark the results as a quick run")
     p.add_argument("--update-doc", metavar="MD",
                    help="rewrite the generated section of this page (docs/performance.md)")
@@ -429,7 +437,7 @@ def main():
 
     rows = build_rows(go, tether)
     header, body = table(rows)
-    info = machine(args.compiler, go_info, context)
+    info = machine(args.compiler, args.commit, go_info, context)
     judged = [r for r in rows if r["verdict"] in ("met", "MISSED")]
     missed = [r["benchmark"] for r in judged if r["verdict"] == "MISSED"]
 
@@ -457,6 +465,8 @@ def main():
     result = {
         "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ"),
+        # When tether's half of the run started (Google Benchmark's clock, local time zone).
+        "measured": context.get("date"),
         "quick": args.quick,
         "machine": info,
         "targets": {
@@ -482,5 +492,7 @@ def main():
         print(f"updated {args.update_doc}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and len(sys.argv) == 2 and sys.argv[1] == "--source-version":
+    print(source_version() or "unknown")  # for bench/run.sh, before it builds
+elif __name__ == "__main__":
     main()

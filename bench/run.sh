@@ -32,7 +32,8 @@ fi
 echo "== setup: Debian packages (golang-go, gnuplot-nox, libbenchmark-dev, ...)"
 bash scripts/setup.sh bench
 
-echo "== build: $build (Release), target tether_bench"
+commit=$(python3 bench/compare.py --source-version)  # what the binary is built from
+echo "== build: $build (Release), target tether_bench, sources at $commit"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_BUILD_BENCH=ON \
   -DTETHER_BUILD_TESTS=OFF -DTETHER_BUILD_EXAMPLES=OFF -DTETHER_BUILD_MODULES=OFF >/dev/null
 cmake --build "$build" -j2 --target tether_bench
@@ -56,7 +57,7 @@ echo "== tether: $build/bench/tether_bench"
 echo "== comparison"
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
 args=(--go "$raw/go.txt" --tether "$raw/tether.json" --tether "$raw/tether-timeouts.json"
-  --compiler "$compiler" --json "$out_json" --chart "$out_png")
+  --compiler "$compiler" --commit "$commit" --json "$out_json" --chart "$out_png")
 if [[ $quick -eq 1 ]]; then
   args+=(--quick)
 else
