@@ -179,7 +179,9 @@ inline std::error_code select_cases(const Context& ctx, CaseRef* cases, std::siz
   if (fired < 0) {
     SelectSignal signal;
     for (std::size_t i = 0; i < n; ++i) cases[i].subscribe(cases[i].self, &signal);
-    Registration on_done = after_func(ctx, [&signal] { signal.notify(); });
+    Registration on_done;  // a never-cancelled context (background) needs no wake-up
+    if (ctx.done().anchor()->kind != Kind::kNever)
+      on_done = after_func(ctx, [&signal] { signal.notify(); });
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(signal.mu);

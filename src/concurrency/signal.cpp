@@ -69,7 +69,11 @@ class SignalHub {
 
   std::uint64_t subscribe(const std::vector<int>& signals, CancelCauseFunc cancel) {
     std::unique_lock<std::mutex> lock(mu_);
-    stopped_.wait(lock, [&] { return !stopping_; });
+    // While the last stop() joins the watcher, wait (only one watcher may read the pipe) —
+    // unless this IS that watcher, subscribing from a callback: it is not reading, so
+    // ensure_watcher may start its successor, and it exits after its dispatch.
+    const auto self = std::this_thread::get_id();
+    stopped_.wait(lock, [&] { return !stopping_ || joining_ == self; });
     ensure_watcher(lock);
     std::uint64_t id = ++next_id_;
     for (int s : signals) {
@@ -103,16 +107,18 @@ class SignalHub {
     subs_.erase(it);
     if (!subs_.empty() || !running_) return;
     running_ = false;
-    if (watcher_.get_id() == std::this_thread::get_id()) return;  // exits after dispatch
+    if (watcher_id_ == std::this_thread::get_id()) return;  // exits after its dispatch
     // Wake the watcher so it sees running_ == false, and join it. New subscribers wait
     // (stopping_) so that only one watcher ever reads the pipe.
     stopping_ = true;
+    joining_ = watcher_id_;
     wake();
     std::thread old = std::move(watcher_);
     lock.unlock();
     old.join();
     lock.lock();
     stopping_ = false;
+    joining_ = std::thread::id();
     stopped_.notify_all();
   }
 
@@ -126,7 +132,7 @@ class SignalHub {
   void ensure_watcher(std::unique_lock<std::mutex>& lock) {
     while (!running_) {
       if (watcher_.joinable()) {
-        if (watcher_.get_id() == std::this_thread::get_id()) {
+        if (watcher_id_ == std::this_thread::get_id()) {
           running_ = true;  // a callback on the watcher re-subscribes: it keeps running
           return;
         }
@@ -139,6 +145,7 @@ class SignalHub {
       }
       running_ = true;
       watcher_ = std::thread([this] { watch(); });
+      watcher_id_ = watcher_.get_id();  // before the new thread can take mu_
     }
   }
 
@@ -151,7 +158,8 @@ class SignalHub {
         if (buf[static_cast<std::size_t>(i)] != 0) dispatch(buf[static_cast<std::size_t>(i)]);
       }
       std::lock_guard<std::mutex> lock(mu_);
-      if (!running_) return;
+      // Exit when stopped, or when a successor was started while this one dispatched.
+      if (!running_ || watcher_id_ != std::this_thread::get_id()) return;
     }
   }
 
@@ -173,12 +181,14 @@ class SignalHub {
 
   int read_fd_ = -1;
   std::mutex mu_;
-  std::condition_variable stopped_;                          // stopping_ became false
-  bool stopping_ = false;                                    // under mu_
-  bool running_ = false;                                     // under mu_: the watcher should run
-  std::thread watcher_;                                      // under mu_
-  std::uint64_t next_id_ = 0;                                // under mu_
-  std::vector<Subscription> subs_;                           // under mu_
+  std::condition_variable stopped_;  // stopping_ became false
+  bool stopping_ = false;            // under mu_
+  bool running_ = false;             // under mu_: the watcher should run
+  std::thread watcher_;              // under mu_
+  std::thread::id watcher_id_;       // under mu_: the designated watcher
+  std::thread::id joining_;          // under mu_: the watcher being joined by the last stop()
+  std::uint64_t next_id_ = 0;        // under mu_
+  std::vector<Subscription> subs_;   // under mu_
   std::array<int, kMaxSignal + 1> counts_{};                 // under mu_: listeners per signal
   std::array<struct sigaction, kMaxSignal + 1> previous_{};  // under mu_
 };
