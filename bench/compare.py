@@ -242,8 +242,8 @@ def render_markdown(header, body):
            "|" + "|".join(["---"] + ["---:"] * 3 + ["---", "---"] + ["---:"] * 2) + "|"]
     for r in body:
         cells = [c.replace("|", "\\|") for c in map(str, r)]
-        if cells[5] == "MISSED":
-            cells[5] = "**MISSED**"
+        if cells[5] in ("MISSED", "NO DATA"):
+            cells[5] = f"**{cells[5]}**"
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -438,8 +438,10 @@ def main():
     rows = build_rows(go, tether)
     header, body = table(rows)
     info = machine(args.compiler, args.commit, go_info, context)
-    judged = [r for r in rows if r["verdict"] in ("met", "MISSED")]
-    missed = [r["benchmark"] for r in judged if r["verdict"] == "MISSED"]
+    # A target without a measurement (a port that failed or was filtered out) is not met.
+    judged = [r for r in rows if r["verdict"] in ("met", "MISSED", "NO DATA")]
+    missed = [r["benchmark"] + (" (no data)" if r["verdict"] == "NO DATA" else "")
+              for r in judged if r["verdict"] != "met"]
 
     print()
     print(render_text(header, body))
