@@ -1,10 +1,12 @@
 // A throwaway PostgreSQL 15 cluster for the pg tests.
 //
-// PgServer is a GoogleTest Environment: before the first test it runs initdb into a fresh
-// temporary directory and starts the server with pg_ctl, listening on 127.0.0.1 on a free
-// port (and on a Unix socket in the same directory); after the last test it stops the
-// server and removes the directory. As root, the server runs as the `postgres` system user
-// (through runuser), since PostgreSQL refuses to run as root.
+// PgServer is a GoogleTest Environment: before the first test it creates a cluster in a
+// fresh temporary directory (on /dev/shm when available) — by copying a template that the
+// first run initializes with initdb under the build directory — and starts the server with
+// pg_ctl, listening on 127.0.0.1 on a free port (and on a Unix socket in the same
+// directory); after the last test it stops the server and removes the directory. As root, the
+// server runs as the `postgres` system user (through runuser), since PostgreSQL refuses to run as
+// root.
 //
 // Abnormal exit: a watchdog process (a shell reading a pipe whose write end only this
 // process holds) stops the server and removes the directory when this process dies for any
@@ -42,6 +44,7 @@ class PgServer : public ::testing::Environment {
 
  private:
   int run(const std::vector<std::string>& argv, bool as_postgres);
+  bool make_data_dir();
   std::vector<std::string> as_user(std::vector<std::string> argv) const;
 
   bool available_ = false;

@@ -360,6 +360,9 @@ Result<Connection> Connection::connect(const Context& ctx, std::string_view conn
   PGconn* c = PQconnectStartParams(keys, values, 1);
   if (!c) return Error{make_error_code(errc::connection_failed), "out of memory", {}};
   Connection conn(c, options);  // closes `c` on every early return
+  // Server notices (NOTICE, WARNING) are dropped: libpq's default prints them to stderr.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   if (PQstatus(c) == CONNECTION_BAD)
     return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
 
@@ -608,7 +611,8 @@ std::size_t Pool::idle_count() const {
 }
 
 Result<Lease> Pool::acquire(const Context& ctx) {
-  Lease::State& s = *state_;
+  const std::shared_ptr<Lease::State> state = state_;
+  Lease::State& s = *state;
   Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
   bool armed = false;
   auto finish = [&](Result<Lease> r) {
@@ -631,7 +635,7 @@ Result<Lease> Pool::acquire(const Context& ctx) {
       std::unique_ptr<Connection> conn = std::move(s.idle.back());
       s.idle.pop_back();
       lock.unlock();
-      if (conn->probe()) return finish(Lease(state_, std::move(conn)));
+      if (conn->probe()) return finish(Lease(state, std::move(conn)));
       conn.reset();  // died while idle (a server restart): replace it
       lock.lock();
       --s.open;
@@ -648,13 +652,13 @@ Result<Lease> Pool::acquire(const Context& ctx) {
         lock.unlock();
         return finish(conn.error());
       }
-      return finish(Lease(state_, std::make_unique<Connection>(std::move(*conn))));
+      return finish(Lease(state, std::make_unique<Connection>(std::move(*conn))));
     }
     if (!armed) {
       armed = true;
       lock.unlock();
       // Notifying under the lock: a waiter checks ctx.err() under it, so no wakeup is lost.
-      wake = after_func(ctx, [state = state_] {
+      wake = after_func(ctx, [state] {
         std::lock_guard l(state->mu);
         state->cv.notify_all();
       });

@@ -253,7 +253,8 @@ class Connection {
   /// Connects with a libpq connection string ("host=... dbname=..." or a postgresql://
   /// URI), without blocking: PQconnectStartParams, then PQconnectPoll driven by poll() on
   /// the socket and the context's descriptor. Returns the context's error if it ends
-  /// first (the half-open connection is closed).
+  /// first (the half-open connection is closed). Server notices (NOTICE, WARNING) are
+  /// dropped rather than printed to stderr.
   static Result<Connection> connect(const Context& ctx, std::string_view conninfo);
   static Result<Connection> connect(const Context& ctx, std::string_view conninfo, Options options);
 
