@@ -226,6 +226,10 @@ void release_callback(CallbackBase* cb) noexcept;
 /// detaches every child (retaining the nodes, taking over the callbacks). If n had child
 /// nodes (kWithChildren), the caller's reference to n moves to cs.unsettled. kLost: another
 /// thread got there first.
+std::uint64_t this_thread_tag() noexcept {
+  return std::hash<std::thread::id>{}(std::this_thread::get_id());
+}
+
 enum class Published { kLost, kLeaf, kWithChildren };
 
 Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
@@ -255,6 +259,9 @@ Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_c
       }
     } else {
       CallbackBase* cb = callback_of(l);
+      // Recorded now, not when it starts: a callback queued behind another one on this
+      // thread must not be waited for (stop_and_wait) by that other one.
+      cb->runner.store(this_thread_tag(), std::memory_order_relaxed);
       cb->phase.store(kRunning, std::memory_order_relaxed);
       cs.callbacks.push(cb);
     }
@@ -270,8 +277,6 @@ Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_c
 }
 
 void run_callback(CallbackBase* cb) noexcept {
-  cb->runner.store(std::hash<std::thread::id>{}(std::this_thread::get_id()),
-                   std::memory_order_relaxed);
   cb->run();
   std::uint32_t old = cb->phase.exchange(kFinished, std::memory_order_acq_rel);
   if (old & kPhaseWaiters) futex_wake(cb->phase, kDoneBitset);
@@ -557,6 +562,7 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
   lock(a);
   if (a->state.load(std::memory_order_relaxed) & kCodeMask) {
     unlock(a);
+    cb->runner.store(this_thread_tag(), std::memory_order_relaxed);
     cb->phase.store(kRunning, std::memory_order_relaxed);
     run_callback(cb);
   } else {
@@ -609,10 +615,11 @@ bool Registration::stop() const noexcept {
 bool Registration::stop_and_wait() const noexcept {
   if (stop()) return true;
   if (rep_ == nullptr) return false;
-  auto self = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  std::uint64_t self = internal::this_thread_tag();
   std::uint32_t p = rep_->phase.load(std::memory_order_acquire);
   while ((p & internal::kPhaseMask) == internal::kRunning) {
-    if (rep_->runner.load(std::memory_order_relaxed) == self) return false;  // from inside f
+    // On the thread that runs (or is about to run) the callback: waiting would deadlock.
+    if (rep_->runner.load(std::memory_order_relaxed) == self) return false;
     if (!(p & internal::kPhaseWaiters)) {
       if (!rep_->phase.compare_exchange_weak(p, p | internal::kPhaseWaiters,
                                              std::memory_order_acquire))

@@ -387,8 +387,9 @@ class Registration {
   /// or was already stopped. Does not wait for a running callback. Go: the stop func.
   bool stop() const noexcept;
   /// Like stop(), and if the callback is running on another thread, waits until it
-  /// returns. Use it before destroying anything the callback touches. Called from inside the
-  /// callback itself, it does not wait.
+  /// returns. Use it before destroying anything the callback touches. On the thread that
+  /// runs the callback (from inside it, or from another callback of the same cancellation)
+  /// it does not wait.
   bool stop_and_wait() const noexcept;
 
   explicit Registration(internal::CallbackBase* adopt) noexcept : rep_(adopt) {}
