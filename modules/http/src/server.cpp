@@ -10,6 +10,7 @@
 // result is posted back.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -127,8 +128,9 @@ struct Server::Impl {
   std::uint16_t bound_port = 0;
   net::thread_pool workers;
   std::vector<std::thread> io_threads;
-  bool started = false;
-  bool stopped = false;  // threads joined
+  bool started = false;  // set by start(), before any other thread exists
+  std::once_flag stop_once;
+  std::atomic<bool> stopped{false};  // threads joined
 };
 
 // One accepted TCP connection: reads requests one at a time and answers them in order.
@@ -446,7 +448,7 @@ std::error_code Server::Impl::shutdown(const Context& ctx) {
     for (auto& [ptr, weak] : connections)
       if (auto c = weak.lock()) open.push_back(std::move(c));
   }
-  if (started && !stopped) close_acceptor();
+  if (started && !stopped) close_acceptor();  // idempotent
   for (auto& c : open) c->close_if_idle();
   open.clear();
 
@@ -473,13 +475,14 @@ std::error_code Server::Impl::shutdown(const Context& ctx) {
 }
 
 void Server::Impl::stop_threads() {
-  if (stopped) return;
-  stopped = true;
-  workers.join();
-  work.reset();
-  ioc.stop();
-  for (auto& t : io_threads) t.join();
-  io_threads.clear();
+  std::call_once(stop_once, [this] {
+    workers.join();
+    work.reset();
+    ioc.stop();
+    for (auto& t : io_threads) t.join();
+    io_threads.clear();
+    stopped = true;
+  });
 }
 
 Server::Server(const Context& base, ServerOptions options)

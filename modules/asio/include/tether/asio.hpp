@@ -79,11 +79,17 @@ struct BoundOp {
   bool finished = false;            // the handler has been invoked
 };
 
-// Stops the context callback when the last copy of the handler goes away: invoked,
-// or destroyed unrun.
+// Stops the context callback when the last copy of the handler goes away, invoked or
+// destroyed unrun, and marks the operation finished so that nothing emits on it later.
+template <class Executor>
 struct RegistrationGuard {
+  explicit RegistrationGuard(std::shared_ptr<BoundOp<Executor>> o) : op(std::move(o)) {}
+  ~RegistrationGuard() {
+    registration.stop_and_wait();
+    op->finished = true;
+  }
+  std::shared_ptr<BoundOp<Executor>> op;
   Registration registration;
-  ~RegistrationGuard() { registration.stop_and_wait(); }
 };
 
 // The completion handler given to the operation: the user's handler plus the op state.
@@ -91,7 +97,7 @@ template <class Handler, class Executor>
 class ContextHandler {
  public:
   ContextHandler(Handler handler, std::shared_ptr<BoundOp<Executor>> op,
-                 std::shared_ptr<RegistrationGuard> guard)
+                 std::shared_ptr<RegistrationGuard<Executor>> guard)
       : handler_(std::move(handler)), op_(std::move(op)), guard_(std::move(guard)) {}
 
   using cancellation_slot_type = net::cancellation_slot;
@@ -111,7 +117,7 @@ class ContextHandler {
  private:
   Handler handler_;
   std::shared_ptr<BoundOp<Executor>> op_;
-  std::shared_ptr<RegistrationGuard> guard_;
+  std::shared_ptr<RegistrationGuard<Executor>> guard_;
 };
 
 template <class T, class = void>
@@ -139,9 +145,11 @@ ContextHandler<Handler, Executor> wrap(const Context& ctx, Handler handler, Exec
   auto op = std::make_shared<BoundOp<Executor>>(std::move(ex));
   op->outer = net::get_associated_cancellation_slot(handler);
   if (op->outer.is_connected()) {
-    op->outer.assign([op = op.get()](net::cancellation_type_t type) { op->signal.emit(type); });
+    op->outer.assign([op](net::cancellation_type_t type) {
+      if (!op->finished) op->signal.emit(type);
+    });
   }
-  auto guard = std::make_shared<RegistrationGuard>();
+  auto guard = std::make_shared<RegistrationGuard<Executor>>(op);
   // TRICKY: the callback holds `op` and may run at once (ctx already done); it only posts,
   // and the posted function checks `finished`, so an early or late run is harmless.
   guard->registration = after_func(ctx, [op] {
@@ -210,13 +218,15 @@ struct DoneWait {
   // Completes once, from the context callback (ec empty) or the slot (operation_aborted).
   void complete(const std::shared_ptr<DoneWait>& self, boost::system::error_code ec) {
     std::optional<Handler> h;
+    Registration reg;
     {
       std::lock_guard lock(mu);
       if (!handler) return;
       h.emplace(std::move(*handler));
       handler.reset();
+      reg = registration;
     }
-    registration.stop();  // from the slot: the callback must not run any more
+    reg.stop();  // from the slot: the callback must not run any more
     net::post(executor, [self, h = std::move(*h), ec]() mutable {
       if (self->slot.is_connected()) self->slot.clear();
       self->work.reset();
@@ -228,8 +238,8 @@ struct DoneWait {
   std::optional<Work> work;  // keeps the executor's io_context running while we wait
   std::mutex mu;
   std::optional<Handler> handler;  // under mu
+  Registration registration;       // under mu (the callback may run before it is stored)
   net::cancellation_slot slot;     // the handler's slot; touched on `executor` only
-  Registration registration;
 };
 
 }  // namespace detail
@@ -259,8 +269,10 @@ auto async_wait_done(const Context& ctx, Token&& token) {
             wait->complete(wait, net::error::operation_aborted);
           });
         }
-        wait->registration =
+        Registration reg =
             after_func(c, [wait] { wait->complete(wait, boost::system::error_code()); });
+        std::lock_guard lock(wait->mu);
+        wait->registration = std::move(reg);
       },
       token, ctx);
 }

@@ -41,9 +41,10 @@
 //
 // Threads: the server runs its sockets on ServerOptions::io_threads threads (one strand
 // per connection) and handlers on a pool of ServerOptions::workers threads; a handler
-// occupies a worker until it returns, so handlers must honour their context. Server's
-// member functions are thread-safe. Client is thread-safe; each call runs its own sockets
-// on the calling thread and blocks until it completes or its context is done.
+// occupies a worker until it returns, so handlers must honour their context. Configure
+// (route) and start() from one thread; then port() and shutdown() may be called from any
+// thread (shutdown() once at a time, never from a handler). Client is thread-safe; each call runs
+// its own sockets on the calling thread and blocks until it completes or its context is done.
 #pragma once
 
 #include <chrono>
