@@ -159,6 +159,26 @@ TEST_F(PgTest, PgSleepCancelledAfter100msReturnsCanceledWellUnderASecondAndStops
   EXPECT_TRUE(conn.healthy()) << "a quiesced connection is kept";
 }
 
+TEST_F(PgTest, WithoutTimeToQuiesceTheConnectionIsClosedAndTheServerStillStops) {
+  auto [ctx0, c0] = tether::with_timeout(tether::background(), 10s);
+  auto conn = pg::Connection::connect(ctx0, pg_server().conninfo(), {.cancel_grace = 0ms});
+  ASSERT_TRUE(conn) << conn.error().message;
+  const int pid = conn->backend_pid();
+
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 100ms);
+  auto r = conn->query(ctx, "SELECT pg_sleep(30)");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded) << r.error().message;
+  EXPECT_NE(r.error().message.find("the connection was closed"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(conn->is_open());
+  auto after = conn->query(ctx0, "SELECT 1");
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, pg::errc::closed);
+  // The cancel request still went out: the backend does not sleep on for 30 s.
+  EXPECT_NE(wait_until_not_active(pid, 5s), "active");
+}
+
 TEST_F(PgTest, DeadlineOf200msGivesDeadlineExceededAndTheNextQueryOnThePooledConnectionSucceeds) {
   pg::Pool pool({.conninfo = pg_server().conninfo(), .max_connections = 1});
   auto [outer, cancel] = tether::with_timeout(tether::background(), 20s);

@@ -453,6 +453,7 @@ Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
   if (!sent) return lost("sending the query: ");
 
   const int sock = PQsocket(c);
+  if (sock < 0) return lost("no socket: ");
   while (true) {
     const int f = PQflush(c);
     if (f == 0) break;

@@ -346,7 +346,7 @@ class Pool {
  public:
   struct Options {
     std::string conninfo;
-    std::size_t max_connections = 4;
+    std::size_t max_connections = 4;  ///< at least 1
     Connection::Options connection = {};
   };
   explicit Pool(Options options);
