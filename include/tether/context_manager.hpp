@@ -30,7 +30,7 @@
 // Differences from the Go interface: keys are typed (tether::Key<T>) instead of
 // interface{}; get_value returns a pointer (nullptr when absent) instead of (value, ok);
 // tasks return std::error_code (a throwing task is caught: execute_with_context rethrows
-// its exception if the task finished first).
+// its exception if the task finished first; the exception of an abandoned task is dropped).
 //
 // Thread safety: all members may be called concurrently from any threads.
 //

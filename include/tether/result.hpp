@@ -13,12 +13,16 @@
 
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace tether {
 
 template <class T>
 class [[nodiscard]] Result {
+  static_assert(!std::is_same_v<T, std::error_code>,
+                "Result<std::error_code> is ambiguous: return the std::error_code itself");
+
  public:
   /// A successful result.
   Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
