@@ -345,11 +345,11 @@ TEST(Select, ConcurrentSelectsOverSharedChannelsLoseNoValueWhenCancelled) {
   {
     std::vector<std::unique_ptr<BoundedThread>> threads;
     for (int s = 0; s < 2; ++s) {
-      threads.push_back(std::make_unique<BoundedThread>([&, s, c = ctx] {
+      threads.push_back(std::make_unique<BoundedThread>([&, s, c = ctx, stop = cancel.func()] {
         for (int i = 0;; ++i) {
           Channel<int>& ch = (i + s) % 2 == 0 ? a : b;
           if (ch.send(c, 1)) return;  // cancelled
-          if (++sent == cancel_after) cancel();
+          if (++sent == cancel_after) stop();
         }
       }));
     }
