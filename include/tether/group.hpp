@@ -19,7 +19,7 @@
 // With an executor (any callable taking a std::function<void()> and running it somewhere,
 // e.g. a thread pool's submit), go() hands the task to it instead, and wait() waits for the
 // submitted tasks to finish. The executor must run every task it accepts (or throw from the
-// submit call, which go() then propagates).
+// submit call without keeping the task, which go() then propagates).
 //
 // The destructor cancels the group's context and waits for every task (joining its
 // threads): a forgotten wait() leaks nothing, and nothing a task references from the
