@@ -75,7 +75,7 @@ std::string format_grpc_timeout(const GrpcTimeout& timeout);
 
 /// Encodes a duration in the finest unit whose amount fits in 8 digits, rounding up (as
 /// gRPC does): 1500ms → "1500000u", 2h → "7200000m" … A zero or negative duration gives
-/// "0n" (already expired). Durations beyond 99999999H saturate at "99999999H".
+/// "0n" (already expired). The largest, nanoseconds::max(), is "2562048H".
 std::string format_grpc_timeout(std::chrono::nanoseconds timeout);
 
 /// The W3C trace context of one span: which trace it belongs to, which span it is, and the

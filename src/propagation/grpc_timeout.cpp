@@ -71,7 +71,7 @@ std::string format_grpc_timeout(std::chrono::nanoseconds timeout) {
     if (amount <= kMaxAmount)
       return format_grpc_timeout(GrpcTimeout{static_cast<std::uint32_t>(amount), unit});
   }
-  return format_grpc_timeout(GrpcTimeout{kMaxAmount, 'H'});
+  return format_grpc_timeout(GrpcTimeout{kMaxAmount, 'H'});  // unreachable with 64-bit ns
 }
 
 }  // namespace tether

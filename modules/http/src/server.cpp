@@ -95,6 +95,7 @@ struct Server::Impl {
   void accept();
   void close_acceptor();
   std::error_code shutdown(const Context& ctx);
+  std::vector<std::shared_ptr<Connection>> open_connections();
   void stop_threads();
 
   const Route* find_route(std::string_view method, std::string_view path, int& status) const {
@@ -154,6 +155,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->in_request_) self->close();
     });
+  }
+
+  // End of shutdown: closes the socket whatever it is doing (a keep-alive read that began
+  // after close_if_idle, a lingering close) before the I/O threads stop.
+  std::future<void> close_now() {
+    auto closed = std::make_shared<std::promise<void>>();
+    auto future = closed->get_future();
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), closed] {
+      self->close();
+      closed->set_value();
+    });
+    return future;
   }
 
  private:
@@ -440,17 +453,21 @@ void Server::Impl::close_acceptor() {
   closed.get_future().wait();
 }
 
-std::error_code Server::Impl::shutdown(const Context& ctx) {
+std::vector<std::shared_ptr<Connection>> Server::Impl::open_connections() {
   std::vector<std::shared_ptr<Connection>> open;
+  std::lock_guard lock(mu);
+  for (auto& [ptr, weak] : connections)
+    if (auto c = weak.lock()) open.push_back(std::move(c));
+  return open;
+}
+
+std::error_code Server::Impl::shutdown(const Context& ctx) {
   {
     std::lock_guard lock(mu);
     stopping = true;
-    for (auto& [ptr, weak] : connections)
-      if (auto c = weak.lock()) open.push_back(std::move(c));
   }
   if (started && !stopped) close_acceptor();  // idempotent
-  for (auto& c : open) c->close_if_idle();
-  open.clear();
+  for (auto& c : open_connections()) c->close_if_idle();
 
   // Wait for the in-flight requests, or for ctx. The callback only wakes us.
   Registration wake = after_func(ctx, [this] {
@@ -470,6 +487,13 @@ std::error_code Server::Impl::shutdown(const Context& ctx) {
     }
   }
   wake.stop_and_wait();
+  if (started && !stopped) {
+    // No request is in flight and none can start: close every socket while the I/O
+    // threads still run, so that no client waits on a connection nobody serves.
+    std::vector<std::future<void>> closed;
+    for (auto& c : open_connections()) closed.push_back(c->close_now());
+    for (auto& f : closed) f.wait();
+  }
   stop_threads();
   return result;
 }
