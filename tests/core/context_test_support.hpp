@@ -12,6 +12,7 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -97,6 +98,29 @@ class DestructionProbe {
  private:
   std::atomic<int>* destroyed_;
 };
+
+/// True if `s` matches `pattern`, where '*' matches any run of characters (possibly empty)
+/// and every other character matches itself. (std::regex trips a GCC 12 false-positive
+/// -Wmaybe-uninitialized under -O2 with sanitizers, so describe() checks use this.)
+inline bool glob_match(std::string_view pattern, std::string_view s) {
+  std::size_t p = 0, i = 0, star = std::string_view::npos, resume = 0;
+  while (i < s.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = i;
+    } else if (p < pattern.size() && pattern[p] == s[i]) {
+      ++p;
+      ++i;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      i = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 /// A cause with an application error code and a message, easy to tell apart in asserts.
 inline tether::Cause make_cause(std::errc code, const char* message) {
