@@ -94,7 +94,13 @@ def parse_tether(paths):
     for path in paths:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        context.update(data.get("context", {}))
+        ctx = data.get("context", {})
+        context.update(ctx)
+        # Each tether_bench process records when it started and the load average then.
+        if "date" in ctx:
+            context["dates"] = sorted(context.get("dates", []) + [ctx["date"]])
+        if ctx.get("load_avg"):
+            context["loads_1min"] = context.get("loads_1min", []) + [ctx["load_avg"][0]]
         for b in data.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration":
                 continue
@@ -327,7 +333,9 @@ def machine(compiler, commit, go_info, context):
         "go": run(["go", "version"]),
         "google_benchmark_cpu_mhz": context.get("mhz_per_cpu"),
         "google_benchmark_library_build": context.get("library_build_type"),
-        "load_average_before_tether": context.get("load_avg"),
+        # The 1-minute load average at the start of each tether_bench process: min, max.
+        "load_average_1min_range": ([min(context["loads_1min"]), max(context["loads_1min"])]
+                                    if context.get("loads_1min") else None),
         "tether_commit": commit or source_version(),
     }
 
@@ -378,7 +386,7 @@ def update_doc(path, result, chart_path):
         print(f"compare.py: {path} has no generated section; not updated", file=sys.stderr)
         return False
     m = result["machine"]
-    load = m.get("load_average_before_tether")
+    load = m.get("load_average_1min_range")
     chart_rel = os.path.relpath(os.path.abspath(chart_path),
                                 os.path.dirname(os.path.abspath(path)))
     summary = result["summary"]
@@ -393,8 +401,8 @@ def update_doc(path, result, chart_path):
         f"- C++: {m['compiler']}, CMake Release build",
         f"- Go: {m['go']}",
         f"- kernel: Linux {m['kernel']}",
-        "- load average when tether's half started: "
-        + (", ".join(f"{x:.2f}" for x in load) if load else "unknown")
+        "- 1-minute load average during the run: "
+        + (f"{load[0]:.1f} to {load[1]:.1f}" if load else "unknown")
         + f" (above {m['nproc']} means other processes were competing for the CPUs)",
         "",
         f"Targets met: **{summary['met']} of {summary['judged']}**"
@@ -458,17 +466,17 @@ def main():
     if args.quick:
         print("(quick run: short timings, rough numbers; not for docs/performance.md)")
     print(f"machine: {info['cpu_model']}, nproc {info['nproc']}, {info['compiler']}, {info['go']}")
-    load = info["load_average_before_tether"]
+    load = info["load_average_1min_range"]
     if load:
-        print("load average when tether's run started: " + ", ".join(f"{x:.2f}" for x in load)
-              + f" (a value above {info['nproc']} means other processes competed for the CPUs)")
+        print(f"1-minute load average during the run: {load[0]:.1f} to {load[1]:.1f} (above "
+              f"{info['nproc']} means other processes competed for the CPUs)")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     result = {
         "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ"),
-        # When tether's half of the run started (Google Benchmark's clock, local time zone).
-        "measured": context.get("date"),
+        # When the first tether_bench process started (Google Benchmark's clock).
+        "measured": (context.get("dates") or [None])[0],
         "quick": args.quick,
         "machine": info,
         "targets": {

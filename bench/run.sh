@@ -21,7 +21,7 @@ build=build-bench
 raw="$build/results"
 if [[ $quick -eq 1 ]]; then
   out_json="$raw/quick.json" out_png="$raw/quick.png"
-  go_time=(-benchtime=2000x)
+  go_time=(-test.benchtime=2000x)
   tether_time=(--benchmark_min_time=0.01)
 else
   out_json=bench/results/latest.json out_png=bench/results/latest.png
@@ -39,25 +39,45 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_BUILD_BENCH=
 cmake --build "$build" -j2 --target tether_bench
 mkdir -p "$raw" bench/results
 
-echo "== Go $(go env GOVERSION): go test -run XXX -bench . -benchmem context"
-# Go's untouched suite from GOROOT. Caches live in the build dir so this works as any user
-# on a fresh machine; GOPROXY=off and GOTOOLCHAIN=local: never touch the network.
+# Go's untouched suite from GOROOT, compiled once: exactly what
+# `go test -run XXX -bench . -benchmem context` runs. Caches live in the build dir so this
+# works as any user on a fresh machine; GOPROXY=off and GOTOOLCHAIN=local: never touch the
+# network.
 export GOCACHE="$PWD/$build/go/cache" GOPATH="$PWD/$build/go/path" GOFLAGS="" \
   GOPROXY=off GOTOOLCHAIN=local GO111MODULE=""
-(cd "$build" && go test -run XXX -bench . -benchmem "${go_time[@]}" context) | tee "$raw/go.txt"
+echo "== Go $(go env GOVERSION): go test -c context (Go's own benchmark_test.go)"
+mkdir -p "$build/go"
+go test -c -o "$build/go/context.test" context
+gosuite="$PWD/$build/go/context.test"
+tether="$build/bench/tether_bench"
+tether_out() { echo --benchmark_out="$raw/$1.json" --benchmark_out_format=json; }
+rm -f "$raw"/go.txt "$raw"/tether*.json
 
-echo "== tether: $build/bench/tether_bench"
-# The million live timeouts run first, in their own process, so the resident-memory
-# reading is not blurred by memory that earlier benchmarks freed.
-"$build/bench/tether_bench" --benchmark_filter='^LiveTimeouts' \
-  --benchmark_out="$raw/tether-timeouts.json" --benchmark_out_format=json
-"$build/bench/tether_bench" --benchmark_filter='-^LiveTimeouts' "${tether_time[@]}" \
-  --benchmark_out="$raw/tether.json" --benchmark_out_format=json
+# The million live timeouts first, in a fresh process of their own, so the resident-memory
+# reading is not blurred by memory that other benchmarks freed.
+echo "== tether: LiveTimeouts"
+"$tether" --benchmark_filter='^LiveTimeouts' $(tether_out tether-LiveTimeouts)
+
+# Then Go's benchmarks one family at a time, each followed at once by tether's port: on a
+# shared machine the two halves of a ratio then see the same load.
+families=$("$gosuite" -test.list '^Benchmark' | sed -n 's/^Benchmark//p')
+for family in $families; do
+  echo "== Go: Benchmark$family"
+  (cd "$build/go" && "$gosuite" -test.run XXX -test.bench "^Benchmark$family\$" -test.benchmem \
+    "${go_time[@]}") | tee -a "$raw/go.txt"
+  echo "== tether: $family"
+  "$tether" --benchmark_filter="^$family" "${tether_time[@]}" $(tether_out "tether-$family")
+done
+
+# Last, tether's own benchmarks: every name outside Go's families.
+echo "== tether: its own benchmarks"
+"$tether" --benchmark_filter="-^($(echo $families | tr ' ' '|')|LiveTimeouts)" \
+  "${tether_time[@]}" $(tether_out tether-additions)
 
 echo "== comparison"
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
-args=(--go "$raw/go.txt" --tether "$raw/tether.json" --tether "$raw/tether-timeouts.json"
-  --compiler "$compiler" --commit "$commit" --json "$out_json" --chart "$out_png")
+args=(--go "$raw/go.txt" --compiler "$compiler" --commit "$commit" --json "$out_json" --chart "$out_png")
+for f in "$raw"/tether-*.json; do args+=(--tether "$f"); done
 if [[ $quick -eq 1 ]]; then
   args+=(--quick)
 else
