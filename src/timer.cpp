@@ -117,7 +117,10 @@ class TimerService {
 
   void start_thread() {  // under mu_
     thread_started_ = true;
-    thread_ = std::make_unique<std::thread>([this] { run(); });
+    thread_ = std::make_unique<std::thread>([this] {
+      pthread_setname_np(pthread_self(), "tether-timer");  // visible in top, gdb, /proc
+      run();
+    });
     thread_->detach();
   }
 
@@ -208,7 +211,7 @@ class TimerService {
   std::condition_variable wake_;     // the service thread: a new earliest deadline, a mode change
   std::condition_variable changed_;  // wait_pending(): the number of armed deadlines changed
   std::vector<TimerNode*> heap_;
-  Nanos sleeping_until_ = 0;  // when the thread will next look at the heap (0: awake)
+  Nanos sleeping_until_ = 0;         // when the thread will next look at the heap (0: awake)
   std::size_t pending_waiters_ = 0;  // threads in wait_pending()
   bool manual_ = false;
   bool thread_started_ = false;

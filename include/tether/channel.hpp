@@ -180,8 +180,7 @@ inline std::error_code select_cases(const Context& ctx, CaseRef* cases, std::siz
     SelectSignal signal;
     for (std::size_t i = 0; i < n; ++i) cases[i].subscribe(cases[i].self, &signal);
     Registration on_done;  // a never-cancelled context (background) needs no wake-up
-    if (ctx.done().anchor()->kind != Kind::kNever)
-      on_done = after_func(ctx, [&signal] { signal.notify(); });
+    if (!ctx.done().never()) on_done = after_func(ctx, [&signal] { signal.notify(); });
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(signal.mu);

@@ -94,6 +94,9 @@ class Done {
   bool ready() const noexcept {
     return (anchor_->state.load(std::memory_order_acquire) & internal::kCodeMask) != 0;
   }
+  /// True for contexts that can never be done: background(), todo(), without_cancel() and
+  /// their value children. Go: `ctx.Done() == nil`. Lets code skip setting up a wait.
+  bool never() const noexcept { return anchor_->kind == internal::Kind::kNever; }
   /// Blocks until the context is done. On background() this blocks forever.
   void wait() const;
   /// Blocks until the context is done or `timeout` of real time has passed; returns

@@ -50,9 +50,7 @@
 
 namespace tether {
 
-namespace internal {
-inline bool never_done(const Done& done) noexcept { return done.anchor()->kind == Kind::kNever; }
-}  // namespace internal
+namespace internal {}  // namespace internal
 
 /// A std::stop_source that is requested when a context is done. Owns the link; see the
 /// header comment. Move-only.
@@ -63,7 +61,7 @@ class ContextStopSource {
   explicit ContextStopSource(const Context& ctx) : ContextStopSource(ctx.done()) {}
   /// Same, from a Done view (which must stay valid while this constructor runs).
   explicit ContextStopSource(Done done) {
-    if (internal::never_done(done)) {
+    if (done.never()) {
       source_ = std::stop_source(std::nostopstate);
       return;
     }
@@ -102,7 +100,7 @@ class ContextStopSource {
 /// A std::stop_token requested when `ctx` is done; the link is owned by the context and
 /// lives until the context is done (see the header comment before using it in a loop).
 inline std::stop_token to_stop_token(const Context& ctx) {
-  if (internal::never_done(ctx.done())) return std::stop_token();
+  if (ctx.done().never()) return std::stop_token();
   std::stop_source source;
   std::stop_token token = source.get_token();
   // The returned Registration handle is dropped on purpose: the registration itself lives
