@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Puts Go's context benchmarks and tether's ports side by side (`make bench`).
 
-Reads the text output of `go test -bench . -benchmem context` and the JSON output of
-tether_bench (Google Benchmark), prints one table, judges every target of issue 4, and
-writes the whole comparison as JSON plus a PNG chart of the ratios (gnuplot).
+Reads the text output of Go's suite (`go test -run XXX -bench . -benchmem context`, or the
+compiled test binary with the same flags) and the JSON output of tether_bench (Google
+Benchmark), prints one table, judges every target of issue 4, and writes the whole
+comparison as JSON plus a PNG chart of the ratios (gnuplot, bench/ratios.gp).
 
-    compare.py --go go.txt --tether tether.json [--tether more.json]
-               --json latest.json --chart latest.png [--compiler /usr/bin/c++] [--quick]
+    compare.py --go go.txt --tether a.json [--tether b.json ...]
+               --json latest.json --chart latest.png
+               [--compiler /usr/bin/c++] [--commit abc1234] [--quick]
+               [--update-doc docs/performance.md]
+    compare.py --source-version       prints the sources' commit (for bench/run.sh)
 
-Python standard library only. A missed target is a result, not an error: the exit status is
-non-zero only when an input is missing or unreadable.
+A benchmark reported more than once (Go's -count, Google Benchmark's repetitions) counts
+with its fastest run. Python standard library only. A missed target is a result, not an
+error: the exit status is non-zero only when an input is missing or unreadable.
 """
 
 import argparse
