@@ -244,6 +244,20 @@ TEST(HttpServer, HandlerExceptionAnswers500) {
   EXPECT_EQ(tether_test::status_of(*res), 500);
 }
 
+TEST(HttpServer, HandlerStatusOutsideHttpRangeAnswers500) {
+  AccessLogSink log;
+  Server server(tether::background(), options_with(log));
+  server.route("GET", "/weird", [](const tether::Context&, const Request&) {
+    return Response::text(1234, "not a status");
+  });
+  server.start();
+  RawSocket c(server.port());
+  c.send(tether_test::get_request("/weird"));
+  auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::status_of(*res), 500);
+}
+
 // Polls until a connection attempt is refused (the acceptor is closed); bounded.
 bool wait_until_refused(std::uint16_t port) {
   for (int i = 0; i < 5000; ++i) {

@@ -315,6 +315,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     Response& out = *response_;
     if (err == errc::deadline_exceeded) out = status_response(504);
+    if (out.status < 100 || out.status > 999) out = status_response(500);  // not HTTP
 
     bool keep_alive = keep_alive_;
     {

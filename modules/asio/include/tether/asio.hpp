@@ -35,6 +35,9 @@
 // that no longer exists. Nothing here blocks except that wait, which lasts as long as
 // one asio::post.
 //
+// Thread safety: call these from wherever the operation may be started (as for the
+// underlying Asio call); the context may be cancelled from any thread.
+//
 // Composition: if the handler already has a connected cancellation slot (a coroutine
 // spawned with one, a parallel group, awaitable_operators), cancellations arriving there
 // are forwarded to the operation too: the context adds a reason to cancel, it does not
@@ -48,17 +51,19 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/consign.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/system_executor.hpp>
 #include <boost/system/error_code.hpp>
+#include <cerrno>
 #include <memory>
-#include <mutex>
-#include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
+
+#include <fcntl.h>
 
 #include "tether/context.hpp"
 
@@ -201,78 +206,36 @@ auto async_wait(boost::asio::basic_waitable_timer<Clock, Traits, Executor>& time
   return timer.async_wait(bind_context(ctx, std::forward<Token>(token)));
 }
 
-namespace detail {
-
-// The state of one async_wait_done: the handler, taken exactly once by whoever completes.
-template <class Handler>
-struct DoneWait {
-  using Executor = net::associated_executor_t<Handler>;
-  using Work = std::decay_t<decltype(net::prefer(std::declval<const Executor&>(),
-                                                 net::execution::outstanding_work.tracked))>;
-
-  explicit DoneWait(Handler h)
-      : executor(net::get_associated_executor(h)),
-        work(net::prefer(executor, net::execution::outstanding_work.tracked)),
-        handler(std::move(h)) {}
-
-  // Completes once, from the context callback (ec empty) or the slot (operation_aborted).
-  void complete(const std::shared_ptr<DoneWait>& self, boost::system::error_code ec) {
-    std::optional<Handler> h;
-    Registration reg;
-    {
-      std::lock_guard lock(mu);
-      if (!handler) return;
-      h.emplace(std::move(*handler));
-      handler.reset();
-      reg = registration;
-    }
-    reg.stop();  // from the slot: the callback must not run any more
-    net::post(executor, [self, h = std::move(*h), ec]() mutable {
-      if (self->slot.is_connected()) self->slot.clear();
-      self->work.reset();
-      std::move(h)(ec);
-    });
-  }
-
-  Executor executor;
-  std::optional<Work> work;  // keeps the executor's io_context running while we wait
-  std::mutex mu;
-  std::optional<Handler> handler;  // under mu
-  Registration registration;       // under mu (the callback may run before it is stored)
-  net::cancellation_slot slot;     // the handler's slot; touched on `executor` only
-};
-
-}  // namespace detail
-
 /// Completes when `ctx` is done: with success, on the handler's associated executor.
 /// Cancelling the operation through its slot (a coroutine race with `||`, a parallel
-/// group) completes it with asio::error::operation_aborted and stops the wait.
+/// group) completes it with asio::error::operation_aborted.
 /// Signature: void(boost::system::error_code).
 ///
 ///   using namespace boost::asio::experimental::awaitable_operators;
 ///   auto r = co_await (sock.async_read_some(buf, net::use_awaitable) ||
 ///                      tether::asio::async_wait_done(ctx, net::use_awaitable));
 ///   if (r.index() == 1) { /* ctx ended first; the read was cancelled */ }
+///
+/// It is an ordinary Asio wait on a duplicate of ctx.done().fd() (an eventfd that becomes
+/// readable when ctx is done), so the io_context owns the pending operation like any other:
+/// it counts as outstanding work, and destroying the io_context destroys it. The first
+/// call on a context creates its eventfd. The handler's associated executor must be an I/O
+/// executor (the coroutine's, or one given with bind_executor). Throws std::system_error
+/// if no descriptor can be created.
 template <class Token>
 auto async_wait_done(const Context& ctx, Token&& token) {
   namespace net = boost::asio;
   return net::async_initiate<Token, void(boost::system::error_code)>(
       [](auto handler, Context c) {
-        using Wait = detail::DoneWait<std::decay_t<decltype(handler)>>;
-        auto slot = net::get_associated_cancellation_slot(handler);
-        auto wait = std::make_shared<Wait>(std::move(handler));
-        if (slot.is_connected()) {
-          wait->slot = slot;
-          // The slot's storage belongs to whoever emits; complete() clears it before the
-          // handler runs, which releases this reference.
-          slot.assign([wait](net::cancellation_type_t) {
-            wait->complete(wait, net::error::operation_aborted);
-          });
-        }
-        Registration reg =
-            after_func(c, [wait] { wait->complete(wait, boost::system::error_code()); });
-        std::lock_guard lock(wait->mu);
-        wait->registration = std::move(reg);
+        auto ex = net::get_associated_executor(handler);
+        static_assert(!std::is_same_v<decltype(ex), net::system_executor>,
+                      "tether::asio::async_wait_done: bind the handler to an I/O executor");
+        const int fd = ::fcntl(c.done().fd(), F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) throw std::system_error(errno, std::system_category(), "dup");
+        auto descriptor = std::make_shared<net::posix::stream_descriptor>(ex, fd);
+        // The descriptor lives as long as the pending wait: its handler owns it.
+        descriptor->async_wait(net::posix::descriptor_base::wait_read,
+                               net::consign(std::move(handler), descriptor));
       },
       token, ctx);
 }
