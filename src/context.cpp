@@ -770,9 +770,7 @@ std::string go_duration(std::int64_t d) {
 
 /// Go's time.Time.String() for a deadline, in UTC: "2026-11-22 05:04:44.123 +0000 UTC".
 std::string go_time(internal::Nanos deadline) {
-  using namespace std::chrono;
-  auto wall = system_clock::now() + nanoseconds(deadline - internal::now_ns());
-  auto ns = duration_cast<nanoseconds>(wall.time_since_epoch()).count();
+  std::int64_t ns = internal::wall_ns_at(deadline);
   std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
   std::int64_t frac = ns % 1'000'000'000;
   if (frac < 0) {

@@ -30,6 +30,9 @@ namespace {
 
 std::atomic<bool> manual_active{false};
 std::atomic<Nanos> manual_time{0};
+// Manual time `manual_start` corresponds to wall time `manual_wall_start` (for describe()).
+std::atomic<Nanos> manual_start{0};
+std::atomic<std::int64_t> manual_wall_start{0};
 
 class TimerService {
  public:
@@ -80,6 +83,11 @@ class TimerService {
     if (manual_) throw std::logic_error("tether::testing::ManualClock: one is already installed");
     manual_ = true;
     manual_time.store(start, std::memory_order_relaxed);
+    manual_start.store(start, std::memory_order_relaxed);
+    manual_wall_start.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count(),
+                            std::memory_order_relaxed);
     manual_active.store(true, std::memory_order_release);
   }
 
@@ -241,5 +249,15 @@ void manual_install(Nanos start) { TimerService::instance().install_manual(start
 void manual_uninstall() noexcept { TimerService::instance().uninstall_manual(); }
 void manual_advance_to(Nanos t) { TimerService::instance().advance_manual(t); }
 Nanos manual_now() noexcept { return manual_time.load(std::memory_order_acquire); }
+
+std::int64_t wall_ns_at(Nanos t) noexcept {
+  if (manual_active.load(std::memory_order_acquire))
+    return manual_wall_start.load(std::memory_order_relaxed) +
+           (t - manual_start.load(std::memory_order_relaxed));
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count() +
+         (t - steady_now_ns());
+}
 
 }  // namespace tether::internal

@@ -311,7 +311,8 @@ struct [[nodiscard]] Derived {
 /// A child that is done with errc::deadline_exceeded at `deadline` (on tether::now()'s
 /// clock), or canceled earlier. Go: context.WithDeadline.
 ///   * deadline at or before now → done at once with deadline_exceeded;
-///   * parent's deadline earlier or equal → a plain with_cancel child (no timer);
+///   * parent's deadline strictly earlier → a plain with_cancel child (no timer; Go's
+///     `cur.Before(d)` rule — an equal deadline arms its own timer);
 ///   * Clock::time_point::max() → no deadline at all (a plain with_cancel child).
 [[nodiscard]] Derived<ScopedCancel> with_deadline(const Context& parent,
                                                   Clock::time_point deadline);

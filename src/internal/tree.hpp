@@ -38,6 +38,9 @@ void manual_install(Nanos start);  // throws std::logic_error if one is installe
 void manual_uninstall() noexcept;
 void manual_advance_to(Nanos t);
 Nanos manual_now() noexcept;
+/// The wall-clock time (ns since the Unix epoch) of tether time `t`; stable under a
+/// ManualClock (manual time maps to the wall time at which the clock was installed).
+std::int64_t wall_ns_at(Nanos t) noexcept;
 void timer_wait_pending(std::size_t n);
 
 }  // namespace tether::internal
