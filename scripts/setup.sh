@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build make git pkg-config python3
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-14 clang-format-14
+  clang-14 clang-format-14 libclang-rt-14-dev
 )
 for extra in "$@"; do
   case "$extra" in
