@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "tether/context.hpp"
+#include "tether/result.hpp"
 
 namespace tether::pg {
 
@@ -93,45 +94,14 @@ struct Error {
   std::string sqlstate;  ///< the server's SQLSTATE ("57014"), when it sent one
 };
 
-/// Either a value or an Error: what every call returns. Test it like a pointer.
+/// Either a value or an Error: what every call returns. Test it like a pointer; see
+/// tether/result.hpp.
+///
+///   auto rows = db.query(ctx, "SELECT 1");
+///   if (!rows) return rows.error();
+///   use(*rows);
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  /// The value; throws std::system_error(error().code, error().message) if there is none.
-  T& value() & {
-    check();
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    check();
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    check();
-    return std::get<0>(std::move(v_));
-  }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  /// The error; throws std::logic_error if the result holds a value.
-  const Error& error() const {
-    if (ok()) throw std::logic_error("tether::pg::Result::error() on a value");
-    return std::get<1>(v_);
-  }
-
- private:
-  void check() const {
-    if (!ok()) throw std::system_error(std::get<1>(v_).code, std::get<1>(v_).message);
-  }
-  std::variant<T, Error> v_;
-};
+using Result = tether::Result<T, Error>;
 
 // ---- values ----------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "tether/context.hpp"
+#include "tether/result.hpp"
 
 namespace tether::sqlite {
 
@@ -102,70 +103,14 @@ struct Error {
   bool rolled_back = false;
 };
 
-/// Either a value or an Error: what every call returns. Test it like a pointer.
+/// Either a value or an Error: what every call returns. Test it like a pointer; see
+/// tether/result.hpp.
 ///
 ///   auto rows = db.query(ctx, "SELECT 1");
 ///   if (!rows) return rows.error();
 ///   use(*rows);
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  /// The value; throws std::system_error(error().code, error().message) if there is none.
-  T& value() & {
-    check();
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    check();
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    check();
-    return std::get<0>(std::move(v_));
-  }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  /// The error; throws std::logic_error if the result holds a value.
-  const Error& error() const {
-    if (ok()) throw std::logic_error("tether::sqlite::Result::error() on a value");
-    return std::get<1>(v_);
-  }
-
- private:
-  void check() const {
-    if (!ok()) throw std::system_error(std::get<1>(v_).code, std::get<1>(v_).message);
-  }
-  std::variant<T, Error> v_;
-};
-
-/// The result of a call that returns nothing but success or an Error.
-template <>
-class [[nodiscard]] Result<void> {
- public:
-  Result() = default;
-  Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit
-  bool ok() const noexcept { return !error_.has_value(); }
-  explicit operator bool() const noexcept { return ok(); }
-  /// Throws std::system_error if this holds an error.
-  void value() const {
-    if (error_) throw std::system_error(error_->code, error_->message);
-  }
-  const Error& error() const {
-    if (!error_) throw std::logic_error("tether::sqlite::Result::error() on success");
-    return *error_;
-  }
-
- private:
-  std::optional<Error> error_;
-};
+using Result = tether::Result<T, Error>;
 
 // ---- values ----------------------------------------------------------------------------
 
