@@ -392,11 +392,11 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
   n->type = Link::Type::kChild;
   n->cause = adopted_cause;
   CancelNode* a = parent->anchor;
-  if (std::uint32_t s = a->state.load(std::memory_order_acquire); s & kCodeMask) {
+  if (std::uint32_t seen = a->state.load(std::memory_order_acquire); seen & kCodeMask) {
     // Done parents never change again (state and cause are final): no lock needed.
     release(n->cause);
     n->cause = retain(a->cause);
-    n->state.store((s & kCodeMask) | kSettled, std::memory_order_relaxed);
+    n->state.store((seen & kCodeMask) | kSettled, std::memory_order_relaxed);
   } else if (a->kind != Kind::kNever) {
     lock(a);
     std::uint32_t s = a->state.load(std::memory_order_relaxed);
