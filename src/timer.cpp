@@ -1,18 +1,27 @@
-// The shared timer service: every deadline of the process, one thread, one heap.
+// The shared timer service: every deadline of the process, one thread, sharded heaps.
 //
-// A binary min-heap of TimerNode pointers ordered by deadline; each node knows its heap
-// position, so arming and disarming are O(log n). The heap references its nodes weakly:
-// a node whose last handle drops disarms itself (under the service mutex) before it is
-// freed, and the service thread only fires a node it can still retain.
+// Deadlines live in kShards binary min-heaps of TimerNode pointers ordered by deadline;
+// each node knows its shard and its heap position, so arming and disarming are O(log n)
+// and take only that shard's lock. A thread arms into its own shard (assigned round-robin
+// at its first deadline), so threads that create and cancel timeouts concurrently do not
+// contend — Go keeps a timer heap per P for the same reason. The heaps reference their
+// nodes weakly: a node whose last handle drops disarms itself (under its shard's lock)
+// before it is freed, and the service thread only fires a node it can still retain.
 //
-// The thread starts with the first armed deadline and then lives as long as the process
-// (it sleeps on a condition variable when there is nothing to do). After fork(), the child
-// gets a fresh mutex state and a new thread if deadlines are armed (pthread_atfork).
+// One thread serves every shard. It sleeps until the earliest deadline of all shards;
+// arm() wakes it only when the new deadline is earlier than that (`wake_hint_` lets arm()
+// skip even the wake mutex in the common case of a later deadline). The thread starts
+// with the first armed deadline and then lives as long as the process. After fork(), the
+// child gets fresh lock states and a new thread if deadlines are armed (pthread_atfork).
+//
+// Lock order: wake_mu_ before any shard lock; arm() holds no shard lock when it takes
+// wake_mu_.
 //
 // With a ManualClock installed the thread fires nothing: ManualClock::advance() fires what
-// is due on the caller's thread, in deadline order, before it returns.
+// is due on the caller's thread, in deadline order across shards, before it returns.
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,156 +43,24 @@ std::atomic<Nanos> manual_time{0};
 std::atomic<Nanos> manual_start{0};
 std::atomic<std::int64_t> manual_wall_start{0};
 
-class TimerService {
- public:
-  static TimerService& instance() {
-    // Deliberately leaked: the thread may still run while static destructors do.
-    static TimerService* service = new TimerService;
-    return *service;
-  }
+constexpr std::uint32_t kShards = 8;
 
-  void arm(TimerNode* t) {
-    std::lock_guard lk(mu_);
-    if (t->state.load(std::memory_order_acquire) & kCodeMask) return;
-    if (index(t) != kNotArmed) return;
-    heap_.push_back(t);
-    set_index(t, heap_.size() - 1);
-    sift_up(heap_.size() - 1);
-    // Wake the thread only if it would otherwise sleep past this deadline; a thread that
-    // wakes early for a deadline since disarmed just goes back to sleep.
-    if (t->deadline < sleeping_until_) {
-      sleeping_until_ = t->deadline;
-      wake_.notify_one();
-    }
-    notify_changed();
-    if (!thread_started_) start_thread();
-  }
+/// One heap of armed deadlines and its lock.
+struct alignas(64) Shard {
+  std::mutex mu;
+  std::vector<TimerNode*> heap;  // under mu
 
-  void disarm(TimerNode* t) noexcept {
-    std::lock_guard lk(mu_);
-    if (index(t) == kNotArmed) return;
-    remove_at(index(t));
-    notify_changed();
-  }
-
-  std::size_t pending() {
-    std::lock_guard lk(mu_);
-    return heap_.size();
-  }
-
-  void wait_pending(std::size_t n) {
-    std::unique_lock lk(mu_);
-    ++pending_waiters_;
-    changed_.wait(lk, [&] { return heap_.size() >= n; });
-    --pending_waiters_;
-  }
-
-  void install_manual(Nanos start) {
-    std::lock_guard lk(mu_);
-    if (manual_) throw std::logic_error("tether::testing::ManualClock: one is already installed");
-    manual_ = true;
-    manual_time.store(start, std::memory_order_relaxed);
-    manual_start.store(start, std::memory_order_relaxed);
-    manual_wall_start.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count(),
-                            std::memory_order_relaxed);
-    manual_active.store(true, std::memory_order_release);
-  }
-
-  void uninstall_manual() noexcept {
-    std::lock_guard lk(mu_);
-    manual_ = false;
-    manual_active.store(false, std::memory_order_release);
-    sleeping_until_ = 0;
-    wake_.notify_one();
-  }
-
-  /// Moves manual time to `t` and fires every deadline at or before it, on this thread.
-  void advance_manual(Nanos t) {
-    std::unique_lock lk(mu_);
-    if (t > manual_time.load(std::memory_order_relaxed))
-      manual_time.store(t, std::memory_order_release);
-    Nanos now = manual_time.load(std::memory_order_relaxed);
-    fire_due(lk, now);
-  }
-
- private:
-  TimerService() {
-    pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
-                   [] { instance().after_fork_in_child(); });
-  }
-
-  void after_fork_in_child() {
-    // Only the forking thread exists in the child: the service thread is gone.
-    mu_.unlock();
-    (void)thread_.release();  // its std::thread refers to a thread of the parent
-    thread_started_ = false;
-    std::lock_guard lk(mu_);
-    if (!heap_.empty()) start_thread();
-  }
-
-  void start_thread() {  // under mu_
-    thread_started_ = true;
-    thread_ = std::make_unique<std::thread>([this] {
-      pthread_setname_np(pthread_self(), "tether-timer");  // visible in top, gdb, /proc
-      run();
-    });
-    thread_->detach();
-  }
-
-  void run() {
-    std::unique_lock lk(mu_);
-    for (;;) {
-      if (manual_ || heap_.empty()) {
-        sleeping_until_ = kNoDeadline;
-        wake_.wait(lk);
-        continue;
-      }
-      Nanos now = steady_now_ns();
-      if (heap_[0]->deadline > now) {
-        sleeping_until_ = heap_[0]->deadline;
-        wake_.wait_until(
-            lk, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(sleeping_until_)));
-        continue;
-      }
-      sleeping_until_ = 0;  // awake: arm() need not notify
-      fire_due(lk, now);
-    }
-  }
-
-  /// Fires, in deadline order, every armed node due at `now`. Drops the lock around each
-  /// cancellation (which runs callbacks and may arm or disarm other timers).
-  void fire_due(std::unique_lock<std::mutex>& lk, Nanos now) {
-    while (!heap_.empty() && heap_[0]->deadline <= now) {
-      TimerNode* t = heap_[0];
-      remove_at(0);
-      notify_changed();
-      // A node whose count reached zero is being freed; it disarms itself, nothing to do.
-      if (!try_retain(t)) continue;
-      lk.unlock();
-      expire(t);
-      release(t);
-      lk.lock();
-    }
-  }
-
-  void notify_changed() {  // under mu_
-    if (pending_waiters_ != 0) changed_.notify_all();
-  }
-
-  // ---- the heap (under mu_) ----
   static std::size_t index(const TimerNode* t) {
     return t->heap_index.load(std::memory_order_relaxed);
   }
   static void set_index(TimerNode* t, std::size_t i) {
     t->heap_index.store(i, std::memory_order_release);
   }
-  bool less(std::size_t a, std::size_t b) const { return heap_[a]->deadline < heap_[b]->deadline; }
+  bool less(std::size_t a, std::size_t b) const { return heap[a]->deadline < heap[b]->deadline; }
   void swap_at(std::size_t a, std::size_t b) {
-    std::swap(heap_[a], heap_[b]);
-    set_index(heap_[a], a);
-    set_index(heap_[b], b);
+    std::swap(heap[a], heap[b]);
+    set_index(heap[a], a);
+    set_index(heap[b], b);
   }
   void sift_up(std::size_t i) {
     while (i > 0) {
@@ -196,33 +73,235 @@ class TimerService {
   void sift_down(std::size_t i) {
     for (;;) {
       std::size_t l = 2 * i + 1, r = l + 1, m = i;
-      if (l < heap_.size() && less(l, m)) m = l;
-      if (r < heap_.size() && less(r, m)) m = r;
+      if (l < heap.size() && less(l, m)) m = l;
+      if (r < heap.size() && less(r, m)) m = r;
       if (m == i) return;
       swap_at(i, m);
       i = m;
     }
   }
+  void push(TimerNode* t) {
+    heap.push_back(t);
+    set_index(t, heap.size() - 1);
+    sift_up(heap.size() - 1);
+  }
   void remove_at(std::size_t i) {
-    TimerNode* t = heap_[i];
-    std::size_t last = heap_.size() - 1;
+    TimerNode* t = heap[i];
+    std::size_t last = heap.size() - 1;
     if (i != last) swap_at(i, last);
-    heap_.pop_back();
+    heap.pop_back();
     set_index(t, kNotArmed);
-    if (i < heap_.size()) {
+    if (i < heap.size()) {
       sift_down(i);
       sift_up(i);
     }
   }
+  Nanos earliest() const { return heap.empty() ? kNoDeadline : heap[0]->deadline; }
+};
 
-  std::mutex mu_;
-  std::condition_variable wake_;     // the service thread: a new earliest deadline, a mode change
+std::uint32_t this_thread_shard() {
+  static std::atomic<std::uint32_t> next{0};
+  thread_local std::uint32_t shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shard;
+}
+
+class TimerService {
+ public:
+  static TimerService& instance() {
+    // Deliberately leaked: the thread may still run while static destructors do.
+    static TimerService* service = new TimerService;
+    return *service;
+  }
+
+  void arm(TimerNode* t) {
+    t->timer_shard = this_thread_shard();
+    Shard& sh = shards_[t->timer_shard];
+    {
+      std::lock_guard lk(sh.mu);
+      if (t->state.load(std::memory_order_acquire) & kCodeMask) return;
+      if (Shard::index(t) != kNotArmed) return;
+      sh.push(t);
+    }
+    pending_.fetch_add(1);  // seq_cst: pairs with wait_pending()'s registration
+    // Fast path: the thread will look at the heaps before this deadline anyway.
+    if (t->deadline >= wake_hint_.load(std::memory_order_acquire) && pending_waiters_ == 0) return;
+    std::lock_guard lk(wake_mu_);
+    if (t->deadline < sleeping_until_) {
+      sleeping_until_ = t->deadline;
+      wake_.notify_one();
+    }
+    if (pending_waiters_ != 0) changed_.notify_all();
+    if (!thread_started_) start_thread();
+  }
+
+  void disarm(TimerNode* t) noexcept {
+    Shard& sh = shards_[t->timer_shard];
+    {
+      std::lock_guard lk(sh.mu);
+      if (Shard::index(t) == kNotArmed) return;
+      sh.remove_at(Shard::index(t));
+    }
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    if (pending_waiters_ != 0) {
+      std::lock_guard lk(wake_mu_);
+      changed_.notify_all();
+    }
+  }
+
+  std::size_t pending() { return pending_.load(); }
+
+  void wait_pending(std::size_t n) {
+    std::unique_lock lk(wake_mu_);
+    ++pending_waiters_;
+    wake_hint_.store(INT64_MIN, std::memory_order_release);  // every arm() now notifies
+    changed_.wait(lk, [&] { return pending_.load() >= n; });
+    if (--pending_waiters_ == 0 && sleeping_until_ != INT64_MIN)
+      wake_hint_.store(sleeping_until_, std::memory_order_release);
+  }
+
+  void install_manual(Nanos start) {
+    std::lock_guard lk(wake_mu_);
+    if (manual_) throw std::logic_error("tether::testing::ManualClock: one is already installed");
+    manual_ = true;
+    manual_time.store(start, std::memory_order_relaxed);
+    manual_start.store(start, std::memory_order_relaxed);
+    manual_wall_start.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count(),
+                            std::memory_order_relaxed);
+    manual_active.store(true, std::memory_order_release);
+  }
+
+  void uninstall_manual() noexcept {
+    std::lock_guard lk(wake_mu_);
+    manual_ = false;
+    manual_active.store(false, std::memory_order_release);
+    sleeping_until_ = INT64_MIN;  // awake
+    wake_hint_.store(kNoDeadline, std::memory_order_release);
+    wake_.notify_one();
+  }
+
+  /// Moves manual time to `t` and fires every deadline at or before it, on this thread.
+  void advance_manual(Nanos t) {
+    if (t > manual_time.load(std::memory_order_relaxed))
+      manual_time.store(t, std::memory_order_release);
+    fire_due(manual_time.load(std::memory_order_relaxed));
+  }
+
+ private:
+  TimerService() {
+    pthread_atfork([] { instance().lock_all(); }, [] { instance().unlock_all(); },
+                   [] { instance().after_fork_in_child(); });
+  }
+
+  void lock_all() {
+    wake_mu_.lock();
+    for (Shard& sh : shards_) sh.mu.lock();
+  }
+  void unlock_all() {
+    for (Shard& sh : shards_) sh.mu.unlock();
+    wake_mu_.unlock();
+  }
+
+  void after_fork_in_child() {
+    // Only the forking thread exists in the child: the service thread is gone.
+    unlock_all();
+    (void)thread_.release();  // its std::thread refers to a thread of the parent
+    thread_started_ = false;
+    std::lock_guard lk(wake_mu_);
+    sleeping_until_ = INT64_MIN;
+    wake_hint_.store(kNoDeadline, std::memory_order_release);
+    if (pending() != 0) start_thread();
+  }
+
+  void start_thread() {  // under wake_mu_
+    thread_started_ = true;
+    thread_ = std::make_unique<std::thread>([this] {
+      pthread_setname_np(pthread_self(), "tether-timer");  // visible in top, gdb, /proc
+      run();
+    });
+    thread_->detach();
+  }
+
+  Nanos earliest_of_all() {
+    Nanos e = kNoDeadline;
+    for (Shard& sh : shards_) {
+      std::lock_guard lk(sh.mu);
+      e = std::min(e, sh.earliest());
+    }
+    return e;
+  }
+
+  void run() {
+    std::unique_lock lk(wake_mu_);
+    for (;;) {
+      // While we scan, every arm() must take wake_mu_ (and so wait until we sleep), or a
+      // deadline armed mid-scan could be missed.
+      wake_hint_.store(kNoDeadline, std::memory_order_release);
+      Nanos earliest = manual_ ? kNoDeadline : earliest_of_all();
+      Nanos now = steady_now_ns();
+      if (earliest <= now) {
+        sleeping_until_ = INT64_MIN;  // awake: arm() need not notify
+        lk.unlock();
+        fire_due(now);
+        lk.lock();
+        continue;
+      }
+      sleeping_until_ = earliest;
+      if (pending_waiters_ == 0) wake_hint_.store(earliest, std::memory_order_release);
+      if (earliest == kNoDeadline) {
+        wake_.wait(lk);
+      } else {
+        wake_.wait_until(lk,
+                         std::chrono::steady_clock::time_point(std::chrono::nanoseconds(earliest)));
+      }
+    }
+  }
+
+  /// Fires, in deadline order across the shards, every armed node due at `now`. Holds no
+  /// lock while cancelling (which runs callbacks and may arm or disarm other timers).
+  void fire_due(Nanos now) {
+    for (;;) {
+      TimerNode* t = nullptr;
+      Shard* from = nullptr;
+      for (Shard& sh : shards_) {  // pick the earliest due head
+        std::lock_guard lk(sh.mu);
+        if (!sh.heap.empty() && sh.heap[0]->deadline <= now &&
+            (t == nullptr || sh.heap[0]->deadline < t->deadline)) {
+          t = sh.heap[0];
+          from = &sh;
+        }
+      }
+      if (t == nullptr) return;
+      {
+        std::lock_guard lk(from->mu);
+        if (from->heap.empty() || from->heap[0] != t) continue;  // changed meanwhile
+        from->remove_at(0);
+        // A node whose count reached zero is being freed; it disarms itself, nothing to do.
+        if (!try_retain(t)) t = nullptr;
+      }
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      if (pending_waiters_ != 0) {
+        std::lock_guard lk(wake_mu_);
+        changed_.notify_all();
+      }
+      if (t != nullptr) {
+        expire(t);
+        release(t);
+      }
+    }
+  }
+
+  Shard shards_[kShards];
+  std::atomic<std::size_t> pending_{0};  // armed deadlines, all shards
+  std::mutex wake_mu_;
+  std::condition_variable wake_;     // the service thread: an earlier deadline, a mode change
   std::condition_variable changed_;  // wait_pending(): the number of armed deadlines changed
-  std::vector<TimerNode*> heap_;
-  Nanos sleeping_until_ = 0;         // when the thread will next look at the heap (0: awake)
-  std::size_t pending_waiters_ = 0;  // threads in wait_pending()
-  bool manual_ = false;
-  bool thread_started_ = false;
+  std::atomic<Nanos> wake_hint_{kNoDeadline};  // arm() may skip wake_mu_ for deadlines >= this
+  Nanos sleeping_until_ = INT64_MIN;     // under wake_mu_: when the thread next looks (MIN: awake)
+  std::atomic<int> pending_waiters_{0};  // written under wake_mu_; threads in wait_pending()
+  bool manual_ = false;                  // under wake_mu_
+  bool thread_started_ = false;          // under wake_mu_
   std::unique_ptr<std::thread> thread_;
 };
 

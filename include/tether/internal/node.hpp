@@ -87,11 +87,11 @@ struct Extras;  // lazily created waiting state (eventfd); see Done::fd()
 /// Its Link base is its membership in parent->anchor's children (under that anchor's lock).
 struct CancelNode : Node, Link {
   std::atomic<std::uint32_t> state;  // see the bit layout above
-  std::uint32_t reserved;
-  Nanos deadline;               // effective deadline (own or inherited); kNoDeadline
-  Link* children;               // head of this node's children; under this node's lock
-  CauseRep* cause;              // under lock until done; immutable after
-  std::atomic<Extras*> extras;  // created by the first Done::fd()
+  std::uint32_t timer_shard;         // TimerNode only: its timer heap shard (set before arming)
+  Nanos deadline;                    // effective deadline (own or inherited); kNoDeadline
+  Link* children;                    // head of this node's children; under this node's lock
+  CauseRep* cause;                   // under lock until done; immutable after
+  std::atomic<Extras*> extras;       // created by the first Done::fd()
 };
 
 /// A cancellable context with a deadline armed in the shared timer service.
