@@ -436,10 +436,6 @@ Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause
   return {Context(t), ScopedCancel(CancelFunc(t))};
 }
 
-Node* make_value_node(Node* parent, const void* key, const char* key_name, const ValueOps* ops,
-                      std::size_t size, std::size_t align, void (*construct)(void*, void*),
-                      void* arg);
-
 }  // namespace internal
 
 Derived<ScopedCancel> with_cancel(const Context& parent) {
@@ -654,14 +650,8 @@ std::uint32_t index_capacity(std::uint32_t keys) {
   return cap;
 }
 
-std::uint32_t slot_of(const void* key, std::uint32_t mask) {
-  return static_cast<std::uint32_t>(
-             (reinterpret_cast<std::uintptr_t>(key) >> 3) * 0x9E3779B97F4A7C15ull >> 32) &
-         mask;
-}
-
 void index_insert(IndexSlot* slots, std::uint32_t mask, const void* key, const ValueNode* n) {
-  for (std::uint32_t i = slot_of(key, mask);; i = (i + 1) & mask) {
+  for (std::uint32_t i = index_slot(key, mask);; i = (i + 1) & mask) {
     if (slots[i].key == key) return;  // a newer value already shadows this one
     if (slots[i].key == nullptr) {
       slots[i] = {key, n};

@@ -124,15 +124,21 @@ struct ValueNode : Node {
   void* value;  // points into this node's own allocation
 };
 
+/// The home slot of `key` in a flattened index of capacity mask+1. The one hash used both
+/// to build an index (context.cpp) and to probe it (find_value).
+inline std::uint32_t index_slot(const void* key, std::uint32_t mask) noexcept {
+  return static_cast<std::uint32_t>(
+             (reinterpret_cast<std::uintptr_t>(key) >> 3) * 0x9E3779B97F4A7C15ull >> 32) &
+         mask;
+}
+
 /// Finds the newest value stored under `key` at or above `v`; nullptr if none.
 /// O(1) amortised: walks at most kIndexStride-1 value nodes, then probes one index.
 inline const void* find_value(const ValueNode* v, const void* key) noexcept {
   while (v != nullptr) {
     if (v->key == key) return v->value;
     if (v->index != nullptr) {
-      auto h = static_cast<std::uint32_t>(
-          (reinterpret_cast<std::uintptr_t>(key) >> 3) * 0x9E3779B97F4A7C15ull >> 32);
-      for (std::uint32_t i = h & v->index_mask;; i = (i + 1) & v->index_mask) {
+      for (std::uint32_t i = index_slot(key, v->index_mask);; i = (i + 1) & v->index_mask) {
         const IndexSlot& s = v->index[i];
         if (s.key == key) return s.node->value;
         if (s.key == nullptr) return nullptr;
