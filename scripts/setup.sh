@@ -17,9 +17,11 @@ for extra in "$@"; do
     *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
   esac
 done
-# Modules add their own packages here (one file per module, one package per line).
+# Modules, the demo and test suites add their own packages here (one file per part, one
+# package per line).
 shopt -s nullglob
-for f in "$(dirname "$0")"/../modules/*/packages.txt; do
+root="$(dirname "$0")/.."
+for f in "$root"/modules/*/packages.txt "$root"/demo/packages.txt "$root"/tests/*/packages.txt; do
   while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done <"$f"
 done
 
