@@ -65,6 +65,12 @@ class Cause {
   template <class E>
   requires std::is_error_code_enum_v<E> Cause(E e, std::string_view message = {})
       : Cause(make_error_code(e), message) {}
+  /// From a portable condition such as std::errc::connection_reset: the code is
+  /// std::make_error_code(e), in the generic category.
+  template <class E>
+  requires(std::is_error_condition_enum_v<E> && !std::is_error_code_enum_v<E>)
+      Cause(E e, std::string_view message = {})
+      : Cause(std::make_error_code(e), message) {}
   /// A message-only cause: code() is empty, message() is `message`.
   explicit Cause(std::string_view message);
   explicit Cause(const char* message) : Cause(std::string_view(message)) {}

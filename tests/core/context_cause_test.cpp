@@ -313,3 +313,9 @@ TEST(Cause, ChildDerivedWhileParentIsBeingCancelledGetsTheParentsCause) {
 }
 
 }  // namespace
+
+TEST(Cause, CanBeMadeFromAPortableErrorCondition) {
+  tether::Cause c(std::errc::connection_reset, "client disconnected");
+  EXPECT_EQ(c.code(), std::make_error_code(std::errc::connection_reset));
+  EXPECT_EQ(c.message(), "client disconnected");
+}
