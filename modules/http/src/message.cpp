@@ -47,6 +47,12 @@ std::string_view Request::query() const noexcept {
   return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
 }
 
+std::string_view Request::path_value(std::string_view name) const noexcept {
+  for (const auto& [n, v] : path_values)
+    if (n == name) return v;
+  return {};
+}
+
 Response Response::text(int status, std::string body) {
   Response r;
   r.status = status;

@@ -32,6 +32,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -52,11 +53,101 @@ using boost::system::error_code;
 
 constexpr auto kLingerTime = std::chrono::milliseconds(500);  // draining before close
 
+// A route's path pattern, split into segments; a wildcard segment "{name}" keeps its name.
+struct Segment {
+  std::string text;  // the literal, or the wildcard's name
+  bool wildcard = false;
+};
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;  // after the leading '/'
+  for (;;) {
+    std::size_t slash = path.find('/', start);
+    out.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return out;
+    start = slash + 1;
+  }
+}
+
+std::vector<Segment> parse_pattern(std::string_view pattern) {
+  if (pattern.empty() || pattern.front() != '/')
+    throw std::invalid_argument("http route pattern must start with '/': " + std::string(pattern));
+  std::vector<Segment> out;
+  for (std::string_view seg : split_path(pattern)) {
+    const bool open = seg.find('{') != std::string_view::npos;
+    const bool close = seg.find('}') != std::string_view::npos;
+    if (!open && !close) {
+      out.push_back({std::string(seg), false});
+      continue;
+    }
+    if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}' ||
+        seg.find_first_of("{}", 1) != seg.size() - 1)
+      throw std::invalid_argument(
+          "http route pattern: a wildcard must be a whole segment {name}: " + std::string(pattern));
+    std::string name(seg.substr(1, seg.size() - 2));
+    for (const Segment& s : out)
+      if (s.wildcard && s.text == name)
+        throw std::invalid_argument("http route pattern: wildcard {" + name +
+                                    "} repeated: " + std::string(pattern));
+    out.push_back({std::move(name), true});
+  }
+  return out;
+}
+
+// Percent-decodes a path segment; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
 struct Route {
   std::string method;
   std::string path;
+  std::vector<Segment> segments;  // empty for an exact path
   Handler handler;
   std::chrono::milliseconds timeout;
+
+  bool is_pattern() const noexcept { return !segments.empty(); }
+
+  // Matches a pattern route against `path`; fills `values` on success.
+  bool match(std::string_view target_path,
+             std::vector<std::pair<std::string, std::string>>& values) const {
+    if (target_path.empty() || target_path.front() != '/') return false;
+    std::vector<std::string_view> parts = split_path(target_path);
+    if (parts.size() != segments.size()) return false;
+    std::vector<std::pair<std::string, std::string>> found;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (!segments[i].wildcard) {
+        if (parts[i] != segments[i].text) return false;
+        continue;
+      }
+      if (parts[i].empty()) return false;
+      std::optional<std::string> v = percent_decode(parts[i]);
+      if (!v) return false;
+      found.emplace_back(segments[i].text, std::move(*v));
+    }
+    values = std::move(found);
+    return true;
+  }
 };
 
 const char* reason_phrase(int status) {
@@ -98,12 +189,24 @@ struct Server::Impl {
   std::vector<std::shared_ptr<Connection>> open_connections();
   void stop_threads();
 
-  const Route* find_route(std::string_view method, std::string_view path, int& status) const {
+  // Exact routes first, then patterns in the order they were added. Fills the request's
+  // path values from the matched pattern.
+  const Route* find_route(Request& request, int& status) const {
+    const std::string_view path = request.path();
     bool path_known = false;
     for (const Route& r : routes) {
-      if (r.path != path) continue;
+      if (r.is_pattern() || r.path != path) continue;
       path_known = true;
-      if (r.method == method) return &r;
+      if (r.method == request.method) return &r;
+    }
+    std::vector<std::pair<std::string, std::string>> values;
+    for (const Route& r : routes) {
+      if (!r.is_pattern() || !r.match(path, values)) continue;
+      path_known = true;
+      if (r.method == request.method) {
+        request.path_values = std::move(values);
+        return &r;
+      }
     }
     status = path_known ? 405 : 404;
     return nullptr;
@@ -216,7 +319,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     trace_ = incoming ? incoming->child() : TraceContext::new_root();
 
     int status = 0;
-    const Route* route = server_.find_route(request_.method, request_.path(), status);
+    const Route* route = server_.find_route(request_, status);
     {
       std::lock_guard lock(server_.mu);
       if (server_.stopping) return close();
@@ -522,8 +625,10 @@ Server::~Server() {
 }
 
 void Server::route(std::string method, std::string path, Handler handler, RouteOptions options) {
-  impl_->routes.push_back(
-      Route{std::move(method), std::move(path), std::move(handler), options.timeout});
+  std::vector<Segment> segments;
+  if (path.find_first_of("{}") != std::string::npos) segments = parse_pattern(path);
+  impl_->routes.push_back(Route{std::move(method), std::move(path), std::move(segments),
+                                std::move(handler), options.timeout});
 }
 
 void Server::start() {

@@ -92,6 +92,15 @@ struct Request {
   std::string_view path() const noexcept;
   /// The query without '?': "q=x" (empty when there is none).
   std::string_view query() const noexcept;
+
+  /// The value of wildcard `name` of the matched route pattern, percent-decoded: for route
+  /// "/users/{id}" and target "/users/42?x=1", path_value("id") is "42". Empty when the route
+  /// has no such wildcard. Go 1.22: `r.PathValue("id")`.
+  std::string_view path_value(std::string_view name) const noexcept;
+
+  /// The wildcards of the matched route, in pattern order: {name, decoded value}. Filled by
+  /// the server before the handler runs.
+  std::vector<std::pair<std::string, std::string>> path_values;
 };
 
 /// A response: status, headers and a body. Content-Length is set by the server.
@@ -163,8 +172,13 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Adds a route: an exact path and method. Unknown paths answer 404, a known path with
-  /// another method 405. Call before start().
+  /// Adds a route for `method` and a path pattern. A pattern is an exact path ("/healthz")
+  /// or has wildcard segments: "/users/{id}" matches "/users/42" (one whole, non-empty
+  /// segment; read it with Request::path_value("id")). Exact routes are tried before
+  /// patterns, and patterns in the order they were added. Unknown paths answer 404, a
+  /// known path with another method 405. Call before start(). Throws std::invalid_argument
+  /// for a malformed pattern: not starting with '/', a brace that does not enclose a whole
+  /// segment, an empty or repeated wildcard name.
   void route(std::string method, std::string path, Handler handler, RouteOptions options = {});
 
   /// Binds, listens and starts the threads. Throws std::system_error if it cannot bind.
