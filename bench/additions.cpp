@@ -23,6 +23,7 @@
 
 #include "harness.hpp"
 #include "tether/context.hpp"
+#include "tether/registry.hpp"
 
 using namespace std::chrono_literals;
 
@@ -321,6 +322,56 @@ void LiveTimeouts(benchmark::State& state, int n) {
   }
 }
 
+// ---- the live-context registry ---------------------------------------------------------------
+
+const tether::Key<std::string> source_key{"source"};
+
+// One request's context work, as the demo service does it: a request deadline, a group for
+// the fan-out, three sources each with a name and its own cancel — then everything dropped.
+// `how` 0: no registry call at all; 1: track() with the registry off; 2: with it on.
+void RequestTree(benchmark::State& state, int how) {
+  tether::registry::enable(how == 2);
+  auto [server, stop] = tether::with_cancel(tether::background());
+  AllocationMeter meter;
+  for (auto _ : state) {
+    auto [request, cancel_request] = tether::with_timeout(server, 1h);
+    tether::registry::Tracked tracked;
+    if (how != 0) tracked = tether::registry::track(request, "GET /users/42");
+    auto [group, cancel_group] = tether::with_cancel(request);
+    for (const char* name : {"profile", "preferences", "activity"}) {
+      auto [source, cancel_source] =
+          tether::with_cancel(tether::with_value(group, source_key, std::string(name)));
+      benchmark::DoNotOptimize(source.node());
+    }
+  }
+  meter.report(state);
+  tether::registry::enable(false);
+}
+
+// A snapshot of `requests` tracked requests, each a request → group → three sources tree.
+void RegistrySnapshot(benchmark::State& state, int requests) {
+  tether::registry::enable(true);
+  // Kept alive until the end: the request trees and their tracking handles.
+  std::deque<tether::Derived<tether::ScopedCancel>> contexts;
+  std::vector<tether::registry::Tracked> tracked;
+  for (int i = 0; i < requests; ++i) {
+    auto& request = contexts.emplace_back(tether::with_timeout(tether::background(), 1h));
+    tracked.push_back(tether::registry::track(request.ctx, "GET /users/42"));
+    const tether::Context group = contexts.emplace_back(tether::with_cancel(request.ctx)).ctx;
+    for (const char* name : {"profile", "preferences", "activity"})
+      contexts.emplace_back(
+          tether::with_cancel(tether::with_value(group, source_key, std::string(name))));
+  }
+  for (auto _ : state) {
+    auto snap = tether::registry::snapshot();
+    benchmark::DoNotOptimize(snap.data());
+  }
+  state.counters["contexts"] = static_cast<double>(requests) * 5;
+  tracked.clear();
+  contexts.clear();
+  tether::registry::enable(false);
+}
+
 }  // namespace
 
 void register_additions() {
@@ -374,6 +425,15 @@ void register_additions() {
   RegisterBenchmark(("CancelFanOut/children=" + std::to_string(children)).c_str(),
                     [children](benchmark::State& s) { CancelFanOut(s, children); })
       ->Iterations(smoke ? 1 : 20);
+
+  RegisterBenchmark("RegistryRequestTree/no_registry_call",
+                    [](benchmark::State& s) { RequestTree(s, 0); });
+  RegisterBenchmark("RegistryRequestTree/registry_off",
+                    [](benchmark::State& s) { RequestTree(s, 1); });
+  RegisterBenchmark("RegistryRequestTree/registry_on",
+                    [](benchmark::State& s) { RequestTree(s, 2); });
+  RegisterBenchmark("RegistrySnapshot/requests=100",
+                    [](benchmark::State& s) { RegistrySnapshot(s, 100); });
 
   RegisterBenchmark("CancelWakeLatency", CancelWakeLatency)
       ->UseManualTime()

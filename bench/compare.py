@@ -58,11 +58,14 @@ NOTES = {
     "WithValueChain": "builds and frees the whole chain; ns/op ÷ depth = per value",
     "LiveTimeouts": "create + cancel per timeout, with up to n pending",
     "CommonParentCancelFloor": "CommonParentCancel's 200 divisions alone: the floor of both",
+    "RegistryRequestTree": "a request's 6 contexts; registry_off vs no_registry_call = its cost when off",
+    "RegistrySnapshot": "one snapshot of 100 tracked request trees (500 contexts)",
 }
 
 # The order of tether's own benchmarks in the table (after Go's, which keep Go's order).
 ADDITIONS_ORDER = ["CommonParentCancelFloor", "WithValueChain", "ValueHit", "AfterFuncRegisterStop",
-                   "DerivedContext", "CancelFanOut", "CancelWakeLatency", "LiveTimeouts"]
+                   "DerivedContext", "RegistryRequestTree", "RegistrySnapshot", "CancelFanOut",
+                   "CancelWakeLatency", "LiveTimeouts"]
 
 GB_SUFFIXES = re.compile(r"/(threads:\d+|real_time|manual_time|process_time|iterations:\d+|"
                          r"min_time:[\d.]+s?|repeats:\d+)")
