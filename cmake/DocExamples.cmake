@@ -1,6 +1,7 @@
 # tether_doc_examples(<markdown file>)
 # Extracts every ```cpp fenced block of the file as a complete program, builds it against
-# tether::core and registers a ctest test that runs it (label "docs"). A block preceded by a
+# tether::core (and tether::testing, for ManualClock) and registers a ctest test that runs
+# it (label "docs"). A block preceded by a
 # line "<!-- expect: TEXT -->" must also print TEXT. Blocks fenced with ```c++ (not
 # ```cpp) are fragments and are not extracted — use them only for signatures.
 function(tether_doc_examples md)
@@ -32,7 +33,7 @@ function(tether_doc_examples md)
     set(target doc_${stem}_${i})
     string(MAKE_C_IDENTIFIER ${target} target)
     add_executable(${target} ${src})
-    target_link_libraries(${target} PRIVATE tether::core)
+    target_link_libraries(${target} PRIVATE tether::core tether::testing)
     tether_warnings(${target})
     add_test(NAME docs.${stem}.example_${i} COMMAND ${target})
     set_tests_properties(docs.${stem}.example_${i} PROPERTIES LABELS "docs" TIMEOUT 60)
