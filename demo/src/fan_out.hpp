@@ -1,0 +1,85 @@
+// fan_out.hpp — the request's context tree: the one place where the demo derives contexts
+// on the request path (and the seam that the baseline build replaces).
+//
+// A GET /users/{id} request builds this tree, which /debug/contexts shows live:
+//
+//   request context  (the server's: deadline, trace id)   tracked as "GET /users/42"
+//   └─ group         (tether::Group: the first critical failure cancels the siblings)
+//      ├─ profile      WithCancel,   value source=profile
+//      ├─ preferences  WithDeadline, value source=preferences (request deadline − reserve)
+//      └─ activity     WithDeadline, value source=activity    (request deadline − reserve)
+//
+// RequestScope tracks the request context in tether's registry (when the registry is on:
+// with --registry off, the only cost left is the one relaxed load of enabled()). FanOut
+// runs the sources in parallel on the TaskPool, each under its own derived context carrying
+// its name, and joins them. A critical source's error cancels the group, so the others stop
+// at once; a non-critical source gets the request deadline minus a reserve, so that when it
+// is slow the partial answer can still be written before the request deadline.
+//
+// The baseline build (tether-demo-baseline, compile definition TETHER_DEMO_BASELINE, set
+// on fan_out.cpp only) replaces the request context by tether::background(), derives
+// nothing, tracks nothing, and joins the sources with a plain counter: the same work
+// without contexts, to measure what contexts cost (docs/performance.md).
+//
+// Thread safety: a RequestScope and a FanOut belong to the request's handler thread;
+// the tasks run on pool threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+#include "outcome.hpp"
+#include "task_pool.hpp"
+#include "tether/context.hpp"
+#include "tether/registry.hpp"
+
+namespace tether_demo {
+
+/// The key under which each source's context carries the source's name.
+inline const tether::Key<std::string_view> source_key{"source"};
+
+/// How much of the request's remaining time a non-critical source leaves unused: 10% of
+/// what is left when the sources start, at least 5 ms and at most 25 ms.
+std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept;
+
+/// True in the baseline build.
+bool baseline_build() noexcept;
+
+/// The request's root context, tracked in the registry while the scope lives.
+class RequestScope {
+ public:
+  /// `method` and `path` make the registry label ("GET /users/42"); built only when tracked.
+  RequestScope(const tether::Context& request_ctx, std::string_view method, std::string_view path);
+  const tether::Context& context() const noexcept { return ctx_; }
+
+ private:
+  tether::Context ctx_;
+  tether::registry::Tracked tracked_;
+};
+
+/// Runs the sources of one request in parallel and joins them.
+class FanOut {
+ public:
+  FanOut(const tether::Context& ctx, TaskPool& pool);
+  ~FanOut();  // joins (cancelling first, if wait() was not called)
+  FanOut(const FanOut&) = delete;
+  FanOut& operator=(const FanOut&) = delete;
+
+  /// A source without which there is no answer: a non-empty error cancels the siblings.
+  void critical(Source source, std::function<std::error_code(const tether::Context&)> task);
+  /// A source the answer can do without: its context ends at the request deadline minus
+  /// non_critical_reserve(); it cannot cancel the others.
+  void non_critical(Source source, std::function<void(const tether::Context&)> task);
+  /// Waits for every source; returns the first critical error (empty if none).
+  std::error_code wait();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tether_demo

@@ -1,0 +1,58 @@
+// pg_preferences.hpp — preferences from PostgreSQL (--postgres), through tether::pg.
+//
+// With a conninfo (--postgres=CONNINFO or TETHER_DEMO_POSTGRES), the demo connects to that
+// server; with none (--postgres), it starts a throwaway local PostgreSQL 15 cluster with
+// tether::pg::LocalCluster (initdb in a temporary directory, removed when the demo exits —
+// even if it is killed). Either way it creates and seeds table `preferences` (one
+// INSERT ... SELECT over generate_series, the same rows as the SQLite file) and the function
+// demo_fail(text), unless the table already holds the asked number of users.
+//
+// Queries go through a tether::pg::Pool. The artificial latency is pg_sleep() inside the
+// query, so a cancelled context stops it on the server: tether::pg sends PQcancel and the
+// backend answers "canceling statement due to user request".
+//
+// Thread safety: PgPreferences::fetch() from any number of threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "log.hpp"
+#include "sources.hpp"
+#include "tether/pg.hpp"
+
+namespace tether_demo {
+
+class PgPreferences final : public PreferencesSource {
+ public:
+  PgPreferences(std::string conninfo, std::size_t max_connections);
+  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
+  const char* backend() const noexcept override { return "postgres"; }
+
+ private:
+  tether::pg::Pool pool_;
+};
+
+/// A local cluster the demo started; stopped and removed when destroyed.
+class LocalPostgres {
+ public:
+  virtual ~LocalPostgres() = default;
+};
+
+struct PgPreferencesStarted {
+  std::unique_ptr<LocalPostgres> local;  ///< set when the demo started its own cluster
+  std::unique_ptr<PgPreferences> source;
+  Fields note;  ///< for the "data ready" log line
+};
+
+/// Connects (starting a local cluster when `conninfo` is empty), seeds, and returns the
+/// source — or a message saying what failed. Bounded by `ctx`.
+std::variant<PgPreferencesStarted, std::string> start_pg_preferences(const tether::Context& ctx,
+                                                                     const std::string& conninfo,
+                                                                     std::int64_t users,
+                                                                     std::size_t max_connections);
+
+}  // namespace tether_demo

@@ -1,0 +1,180 @@
+#include "service.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "activity_service.hpp"
+#include "debug_page.hpp"
+#include "seed.hpp"
+#include "sources.hpp"
+#include "task_pool.hpp"
+#include "tether/http.hpp"
+#include "tether/registry.hpp"
+#include "users_endpoint.hpp"
+#ifdef TETHER_DEMO_HAVE_PG
+#include "pg_preferences.hpp"
+#endif
+
+namespace tether_demo {
+
+namespace http = tether::http;
+
+struct Service::Parts {
+  // Declared in construction order; destroyed in reverse (the server first).
+#ifdef TETHER_DEMO_HAVE_PG
+  std::unique_ptr<LocalPostgres> local_postgres;
+#endif
+  std::unique_ptr<ProfileSource> profile;
+  std::unique_ptr<PreferencesSource> preferences;
+  std::unique_ptr<ActivityService> activity_service;
+  std::unique_ptr<ActivitySource> activity;
+  std::unique_ptr<TaskPool> pool;
+  std::unique_ptr<UsersEndpoint> users;
+  std::unique_ptr<http::Server> server;
+};
+
+Service::Service(Options options, Log& log)
+    : options_(std::move(options)), log_(log), parts_(std::make_unique<Parts>()) {}
+
+Service::~Service() = default;  // ~Server cancels what still runs and waits for it
+
+std::uint16_t Service::port() const noexcept { return parts_->server ? parts_->server->port() : 0; }
+
+std::uint16_t Service::activity_port() const noexcept {
+  return parts_->activity_service ? parts_->activity_service->port() : 0;
+}
+
+void Service::start(const tether::Context& ctx) {
+  Parts& p = *parts_;
+  tether::registry::enable(options_.registry);
+
+  // The data.
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec)
+    throw std::runtime_error("cannot create --data-dir " + options_.data_dir + ": " + ec.message());
+  const std::string profiles_db = options_.data_dir + "/profiles.db";
+  auto seeded = seed_profiles(ctx, profiles_db, options_.users);
+  if (!seeded) throw std::runtime_error("seeding " + profiles_db + ": " + seeded.error().message);
+  notes_.push_back({{"file", profiles_db},
+                    {"users", seeded->users},
+                    {"seeded", seeded->seeded},
+                    {"took_ms", seeded->took.count()}});
+  p.profile = std::make_unique<ProfileSource>(profiles_db);
+
+  if (options_.postgres) {
+#ifdef TETHER_DEMO_HAVE_PG
+    auto pg = start_pg_preferences(ctx, *options_.postgres, options_.users, options_.workers);
+    if (auto* error = std::get_if<std::string>(&pg)) throw std::runtime_error(*error);
+    auto& started = std::get<PgPreferencesStarted>(pg);
+    p.local_postgres = std::move(started.local);
+    p.preferences = std::move(started.source);
+    notes_.push_back(std::move(started.note));
+#else
+    throw std::runtime_error("--postgres: this build has no PostgreSQL support (libpq missing)");
+#endif
+  } else {
+    const std::string preferences_db = options_.data_dir + "/preferences.db";
+    auto prefs = seed_preferences(ctx, preferences_db, options_.users);
+    if (!prefs)
+      throw std::runtime_error("seeding " + preferences_db + ": " + prefs.error().message);
+    notes_.push_back({{"file", preferences_db},
+                      {"users", prefs->users},
+                      {"seeded", prefs->seeded},
+                      {"took_ms", prefs->took.count()}});
+    p.preferences = std::make_unique<SqlitePreferences>(preferences_db);
+  }
+
+  // The activity service, in-process on its own port.
+  p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
+                                                         options_.workers, options_.users);
+  p.activity_service->start();
+  p.activity = std::make_unique<ActivitySource>("http://127.0.0.1:" +
+                                                std::to_string(p.activity_service->port()));
+
+  // Three sources per request handler may block at once.
+  p.pool = std::make_unique<TaskPool>(3 * static_cast<std::size_t>(options_.workers));
+  p.users = std::make_unique<UsersEndpoint>(UsersEndpoint::Parts{
+      log_, metrics_, *p.pool, *p.profile, *p.preferences, *p.activity, options_});
+
+  http::ServerOptions server_options;
+  server_options.port = options_.port;
+  server_options.io_threads = 2;
+  server_options.workers = options_.workers;
+  server_options.max_timeout = options_.timeout;  // a caller may lower the deadline, not raise it
+  server_options.access_log = [this](const http::AccessLogEntry& e) {
+    log_.info("request", {{"method", e.method},
+                          {"path", e.path},
+                          {"status", e.status},
+                          {"duration_ms", to_ms(e.duration)},
+                          {"trace_id", e.trace_id},
+                          {"cause", e.cause}});
+    on_request_finished(e.status, e.cause);
+  };
+  p.server = std::make_unique<http::Server>(tether::background(), server_options);
+
+  UsersEndpoint& users = *p.users;
+  p.server->route("GET", "/users/{id}",
+                  [this, &users](const tether::Context& rctx, const http::Request& req) {
+                    Metrics::InFlight counted(metrics_);
+                    return users.handle(rctx, req);
+                  },
+                  {.timeout = options_.timeout});
+  p.server->route("GET", "/healthz", [](const tether::Context&, const http::Request&) {
+    return http::Response::text(200, "ok");
+  });
+  p.server->route("GET", "/metrics", [this](const tether::Context&, const http::Request&) {
+    http::Response r = http::Response::text(200, metrics_.render(tether::registry::size()));
+    r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return r;
+  });
+  const bool registry_on = options_.registry;
+  p.server->route("GET", "/debug/contexts.json",
+                  [registry_on](const tether::Context&, const http::Request&) {
+                    http::Response r;
+                    r.headers.set("Content-Type", "application/json");
+                    r.headers.set("Cache-Control", "no-store");
+                    r.body = contexts_json(registry_on);
+                    return r;
+                  });
+  p.server->route("GET", "/debug/contexts",
+                  [registry_on](const tether::Context&, const http::Request&) {
+                    http::Response r;
+                    r.headers.set("Content-Type", "text/html; charset=utf-8");
+                    r.headers.set("Cache-Control", "no-store");
+                    r.body = contexts_html(registry_on);
+                    return r;
+                  });
+  p.server->start();
+}
+
+void Service::on_request_finished(int status, const std::string& cause) {
+  metrics_.request_finished(status);
+  if (!cause.empty()) metrics_.cancellation(cause);
+  if (!draining_.load(std::memory_order_acquire)) return;
+  if (status == 499 && cause == "server shutdown") {
+    dropped_.fetch_add(1);
+  } else if (status == 499) {
+    client_left_.fetch_add(1);
+  } else {
+    completed_.fetch_add(1);
+  }
+}
+
+Service::StopReport Service::shutdown(const tether::Context& grace) {
+  StopReport report;
+  report.in_flight = metrics_.in_flight();
+  draining_.store(true, std::memory_order_release);
+  if (parts_->server) report.error = parts_->server->shutdown(grace);
+  // The activity service last: the demo's requests in flight were still calling it.
+  if (parts_->activity_service) {
+    std::error_code ec = parts_->activity_service->shutdown(grace);
+    if (!report.error) report.error = ec;
+  }
+  report.in_flight_completed = completed_.load();
+  report.dropped = dropped_.load();
+  report.client_left = client_left_.load();
+  return report;
+}
+
+}  // namespace tether_demo

@@ -1,0 +1,99 @@
+// sources.hpp — the three data sources of GET /users/{id}, each a real call that stops when
+// its context does.
+//
+//   profile      SQLite (profiles.db), critical: without it there is no answer;
+//   preferences  SQLite (preferences.db) or PostgreSQL, non-critical;
+//   activity     an HTTP call to the activity service (tether::http::Client), non-critical.
+//
+// Each fetch() takes the source's own context and a SourceRequest: the user id plus this
+// request's artificial latency and injected failure. Latency is work the context
+// interrupts, never a sleep beside it: in SQLite a recursive CTE that runs until the latency
+// has passed (see sqlite_connections.hpp), in PostgreSQL pg_sleep() inside the query
+// (stopped by tether::pg's PQcancel), and for activity the activity service's handler,
+// which waits on its own request context — cancelled when tether::http::Client closes the
+// connection. An injected failure is an SQL error raised by the database (demo_fail()) or a
+// 503 from the activity service.
+//
+// fetch() never throws for an expected failure and never logs: it returns a SourceResult,
+// which the endpoint logs ("source" lines) and counts (metrics).
+//
+// Thread safety: fetch() may be called concurrently from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "outcome.hpp"
+#include "sqlite_connections.hpp"
+#include "tether/context.hpp"
+#include "tether/http.hpp"
+
+namespace tether_demo {
+
+/// What one source is asked for.
+struct SourceRequest {
+  std::int64_t user_id = 0;
+  std::chrono::milliseconds latency{0};  ///< artificial latency of this call
+  bool fail = false;                     ///< inject a failure into this call
+};
+
+/// How one source call ended.
+struct SourceResult {
+  Outcome outcome = Outcome::ok;
+  nlohmann::ordered_json data;  ///< the source's answer when ok; null otherwise
+  /// Why it did not succeed: the database's or the service's error, or the context's cause.
+  std::string detail;
+  /// The statement (SQL) or the call (HTTP) had started while the context was alive, and the
+  /// context stopped it mid-run: "query_interrupted" / "call_interrupted" in the log.
+  bool stopped_mid_run = false;
+};
+
+/// The profile, from profiles.db.
+class ProfileSource {
+ public:
+  explicit ProfileSource(std::string path) : connections_(std::move(path)) {}
+  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request);
+
+ private:
+  SqliteConnections connections_;
+};
+
+/// The preferences: a SQLite file, or PostgreSQL (PgPreferences, pg_preferences.hpp).
+class PreferencesSource {
+ public:
+  virtual ~PreferencesSource() = default;
+  virtual SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) = 0;
+  /// "sqlite" or "postgres", for the log.
+  virtual const char* backend() const noexcept = 0;
+};
+
+/// The outcome of a call that returned its context's error `code`: interrupted or
+/// deadline_exceeded, with the context's cause; stopped mid-run if it started while `ctx` was
+/// still alive.
+SourceResult context_ended(const tether::Context& ctx, std::error_code code, bool started_alive);
+
+class SqlitePreferences final : public PreferencesSource {
+ public:
+  explicit SqlitePreferences(std::string path) : connections_(std::move(path)) {}
+  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
+  const char* backend() const noexcept override { return "sqlite"; }
+
+ private:
+  SqliteConnections connections_;
+};
+
+/// The recent activity, from the activity service at `base_url` ("http://127.0.0.1:PORT").
+class ActivitySource {
+ public:
+  explicit ActivitySource(std::string base_url) : base_url_(std::move(base_url)) {}
+  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request);
+
+ private:
+  std::string base_url_;
+  tether::http::Client client_;
+};
+
+}  // namespace tether_demo
