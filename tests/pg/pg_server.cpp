@@ -1,85 +1,12 @@
 #include "pg_server.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #ifndef TETHER_PG_TEMPLATE_DIR
 #error "TETHER_PG_TEMPLATE_DIR: where the initialized template cluster is kept (set by CMake)"
 #endif
 
-extern char** environ;
-
 namespace tether_test {
-namespace {
-
-constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(s);
-  return port;
-}
-
-// Spawns argv with stdin from `in_fd` (or /dev/null) and stdout+stderr appended to `log`.
-// Returns the child's pid, or -1.
-pid_t spawn(const std::vector<std::string>& argv, int in_fd, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (in_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-  } else {
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string shell_quoted(const std::string& s) { return "'" + s + "'"; }
-
-}  // namespace
 
 PgServer& pg_server() {
   static PgServer* server = [] {
@@ -93,132 +20,25 @@ PgServer& pg_server() {
 // Registers the environment before main() runs RUN_ALL_TESTS.
 [[maybe_unused]] static PgServer& registered = pg_server();
 
-std::vector<std::string> PgServer::as_user(std::vector<std::string> argv) const {
-  if (!root_) return argv;
-  std::vector<std::string> out = {"runuser", "-u", "postgres", "--"};
-  out.insert(out.end(), argv.begin(), argv.end());
-  return out;
-}
-
-int PgServer::run(const std::vector<std::string>& argv, bool as_postgres) {
-  pid_t pid = spawn(as_postgres ? as_user(argv) : argv, -1, dir_ + "/commands.log");
-  return pid < 0 ? 127 : wait_exit(pid);
-}
-
 void PgServer::SetUp() {
-  bin_ = kBinDir;
-  if (::access((bin_ + "/initdb").c_str(), X_OK) != 0 ||
-      ::access((bin_ + "/pg_ctl").c_str(), X_OK) != 0) {
-    skip_reason_ = "PostgreSQL 15 server binaries not found in " + bin_ +
-                   " (apt-get install postgresql-15; scripts/setup.sh does it)";
-    std::cerr << "*** pg tests SKIPPED: " << skip_reason_ << "\n";
-    return;
-  }
-  available_ = true;
-  root_ = ::geteuid() == 0;
-  if (root_ && ::system("id -u postgres >/dev/null 2>&1") != 0 &&
-      ::system("useradd --system --no-create-home postgres >/dev/null 2>&1") != 0) {
-    failure_ = "running as root and could not create the 'postgres' user";
-    return;
-  }
-
-  // tmpfs when there is one: a cluster on it starts and stops much faster.
-  std::string tmpl = (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-  tmpl += "/tether-pg-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) {
-    failure_ = "mkdtemp failed";
-    return;
-  }
-  dir_ = tmpl;
-  if (root_ && ::system(("chown postgres: " + dir_).c_str()) != 0) {
-    failure_ = "chown " + dir_ + " failed";
-    return;
-  }
-
-  // The watchdog: survives signals to our process group, and when our end of the pipe
-  // closes (we exited, however) it stops the server and removes the directory.
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) == 0) {
-    const std::string stop = (root_ ? "runuser -u postgres -- " : std::string()) + bin_ +
-                             "/pg_ctl -D " + shell_quoted(dir_ + "/data") + " -m immediate -w stop";
-    const std::string script = "trap '' INT TERM HUP; cat >/dev/null; " + stop +
-                               " >/dev/null 2>&1; rm -rf " + shell_quoted(dir_);
-    watchdog_pid_ = spawn({"sh", "-c", script}, fds[0], "/dev/null");
-    ::close(fds[0]);
-    watchdog_fd_ = fds[1];
-  }
-
-  port_ = free_port();
-  if (!make_data_dir()) return;
-  if (!start()) failure_ = "pg_ctl start failed:\n" + read_file(dir_ + "/commands.log");
-}
-
-// initdb takes seconds; copying an initialized cluster takes milliseconds. The first test
-// process initializes a template under the build directory (atomically, by rename, so
-// parallel tests race harmlessly); every test copies it. Without a usable template
-// location, each test runs initdb itself.
-bool PgServer::make_data_dir() {
-  const std::string data = dir_ + "/data";
-  const std::string templ = TETHER_PG_TEMPLATE_DIR;
-  if (::access((templ + "/PG_VERSION").c_str(), R_OK) != 0) {
-    if (run({bin_ + "/initdb", "-D", data, "-A", "trust", "-U", "tether", "-N", "--locale=C", "-E",
-             "UTF8"},
-            true) != 0) {
-      failure_ = "initdb failed:\n" + read_file(dir_ + "/commands.log");
-      return false;
-    }
-    const std::string staging = templ + ".tmp-" + std::to_string(::getpid());
-    if (run({"cp", "-a", data, staging}, false) == 0 &&
-        ::rename(staging.c_str(), templ.c_str()) != 0) {
-      std::error_code ec;
-      std::filesystem::remove_all(staging, ec);  // another test made it first
-    }
-    return true;
-  }
-  if (run({"cp", "-a", templ, data}, false) != 0) {
-    failure_ = "copying the cluster template failed:\n" + read_file(dir_ + "/commands.log");
-    return false;
-  }
-  if (root_ && run({"chown", "-R", "postgres:", data}, false) != 0) {
-    failure_ = "chown of the cluster failed";
-    return false;
-  }
-  return true;
-}
-
-bool PgServer::start() {
-  const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
-                              dir_ +
-                              " -c fsync=off -c max_connections=40 "
-                              "-c dynamic_shared_memory_type=mmap";
-  return run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t", "30",
-              "-o", options, "start"},
-             true) == 0;
-}
-
-bool PgServer::stop_immediately() {
-  return run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, true) == 0;
-}
-
-void PgServer::TearDown() {
-  if (!dir_.empty()) {
-    run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, true);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  if (watchdog_fd_ >= 0) {
-    ::close(watchdog_fd_);  // the watchdog finds nothing left to do and exits
-    watchdog_fd_ = -1;
-  }
-  if (watchdog_pid_ > 0) {
-    wait_exit(watchdog_pid_);
-    watchdog_pid_ = -1;
+  tether::pg::LocalCluster::Options options;
+  options.template_dir = TETHER_PG_TEMPLATE_DIR;
+  cluster_ = std::make_unique<tether::pg::LocalCluster>(options);
+  switch (cluster_->state()) {
+    case tether::pg::LocalCluster::State::running:
+      available_ = true;
+      break;
+    case tether::pg::LocalCluster::State::unavailable:
+      skip_reason_ = cluster_->message();
+      std::cerr << "*** pg tests SKIPPED: " << skip_reason_ << "\n";
+      break;
+    case tether::pg::LocalCluster::State::failed:
+      available_ = true;
+      failure_ = cluster_->message();
+      break;
   }
 }
 
-std::string PgServer::conninfo() const {
-  return "host=127.0.0.1 port=" + std::to_string(port_) +
-         " user=tether dbname=postgres connect_timeout=10";
-}
+void PgServer::TearDown() { cluster_.reset(); }
 
 }  // namespace tether_test
