@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   ctx.done().wait();  // until SIGINT or SIGTERM
   const tether::Cause why = tether::cause(ctx);
   stop_signals();  // from here a second Ctrl-C has its default effect: it kills
-  log.info("shutting down", {{"signal", why.message()},
+  log.info("shutting down", {{"signal", why.code().message()},
                              {"in_flight", service.metrics().in_flight()},
                              {"grace_ms", 5000}});
 

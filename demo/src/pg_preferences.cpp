@@ -114,15 +114,19 @@ SourceResult PgPreferences::fetch(const tether::Context& ctx, const SourceReques
           "", false};
 }
 
-std::variant<PgPreferencesStarted, std::string> start_pg_preferences(const tether::Context& ctx,
-                                                                     const std::string& conninfo,
-                                                                     std::int64_t users,
-                                                                     std::size_t max_connections) {
+std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
+    const tether::Context& ctx, const std::string& conninfo, const std::string& template_dir,
+    std::int64_t users, std::size_t max_connections) {
   PgPreferencesStarted started;
   std::string target = conninfo;
   if (target.empty()) {
-    // TODO(demo-service): start a throwaway cluster with tether::pg::LocalCluster.
-    return std::string("--postgres without a conninfo: the local cluster is not implemented yet");
+    pg::LocalCluster::Options options;
+    options.template_dir = template_dir;
+    options.max_connections = static_cast<int>(max_connections) + 10;
+    started.local = std::make_unique<pg::LocalCluster>(options);
+    if (!started.local->running())
+      return "--postgres: cannot start a local PostgreSQL cluster: " + started.local->message();
+    target = started.local->conninfo();
   }
   auto conn = pg::Connection::connect(ctx, target);
   if (!conn) return "--postgres: cannot connect: " + conn.error().message;

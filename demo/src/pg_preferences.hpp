@@ -23,6 +23,7 @@
 #include "log.hpp"
 #include "sources.hpp"
 #include "tether/pg.hpp"
+#include "tether/pg_local_cluster.hpp"
 
 namespace tether_demo {
 
@@ -36,23 +37,18 @@ class PgPreferences final : public PreferencesSource {
   tether::pg::Pool pool_;
 };
 
-/// A local cluster the demo started; stopped and removed when destroyed.
-class LocalPostgres {
- public:
-  virtual ~LocalPostgres() = default;
-};
-
 struct PgPreferencesStarted {
-  std::unique_ptr<LocalPostgres> local;  ///< set when the demo started its own cluster
+  std::unique_ptr<tether::pg::LocalCluster> local;  ///< the demo's own cluster, if it started one
   std::unique_ptr<PgPreferences> source;
   Fields note;  ///< for the "data ready" log line
 };
 
-/// Connects (starting a local cluster when `conninfo` is empty), seeds, and returns the
-/// source — or a message saying what failed. Bounded by `ctx`.
-std::variant<PgPreferencesStarted, std::string> start_pg_preferences(const tether::Context& ctx,
-                                                                     const std::string& conninfo,
-                                                                     std::int64_t users,
-                                                                     std::size_t max_connections);
+/// Connects (starting a local cluster when `conninfo` is empty, with its initdb template
+/// kept in `template_dir`), seeds, and returns the source — or a message saying what
+/// failed. Connecting and seeding are bounded by `ctx`; starting the cluster by pg_ctl's
+/// own 30 s.
+std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
+    const tether::Context& ctx, const std::string& conninfo, const std::string& template_dir,
+    std::int64_t users, std::size_t max_connections);
 
 }  // namespace tether_demo

@@ -22,7 +22,7 @@ namespace http = tether::http;
 struct Service::Parts {
   // Declared in construction order; destroyed in reverse (the server first).
 #ifdef TETHER_DEMO_HAVE_PG
-  std::unique_ptr<LocalPostgres> local_postgres;
+  std::unique_ptr<tether::pg::LocalCluster> local_postgres;
 #endif
   std::unique_ptr<ProfileSource> profile;
   std::unique_ptr<PreferencesSource> preferences;
@@ -64,7 +64,8 @@ void Service::start(const tether::Context& ctx) {
 
   if (options_.postgres) {
 #ifdef TETHER_DEMO_HAVE_PG
-    auto pg = start_pg_preferences(ctx, *options_.postgres, options_.users, options_.workers);
+    auto pg = start_pg_preferences(ctx, *options_.postgres, options_.data_dir + "/pg-template",
+                                   options_.users, options_.workers);
     if (auto* error = std::get_if<std::string>(&pg)) throw std::runtime_error(*error);
     auto& started = std::get<PgPreferencesStarted>(pg);
     p.local_postgres = std::move(started.local);
