@@ -1,0 +1,169 @@
+#include "child_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+extern char** environ;
+
+namespace tether::demo_tour {
+
+namespace {
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+}  // namespace
+
+ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args,
+                                 const std::string& stderr_path, bool own_process_group) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  if (!stderr_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (own_process_group) {
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    throw_errno(rc, "posix_spawn " + program);
+  }
+  return ChildProcess(pid, fds[0], own_process_group);
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
+      group_(other.group_),
+      status_(std::exchange(other.status_, 0)) {}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) kill_and_reap();
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+}
+
+int ChildProcess::take_stdout() noexcept { return std::exchange(stdout_fd_, -1); }
+
+bool ChildProcess::signal(int sig) const noexcept {
+  if (pid_ <= 0 || status_) return false;
+  return ::kill(group_ ? -pid_ : pid_, sig) == 0;
+}
+
+std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (status_ || pid_ <= 0) return status_;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      status_ = status;
+      return status_;
+    }
+    if (r < 0 && errno != EINTR) {  // not our child any more: nothing to wait for
+      status_ = -1;
+      return status_;
+    }
+    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+    // No pidfd in glibc 2.36's headers for all compilers here: a short poll is enough for
+    // a demonstration (a few ms of latency on an exit).
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void ChildProcess::kill_and_reap() noexcept {
+  if (pid_ <= 0 || status_) return;
+  ::kill(group_ ? -pid_ : pid_, SIGKILL);
+  try {
+    wait_exit(std::chrono::seconds(5));
+  } catch (...) {
+  }
+}
+
+CapturedRun run_captured(const std::string& program, const std::vector<std::string>& args,
+                         const std::string& stderr_path, std::chrono::milliseconds timeout) {
+  ChildProcess child = ChildProcess::spawn(program, args, stderr_path, true);
+  const int fd = child.take_stdout();
+  CapturedRun run;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  char buf[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // end of stdout: the program is exiting
+    run.out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  run.status = child.wait_exit(std::max(left, std::chrono::milliseconds(0)));
+  if (!run.status) {
+    child.kill_and_reap();  // the whole group: a browser leaves helpers otherwise
+  } else {
+    ::kill(-child.pid(), SIGKILL);  // helpers that outlived the main process
+  }
+  return run;
+}
+
+std::string describe_wait_status(int status) {
+  if (status == -1) return "unknown (not our child)";
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    return "killed by signal " + std::to_string(sig) + " (" + ::strsignal(sig) + ")";
+  }
+  return "status " + std::to_string(status);
+}
+
+bool exited_cleanly(int status) noexcept {
+  return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+std::optional<int> thread_count(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) {
+      try {
+        return std::stoi(line.substr(8));
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace tether::demo_tour

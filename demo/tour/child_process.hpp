@@ -1,0 +1,86 @@
+// child_process.hpp — a program started by the tour (or a test) with its stdout on a pipe.
+//
+// The tour starts tether-demo as a child, reads its JSON log from the pipe, signals it
+// (SIGTERM) and waits for it to exit — every wait bounded. The destructor of a child that is
+// still running kills it (SIGKILL) and reaps it, so a failing tour never leaves a service
+// behind.
+//
+//   auto child = ChildProcess::spawn("/path/tether-demo", {"--port", "0"}, "stderr.log");
+//   ServiceLog log(child.take_stdout(), "service.log");
+//   ...
+//   child.signal(SIGTERM);
+//   std::optional<int> status = child.wait_exit(10s);   // nullopt: still running
+//
+// Thread safety: one thread at a time per ChildProcess.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tether::demo_tour {
+
+/// A child process started with posix_spawn.
+class ChildProcess {
+ public:
+  /// Starts `program` with `args` (argv[0] is `program`). Its stdout is a pipe (read it with
+  /// take_stdout()); its stderr goes to `stderr_path` (truncated) or, if empty, to ours.
+  /// Throws std::system_error when the pipe, the file or the spawn fails.
+  /// With `own_process_group`, the child leads a new process group and signal() and
+  /// kill_and_reap() reach the whole group (a browser's helper processes too).
+  static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args,
+                            const std::string& stderr_path, bool own_process_group = false);
+
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&&) = delete;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  /// Kills (SIGKILL) and reaps the child if it is still running; closes the pipe.
+  ~ChildProcess();
+
+  pid_t pid() const noexcept { return pid_; }
+  /// The read end of the child's stdout; the caller owns it from now on (-1 if taken).
+  int take_stdout() noexcept;
+  /// Sends `sig`. False if the child has already been reaped or kill() failed.
+  bool signal(int sig) const noexcept;
+  /// Waits up to `timeout` for the child to exit and reaps it. Returns its wait status
+  /// (see describe_wait_status), or nullopt if it is still running. Once reaped, returns the
+  /// same status again at once.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  /// True until the child has been reaped.
+  bool running() const noexcept { return !status_.has_value(); }
+  /// SIGKILL, then reap (bounded: 5 s). Does nothing if already reaped.
+  void kill_and_reap() noexcept;
+
+ private:
+  ChildProcess(pid_t pid, int stdout_fd, bool group) noexcept
+      : pid_(pid), stdout_fd_(stdout_fd), group_(group) {}
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  bool group_ = false;
+  std::optional<int> status_;
+};
+
+/// What run_captured() saw.
+struct CapturedRun {
+  std::optional<int> status;  ///< wait status; nullopt if it had to be killed (timed out)
+  std::string out;            ///< everything it wrote on stdout
+};
+
+/// Runs a program to completion in its own process group, collecting its stdout; kills the
+/// group if it has not exited within `timeout`. Throws std::system_error if it cannot start.
+CapturedRun run_captured(const std::string& program, const std::vector<std::string>& args,
+                         const std::string& stderr_path, std::chrono::milliseconds timeout);
+
+/// "exit 0", "exit 3", "killed by signal 9 (Killed)".
+std::string describe_wait_status(int status);
+/// True when the status is a normal exit with code 0.
+bool exited_cleanly(int status) noexcept;
+
+/// The number of threads of process `pid` (the Threads: line of /proc/PID/status), or nullopt.
+std::optional<int> thread_count(pid_t pid);
+
+}  // namespace tether::demo_tour

@@ -1,0 +1,230 @@
+// tether-demo-tour — the guided tour of the demo service (issue #7).
+//
+// Starts tether-demo as a child process, reads its JSON log, runs six scenarios against it
+// (a normal request, a slow non-critical source, a slow critical source, a client that hangs
+// up, a caller's timeout header, SIGTERM during load), prints a table of what was expected
+// and what was observed, and exits 0 only if every scenario behaved.
+//
+//   tether-demo-tour [--demo PATH] [--data-dir DIR] [--service-log FILE] [--keep-going]
+//
+// Exit status: 0 all scenarios behaved; 1 a scenario misbehaved; 2 bad flags; 3 the tour
+// itself failed (the service did not start, a socket could not be opened...).
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "demo_service.hpp"
+#include "scenarios.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace tether::demo_tour;
+
+constexpr const char* kUsage =
+    "usage: tether-demo-tour [--demo PATH] [--data-dir DIR] [--service-log FILE] [--keep-going]\n"
+    "  --demo PATH         the tether-demo executable (default: next to this program)\n"
+    "  --data-dir DIR      the service's SQLite files, seeded on first use and reused\n"
+    "                      (default: demo-data next to this program)\n"
+    "  --service-log FILE  where the service's log lines are copied (default: \n"
+    "                      tour-service.log next to this program; its stderr: .stderr)\n"
+    "  --keep-going        run every scenario even after one misbehaved\n";
+
+constexpr const char* kIntro = R"(tether demo tour
+================
+tether-demo answers GET /users/{id} from three sources queried in parallel under one
+500 ms deadline: the profile (SQLite, critical), the preferences (a second SQLite file,
+non-critical) and recent activity (an HTTP call to a separate activity service,
+non-critical). Every one of them receives the request's tether::Context. This tour starts
+the service, then shows what that buys: a slow non-critical source costs a partial answer
+at the deadline, not a hung request; a slow critical source is a 504 at the deadline; a
+client that hangs up stops the running SQL query and the downstream HTTP call within
+milliseconds (watch the service log and /metrics); a caller's grpc-timeout header bounds
+the whole request; SIGTERM lets every request in flight finish. Times below are wall-clock
+readings on this machine, checked with generous margins. Read docs/demo.md for the service,
+its endpoints (/debug/contexts shows the live context tree in a browser) and `make serve`.
+)";
+
+std::string self_dir() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path().string() : self.parent_path().string();
+}
+
+// Splits `text` into lines of at most `width` characters, at spaces where possible.
+std::vector<std::string> wrap(const std::string& text, std::size_t width) {
+  std::vector<std::string> lines;
+  std::istringstream words(text);
+  std::string word, line;
+  auto display = [](const std::string& s) {  // UTF-8 aware enough for "…" and "±"
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  while (words >> word) {
+    while (display(word) > width) {  // a word longer than the column: cut it
+      if (!line.empty()) lines.push_back(std::exchange(line, {}));
+      lines.push_back(word.substr(0, width));
+      word = word.substr(width);
+    }
+    if (!line.empty() && display(line) + 1 + display(word) > width) {
+      lines.push_back(std::exchange(line, {}));
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
+}
+
+void print_table(const std::vector<ScenarioResult>& results) {
+  const std::vector<std::size_t> widths{22, 34, 48, 4};
+  const std::vector<std::string> heads{"scenario", "expected", "observed", "ok"};
+  auto pad = [](const std::string& s, std::size_t w) {
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return s + std::string(w > n ? w - n : 0, ' ');
+  };
+  auto rule = [&] {
+    std::string r = "+";
+    for (auto w : widths) r += std::string(w + 2, '-') + "+";
+    std::cout << r << '\n';
+  };
+  auto row = [&](const std::vector<std::string>& cells) {
+    std::vector<std::vector<std::string>> wrapped;
+    std::size_t height = 0;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      wrapped.push_back(wrap(cells[i], widths[i]));
+      height = std::max(height, wrapped.back().size());
+    }
+    for (std::size_t l = 0; l < height; ++l) {
+      std::cout << "|";
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        std::cout << ' ' << pad(l < wrapped[i].size() ? wrapped[i][l] : "", widths[i]) << " |";
+      }
+      std::cout << '\n';
+    }
+  };
+  rule();
+  row(heads);
+  rule();
+  for (const auto& r : results) {
+    row({r.name, r.expected, r.observed, r.ok ? "ok" : "FAIL"});
+    rule();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::string here = self_dir();
+  std::string demo = here + "/tether-demo";
+  std::string data_dir = here + "/demo-data";
+  std::string service_log = here + "/tour-service.log";
+  bool keep_going = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      const std::string prefix = std::string(flag) + "=";
+      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+      if (i + 1 >= argc) {
+        std::cerr << "tether-demo-tour: " << flag << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--keep-going") {
+      keep_going = true;
+    } else if (arg == "--demo" || arg.rfind("--demo=", 0) == 0) {
+      demo = value("--demo");
+    } else if (arg == "--data-dir" || arg.rfind("--data-dir=", 0) == 0) {
+      data_dir = value("--data-dir");
+    } else if (arg == "--service-log" || arg.rfind("--service-log=", 0) == 0) {
+      service_log = value("--service-log");
+    } else {
+      std::cerr << "tether-demo-tour: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+
+  std::cout << kIntro << std::endl;
+  std::vector<ScenarioResult> results;
+  try {
+    std::error_code ec;
+    fs::create_directories(data_dir, ec);
+    std::cout << "starting " << demo << " --port 0 --data-dir " << data_dir
+              << " (the first run seeds the SQLite files: this can take a while)" << std::endl;
+    DemoService service(
+        {.program = demo,
+         .args = {"--data-dir", data_dir, "--timeout", std::to_string(kRequestDeadline.count()),
+                  "--workers", std::to_string(kServiceWorkers)},
+         .log_path = service_log,
+         .stderr_path = service_log + ".stderr"});
+    std::cout << "tether-demo is listening on http://127.0.0.1:" << service.port()
+              << " (activity service on port " << service.activity_port() << ", pid "
+              << service.process().pid() << "); its log: " << service_log << "\n"
+              << std::endl;
+
+    using Scenario = ScenarioResult (*)(DemoService&, const Progress&);
+    const std::vector<std::pair<const char*, Scenario>> scenarios{
+        {"normal request", normal_request},
+        {"slow non-critical source", slow_non_critical_source},
+        {"slow critical source", slow_critical_source},
+        {"client disconnects mid-request", client_disconnects},
+        {"caller's timeout header", caller_timeout_header},
+        {"SIGTERM during load", sigterm_during_load},
+    };
+    bool stop = false;
+    for (std::size_t i = 0; i < scenarios.size(); ++i) {
+      const std::string tag =
+          "[" + std::to_string(i + 1) + "/" + std::to_string(scenarios.size()) + "] ";
+      if (stop) {
+        results.push_back({scenarios[i].first, "-",
+                           "skipped (an earlier scenario failed; "
+                           "--keep-going runs them all)",
+                           false});
+        continue;
+      }
+      std::cout << tag << scenarios[i].first << std::endl;
+      ScenarioResult r = scenarios[i].second(
+          service, [&](const std::string& step) { std::cout << "      " << step << std::endl; });
+      std::cout << "      -> " << (r.ok ? "ok: " : "FAILED: ") << r.observed << '\n' << std::endl;
+      results.push_back(r);
+      if (!r.ok && !keep_going) stop = true;
+    }
+    if (service.process().running()) {  // skipped the SIGTERM scenario: stop it anyway
+      service.process().signal(SIGTERM);
+      if (!service.process().wait_exit(std::chrono::seconds(10))) {
+        service.process().kill_and_reap();
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "\ntether-demo-tour: the tour itself failed: " << e.what() << std::endl;
+    if (!results.empty()) print_table(results);
+    return 3;
+  }
+
+  print_table(results);
+  int failed = 0;
+  for (const auto& r : results) failed += r.ok ? 0 : 1;
+  if (failed == 0) {
+    std::cout << "\nAll " << results.size() << " scenarios behaved as expected." << std::endl;
+    return 0;
+  }
+  std::cout << '\n'
+            << failed << " of " << results.size()
+            << " scenarios did not behave as expected; the service log is in " << service_log
+            << std::endl;
+  return 1;
+}

@@ -1,0 +1,509 @@
+#include "scenarios.hpp"
+
+#include <poll.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "metrics_text.hpp"
+#include "raw_http.hpp"
+
+namespace tether::demo_tour {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using Millis = std::chrono::duration<double, std::milli>;
+
+// Calls the tour makes for itself (metrics, snapshots) get this long.
+constexpr auto kCallBound = 5s;
+// How long the tour waits for a log line that should already be on its way.
+constexpr auto kLogBound = 3s;
+
+std::string format_ms(double ms) {
+  char buf[32];
+  if (ms < 10) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+  }
+  return buf;
+}
+
+std::string short_trace(const std::string& hex) { return hex.substr(0, 8) + "…"; }
+
+std::string list_of(const Json& array) {
+  if (!array.is_array()) return array.is_null() ? "null" : array.dump();
+  std::string out = "[";
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    if (i) out += ", ";
+    out += array[i].is_string() ? array[i].get<std::string>() : array[i].dump();
+  }
+  return out + "]";
+}
+
+// Gathers what a scenario saw: the observed text, and the problems that make it fail.
+class Observation {
+ public:
+  void note(const std::string& text) { parts_.push_back(text); }
+  void fail(const std::string& problem) { problems_.push_back(problem); }
+  void check(bool condition, const std::string& problem) {
+    if (!condition) fail(problem);
+  }
+  ScenarioResult result(std::string name, std::string expected) const {
+    ScenarioResult r{std::move(name), std::move(expected), {}, problems_.empty()};
+    std::string text;
+    for (const auto& p : parts_) text += (text.empty() ? "" : "; ") + p;
+    for (const auto& p : problems_) text += (text.empty() ? "" : "; ") + std::string("FAIL: ") + p;
+    r.observed = text;
+    return r;
+  }
+
+ private:
+  std::vector<std::string> parts_;
+  std::vector<std::string> problems_;
+};
+
+// The response's JSON body (null when it is not JSON), with the call's error noted.
+Json body_of(const Fetched& f, Observation& obs) {
+  if (f.result.error) {
+    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(f.elapsed.count()));
+    return nullptr;
+  }
+  Json body = Json::parse(f.result.response.body, nullptr, false);
+  if (body.is_discarded()) {
+    obs.fail("body is not JSON: " + f.result.response.body.substr(0, 80));
+    return nullptr;
+  }
+  return body;
+}
+
+bool is_request_line(const LogLine& l, const std::string& trace) {
+  return l.msg() == "request" && l.string_field("trace_id") == trace;
+}
+
+bool is_source_line(const LogLine& l, const std::string& trace, const char* source) {
+  return l.msg() == "source" && l.string_field("trace_id") == trace &&
+         l.string_field("source") == source;
+}
+
+std::vector<Sample> scrape_metrics(std::uint16_t port, Observation& obs) {
+  Fetched f = fetch(port, "/metrics", kCallBound);
+  if (f.result.error || f.result.response.status != 200) {
+    obs.fail("/metrics unavailable: " + (f.result.error
+                                             ? f.result.error.message()
+                                             : std::to_string(f.result.response.status)));
+    return {};
+  }
+  return parse_metrics(f.result.response.body);
+}
+
+// The trace ids of the /users requests /debug/contexts.json lists right now.
+std::set<std::string> tracked_trace_ids(std::uint16_t port) {
+  std::set<std::string> ids;
+  Fetched f = fetch(port, "/debug/contexts.json", kCallBound);
+  if (f.result.error || f.result.response.status != 200) return ids;
+  Json j = Json::parse(f.result.response.body, nullptr, false);
+  if (!j.is_object() || !j.contains("contexts") || !j["contexts"].is_array()) return ids;
+  for (const auto& e : j["contexts"]) {
+    if (e.contains("context") && e["context"].is_object() && e["context"].contains("trace_id") &&
+        e["context"]["trace_id"].is_string()) {
+      ids.insert(e["context"]["trace_id"].get<std::string>());
+    }
+  }
+  return ids;
+}
+
+// When the service logged `line`, relative to `then`, from its "ts" field (millisecond
+// resolution); falls back on when the tour received the line.
+double ms_after(const LogLine& line, std::chrono::system_clock::time_point then_wall,
+                std::chrono::steady_clock::time_point then_steady, bool& from_ts) {
+  if (auto ts = parse_rfc3339(line.string_field("ts"))) {
+    from_ts = true;
+    // ts is truncated to the millisecond: compare with the hang-up truncated likewise.
+    auto then_ms = std::chrono::floor<std::chrono::milliseconds>(then_wall);
+    return std::max(0.0, Millis(*ts - then_ms).count());
+  }
+  from_ts = false;
+  return Millis(line.received - then_steady).count();
+}
+
+}  // namespace
+
+// (a) ----------------------------------------------------------------------------------
+ScenarioResult normal_request(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const TraceContext trace = TraceContext::new_root();
+  const std::string trace_hex = trace.trace_id_hex();
+  const std::size_t mark = service.log().size();
+  progress("GET /users/42 (traceparent trace " + short_trace(trace_hex) + ")");
+  Fetched f = fetch(service.port(), "/users/42", kCallBound, trace);
+  Json body = body_of(f, obs);
+  if (body.is_object()) {
+    const int status = f.result.response.status;
+    obs.note(std::to_string(status) + " in " + format_ms(f.elapsed.count()));
+    obs.check(status == 200, "status " + std::to_string(status) + ", not 200");
+    obs.check(body.value("id", Json()) == 42, "id is not 42");
+    const bool profile = body.contains("profile") && body["profile"].is_object();
+    const bool preferences = body.contains("preferences") && body["preferences"].is_object();
+    const bool activity = body.contains("activity") && body["activity"].is_array();
+    obs.check(profile, "no profile object");
+    obs.check(preferences, "no preferences object");
+    obs.check(activity, "no activity array");
+    if (profile && preferences && activity) {
+      obs.note("profile + preferences + " + std::to_string(body["activity"].size()) +
+               " activity items");
+    }
+    const Json degraded = body.value("degraded", Json());
+    obs.note("degraded " + list_of(degraded));
+    obs.check(degraded.is_array() && degraded.empty(), "degraded is not []");
+    obs.check(body.value("trace_id", std::string()) == trace_hex,
+              "trace_id is not the caller's trace");
+  }
+  auto logged = service.log().wait_for(
+      [&](const LogLine& l) { return is_request_line(l, trace_hex); }, kLogBound, mark);
+  if (logged) {
+    obs.note("log: \"request\" status " +
+             std::to_string(static_cast<int>(logged->number_field("status").value_or(0))) +
+             " trace " + short_trace(trace_hex));
+  } else {
+    obs.fail("no \"request\" log line with the trace id within 3 s");
+  }
+  return obs.result("normal request",
+                    "200, full JSON (profile, preferences, activity), degraded [], the caller's "
+                    "trace id in body and log");
+}
+
+// (b) ----------------------------------------------------------------------------------
+ScenarioResult slow_non_critical_source(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const TraceContext trace = TraceContext::new_root();
+  const std::string trace_hex = trace.trace_id_hex();
+  const std::size_t mark = service.log().size();
+  progress("GET /users/43?activity_latency=2000 (deadline " +
+           std::to_string(kRequestDeadline.count()) + " ms)");
+  Fetched f = fetch(service.port(), "/users/43?activity_latency=2000", kCallBound, trace);
+  Json body = body_of(f, obs);
+  const double ms = f.elapsed.count();
+  if (body.is_object()) {
+    const int status = f.result.response.status;
+    const Json degraded = body.value("degraded", Json());
+    obs.note(std::to_string(status) + " partial in " + format_ms(ms) + ", degraded " +
+             list_of(degraded));
+    obs.check(status == 200, "status " + std::to_string(status) + ", not 200");
+    obs.check(degraded == Json::array({"activity"}), "degraded is not [activity]");
+    obs.check(body.value("activity", Json(0)).is_null(), "activity is not null");
+    obs.check(body.contains("profile") && body["profile"].is_object(), "no profile object");
+    obs.check(ms >= static_cast<double>(kNearDeadlineLow.count()) &&
+                  ms <= static_cast<double>(kNearDeadlineHigh.count()),
+              "elapsed " + format_ms(ms) + " is not near the deadline");
+  }
+  if (auto src = service.log().wait_for(
+          [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); }, kLogBound,
+          mark)) {
+    obs.note("log: activity " + src->string_field("outcome") +
+             (src->flag("call_interrupted") ? ", call interrupted" : ""));
+  }
+  return obs.result("slow non-critical source (activity 2 s)",
+                    "200 partial, degraded [activity], near the 500 ms deadline (300-1000 ms), "
+                    "not after 2 s");
+}
+
+// (c) ----------------------------------------------------------------------------------
+ScenarioResult slow_critical_source(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const TraceContext trace = TraceContext::new_root();
+  const std::string trace_hex = trace.trace_id_hex();
+  const std::size_t mark = service.log().size();
+  progress("GET /users/44?profile_latency=2000");
+  Fetched f = fetch(service.port(), "/users/44?profile_latency=2000", kCallBound, trace);
+  const double ms = f.elapsed.count();
+  if (f.result.error) {
+    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+  } else {
+    const int status = f.result.response.status;
+    obs.note(std::to_string(status) + " in " + format_ms(ms));
+    obs.check(status == 504, "status " + std::to_string(status) + ", not 504");
+    obs.check(ms >= static_cast<double>(kNearDeadlineLow.count()) &&
+                  ms <= static_cast<double>(kNearDeadlineHigh.count()),
+              "elapsed " + format_ms(ms) + " is not near the deadline");
+  }
+  if (auto src = service.log().wait_for(
+          [&](const LogLine& l) { return is_source_line(l, trace_hex, "profile"); }, kLogBound,
+          mark)) {
+    obs.note("log: profile " + src->string_field("outcome") +
+             (src->flag("query_interrupted") ? ", SQL query interrupted" : ""));
+  }
+  return obs.result("slow critical source (profile 2 s)",
+                    "504 near the 500 ms deadline (300-1000 ms), not after 2 s");
+}
+
+// (d) ----------------------------------------------------------------------------------
+ScenarioResult client_disconnects(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const std::map<std::string, std::string> profile{{"source", "profile"}};
+  const std::map<std::string, std::string> activity{{"source", "activity"}};
+  const auto before = scrape_metrics(service.port(), obs);
+  const double queries_before =
+      metric_sum(before, "tether_demo_queries_interrupted_total", profile);
+  const double calls_before = metric_sum(before, "tether_demo_calls_interrupted_total", activity);
+
+  const TraceContext trace = TraceContext::new_root();
+  const std::string trace_hex = trace.trace_id_hex();
+  const std::size_t mark = service.log().size();
+  const std::string target =
+      "/users/46?profile_latency=3000&preferences_latency=3000&activity_latency=3000";
+  progress("GET " + target + ", then hang up after 150 ms");
+  std::chrono::system_clock::time_point hangup_wall;
+  std::chrono::steady_clock::time_point hangup_steady;
+  {
+    RawConnection c = RawConnection::connect(service.port());
+    c.send_all(format_get(target, {{"traceparent", traceparent_of(trace)}}));
+    // The scenario itself: a client that gives up after 150 ms.
+    std::this_thread::sleep_for(150ms);
+    hangup_wall = std::chrono::system_clock::now();
+    hangup_steady = std::chrono::steady_clock::now();
+    c.close();
+  }
+  bool all_from_ts = true;
+  auto report = [&](const char* what, const std::optional<LogLine>& line, bool condition,
+                    const std::string& condition_text) {
+    if (!line) {
+      obs.fail(std::string("no ") + what + " log line within 3 s");
+      return;
+    }
+    bool from_ts = false;
+    const double after = ms_after(*line, hangup_wall, hangup_steady, from_ts);
+    all_from_ts = all_from_ts && from_ts;
+    char when[32];
+    std::snprintf(when, sizeof when, " +%.0f ms", after);  // log timestamps: 1 ms resolution
+    obs.note(what + std::string(when));
+    obs.check(condition, std::string(what) + ": " + condition_text + " (" + line->text + ")");
+    obs.check(after <= static_cast<double>(kInterruptBound.count()),
+              std::string(what) + " logged " + format_ms(after) + " after the hang-up");
+  };
+
+  auto request = service.log().wait_for(
+      [&](const LogLine& l) { return is_request_line(l, trace_hex); }, kLogBound, mark);
+  report("request 499 \"client disconnected\"", request,
+         request && request->number_field("status") == 499.0 &&
+             request->string_field("cause") == "client disconnected",
+         "expected status 499 and cause \"client disconnected\"");
+  auto query = service.log().wait_for(
+      [&](const LogLine& l) { return is_source_line(l, trace_hex, "profile"); }, kLogBound, mark);
+  report("profile SQL query interrupted", query, query && query->flag("query_interrupted"),
+         "expected query_interrupted: true");
+  auto call = service.log().wait_for(
+      [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); }, kLogBound, mark);
+  report("activity call interrupted", call, call && call->flag("call_interrupted"),
+         "expected call_interrupted: true");
+  auto served = service.log().wait_for(
+      [&](const LogLine& l) {
+        return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
+      },
+      kLogBound, mark);
+  report("activity service saw \"client disconnected\"", served,
+         served && served->string_field("cause") == "client disconnected",
+         "expected cause \"client disconnected\"");
+  if (!all_from_ts) obs.note("(some times measured on arrival: no parsable \"ts\")");
+
+  // The counters are updated when the sources return, which the log lines above follow;
+  // poll briefly all the same (bounded) in case the service updates them after logging.
+  double queries_after = queries_before, calls_after = calls_before;
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  for (;;) {
+    Observation scratch;
+    const auto after = scrape_metrics(service.port(), scratch);
+    queries_after = metric_sum(after, "tether_demo_queries_interrupted_total", profile);
+    calls_after = metric_sum(after, "tether_demo_calls_interrupted_total", activity);
+    if ((queries_after > queries_before && calls_after > calls_before) ||
+        std::chrono::steady_clock::now() >= until) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  char counters[160];
+  std::snprintf(counters, sizeof counters,
+                "metrics: queries_interrupted %+.0f, calls_interrupted %+.0f",
+                queries_after - queries_before, calls_after - calls_before);
+  obs.note(counters);
+  obs.check(queries_after > queries_before,
+            "tether_demo_queries_interrupted_total{source=\"profile\"} did not grow");
+  obs.check(calls_after > calls_before,
+            "tether_demo_calls_interrupted_total{source=\"activity\"} did not grow");
+  return obs.result("client disconnects mid-request",
+                    "499 \"client disconnected\", SQL query and activity call interrupted, "
+                    "each logged < 100 ms after the hang-up; interrupt counters grow");
+}
+
+// (e) ----------------------------------------------------------------------------------
+ScenarioResult caller_timeout_header(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const std::string target = "/users/47?preferences_latency=2000&activity_latency=2000";
+  progress("GET " + target + " with grpc-timeout: 100m");
+  http::Headers headers;
+  headers.set("grpc-timeout", std::to_string(kCallerBudget.count()) + "m");
+  Fetched f = fetch_without_deadline(service.port(), target, kCallBound, headers);
+  const double ms = f.elapsed.count();
+  if (f.result.error) {
+    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+  } else {
+    const int status = f.result.response.status;
+    bool partial = false;
+    std::string what = std::to_string(status);
+    if (status == 200) {
+      Json body = Json::parse(f.result.response.body, nullptr, false);
+      const Json degraded = body.is_object() ? body.value("degraded", Json()) : Json();
+      partial = degraded.is_array() && !degraded.empty();
+      what += partial ? " partial, degraded " + list_of(degraded) : " complete (not partial)";
+    }
+    obs.note(what + " in " + format_ms(ms));
+    obs.check(status == 504 || partial, "neither 504 nor a partial 200");
+    obs.check(ms <= static_cast<double>(kCallerBudgetBound.count()),
+              "answered after " + format_ms(ms) + ", not within the caller's budget");
+  }
+  return obs.result("caller's timeout header (grpc-timeout: 100m)",
+                    "504 or partial 200 within ~100 ms (< 300 ms), not at the 500 ms default");
+}
+
+// (f) ----------------------------------------------------------------------------------
+ScenarioResult sigterm_during_load(DemoService& service, const Progress& progress) {
+  Observation obs;
+  struct Client {
+    TraceContext trace;
+    std::optional<RawConnection> conn;
+    ResponseParser parser;
+    bool open = true;
+  };
+  std::vector<Client> clients(kSigtermClients);
+  std::set<std::string> traces;
+  const std::size_t mark = service.log().size();
+  progress("sending " + std::to_string(kSigtermClients) +
+           " concurrent requests (activity_latency=" + std::to_string(kSigtermLatency.count()) +
+           ")");
+  for (int i = 0; i < kSigtermClients; ++i) {
+    Client& c = clients[static_cast<std::size_t>(i)];
+    c.trace = TraceContext::new_root();
+    traces.insert(c.trace.trace_id_hex());
+    c.conn = RawConnection::connect(service.port());
+    c.conn->send_all(format_get("/users/" + std::to_string(100 + i) +
+                                    "?activity_latency=" + std::to_string(kSigtermLatency.count()),
+                                {{"traceparent", traceparent_of(c.trace)}}));
+  }
+  // Wait (bounded) until the service shows them in flight: /debug/contexts.json lists the
+  // tracked request contexts, and the tour knows each request's trace id.
+  std::size_t in_flight = 0;
+  // (Bounded well under the requests' latency, so that they are still running at SIGTERM.)
+  const auto until = std::chrono::steady_clock::now() + kSigtermLatency / 2;
+  while (std::chrono::steady_clock::now() < until) {
+    std::size_t seen = 0;
+    for (const auto& id : tracked_trace_ids(service.port())) seen += traces.count(id);
+    in_flight = std::max(in_flight, seen);
+    if (seen == traces.size()) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  // Responses that arrived already (the load would be over for them): none, normally.
+  std::size_t answered_before = 0;
+  {
+    std::vector<pollfd> fds;
+    for (auto& c : clients) fds.push_back({c.conn->fd(), POLLIN, 0});
+    ::poll(fds.data(), fds.size(), 0);
+    for (const auto& p : fds) answered_before += p.revents != 0 ? 1 : 0;
+  }
+  progress(std::to_string(in_flight) + " of " + std::to_string(kSigtermClients) +
+           " seen in flight (/debug/contexts.json), " + std::to_string(answered_before) +
+           " answered; sending SIGTERM");
+  const auto sigterm_at = std::chrono::steady_clock::now();
+  obs.check(service.process().signal(SIGTERM), "could not send SIGTERM");
+
+  // Read every response (bounded: the service's grace period is 5 s).
+  const auto read_until = std::chrono::steady_clock::now() + 10s;
+  std::size_t open = clients.size();
+  while (open > 0 && std::chrono::steady_clock::now() < read_until) {
+    std::vector<pollfd> fds;
+    std::vector<Client*> owners;
+    for (auto& c : clients) {
+      if (c.open) {
+        fds.push_back({c.conn->fd(), POLLIN, 0});
+        owners.push_back(&c);
+      }
+    }
+    ::poll(fds.data(), fds.size(), 100);
+    for (std::size_t k = 0; k < fds.size(); ++k) {
+      if (fds[k].revents == 0) continue;
+      Client& c = *owners[k];
+      const bool more = c.conn->read_available(c.parser);
+      if (!more || c.parser.complete()) {
+        c.open = false;
+        --open;
+      }
+    }
+  }
+  int ok200 = 0, degraded = 0, incomplete = 0;
+  std::string first_problem;
+  for (auto& c : clients) {
+    if (c.open) c.parser.finish("no answer within 10 s of SIGTERM");
+    const RawResponse& r = c.parser.response();
+    bool good = r.complete && r.status == 200;
+    if (good) {
+      Json body = Json::parse(r.body, nullptr, false);
+      good = body.is_object() && body.contains("profile") && body["profile"].is_object();
+      if (good && body.value("degraded", Json::array()).size() > 0) ++degraded;
+    }
+    if (good) {
+      ++ok200;
+    } else {
+      ++incomplete;
+      if (first_problem.empty()) {
+        first_problem = r.complete ? "status " + std::to_string(r.status) : r.error;
+      }
+    }
+  }
+  const std::size_t pending = clients.size() - answered_before;
+  obs.note(std::to_string(pending) + "/" + std::to_string(kSigtermClients) +
+           " unanswered at SIGTERM");
+  obs.note(std::to_string(ok200) + "x 200 complete (" + std::to_string(degraded) + " partial)");
+  obs.check(incomplete == 0,
+            std::to_string(incomplete) + " requests lost or failed (first: " + first_problem + ")");
+  obs.check(pending > 0, "SIGTERM did not arrive during the load (all answered before)");
+
+  auto stopping = service.log().wait_for(
+      [](const LogLine& l) { return l.msg() == "shutting down"; }, 10s, mark);
+  obs.check(stopping.has_value(), "no \"shutting down\" log line");
+  auto stopped =
+      service.log().wait_for([](const LogLine& l) { return l.msg() == "stopped"; }, 10s, mark);
+  if (stopped) {
+    const auto dropped = stopped->number_field("dropped");
+    const auto completed = stopped->number_field("in_flight_completed");
+    obs.note("stopped: in_flight_completed " +
+             (completed ? std::to_string(static_cast<long>(*completed)) : std::string("?")) +
+             ", dropped " + (dropped ? std::to_string(static_cast<long>(*dropped)) : "?"));
+    obs.check(dropped && *dropped == 0, "\"stopped\" does not say dropped 0");
+  } else {
+    obs.fail("no \"stopped\" log line within 10 s");
+  }
+  auto status = service.process().wait_exit(10s);
+  if (status) {
+    obs.note(describe_wait_status(*status) + " " +
+             format_ms(Millis(std::chrono::steady_clock::now() - sigterm_at).count()) +
+             " after SIGTERM");
+    obs.check(exited_cleanly(*status), "the service did not exit 0");
+  } else {
+    obs.fail("the service had not exited 10 s after SIGTERM (killed)");
+    service.process().kill_and_reap();
+  }
+  return obs.result("SIGTERM during load (" + std::to_string(kSigtermClients) + " in flight)",
+                    "every request in flight gets a complete 200; \"stopped\" says dropped 0; "
+                    "exit 0");
+}
+
+}  // namespace tether::demo_tour
