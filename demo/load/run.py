@@ -361,17 +361,21 @@ def mode_throughput(args):
         ("`tether-demo-baseline` (background())", args.baseline, []),
         ("`tether-demo --registry on`", args.demo, ["--registry", "on"]),
     ]
-    results = {name: [] for name, _, _ in variants}
-    load_before = os.getloadavg()
+    names = [v[0] for v in variants]
+    results = {name: [] for name in names}
+    rounds = []  # per round: {name: requests/s}
+    loads = []
     started = datetime.datetime.now(datetime.timezone.utc)
     for r in range(args.rounds):
         order = variants[r % len(variants):] + variants[:r % len(variants)]  # rotate
+        this_round = {}
         for name, program, flags in order:
             service = Service(program, ["--data-dir", args.data_dir, "--users", str(args.users),
                                         *flags], args.work_dir, "throughput-service")
             try:
                 run_wrk(args.wrk, service.port, args.users, args.warmup, args.threads,
                         args.connections)
+                loads.append(os.getloadavg()[0])
                 wrk = run_wrk(args.wrk, service.port, args.users, args.duration, args.threads,
                               args.connections)
             finally:
@@ -384,36 +388,57 @@ def mode_throughput(args):
                     r + 1, name, wrk["non2xx"]))
                 return 1
             results[name].append(wrk["rps"])
-            log("round %d/%d  %-40s %8.0f requests/s" % (r + 1, args.rounds, name, wrk["rps"]))
-    load_after = os.getloadavg()
+            this_round[name] = wrk["rps"]
+            log("round %d/%d  %-40s %8.0f requests/s  (load average %.1f)" % (
+                r + 1, args.rounds, name, wrk["rps"], loads[-1]))
+        rounds.append(this_round)
+    off_name, base_name, on_name = names
     med = {name: statistics.median(v) for name, v in results.items()}
-    off, base, on = (med[v[0]] for v in variants)
-    ratio = off / base if base else float("nan")
+    best = {name: max(v) for name, v in results.items()}
+    # The same round's runs are seconds apart: their ratio sees the least drift of the load.
+    round_ratios = [x[off_name] / x[base_name] for x in rounds if x[base_name]]
+    ratio_median = med[off_name] / med[base_name] if med[base_name] else float("nan")
+    ratio_rounds = statistics.median(round_ratios) if round_ratios else float("nan")
+    ratio_best = best[off_name] / best[base_name] if best[base_name] else float("nan")
+    # How much runs of one binary vary here: beyond 3%, a 3% verdict is noise.
+    spread = max((max(v) / min(v) - 1) for v in results.values() if min(v) > 0)
+    command = "python3 demo/load/run.py throughput " + " ".join(sys.argv[2:])
     lines = [
         "## Demo service throughput: registry off vs. background()",
         "",
-        "Measured with `python3 demo/load/run.py throughput --demo build/demo/tether-demo "
-        "--baseline build/demo/tether-demo-baseline` on %s UTC (%s; load average %.1f before, "
-        "%.1f after): `wrk -t%d -c%d -d%ds` on loopback against `GET /users/{random id}` "
-        "(ids 1..%d), no artificial latency, %d rounds with the variants in rotating order, "
-        "each run on a fresh service after a %d s warm-up."
-        % (started.strftime("%Y-%m-%d %H:%M"), machine(), load_before[0], load_after[0],
+        "Measured with `%s` on %s UTC (%s; load average %.1f-%.1f during the runs): "
+        "`wrk -t%d -c%d -d%ds` on loopback against `GET /users/{random id}` (ids 1..%d), "
+        "no artificial latency, %d rounds with the variants in rotating order, each run on a "
+        "fresh service after a %d s warm-up. The baseline is the same service built with "
+        "`tether::background()` in place of every context derived on the request path."
+        % (command, started.strftime("%Y-%m-%d %H:%M"), machine(), min(loads), max(loads),
            args.threads, args.connections, args.duration, args.users, args.rounds,
            args.warmup),
         "",
-        "| variant | requests/s per run | median |",
-        "|---|---|---:|",
+        "| variant | requests/s per run | median | best |",
+        "|---|---|---:|---:|",
     ]
-    for name, _, _ in variants:
-        lines.append("| %s | %s | %.0f |" % (
-            name, ", ".join("%.0f" % x for x in results[name]), med[name]))
+    for name in names:
+        lines.append("| %s | %s | %.0f | %.0f |" % (
+            name, ", ".join("%.0f" % x for x in results[name]), med[name], best[name]))
     lines += [
         "",
-        "Registry off / baseline: **%.3f** (issue #7: within 3%%, i.e. at least 0.97) — %s. "
-        "Registry on / off: %.3f." % (
-            ratio, "met" if ratio >= 0.97 else "NOT met", on / off if off else float("nan")),
+        "Registry off / baseline: **%.3f** (medians), %.3f (median of the per-round ratios), "
+        "%.3f (best runs). Registry on / off: %.3f (medians)." % (
+            ratio_median, ratio_rounds, ratio_best,
+            med[on_name] / med[off_name] if med[off_name] else float("nan")),
         "",
     ]
+    if spread > 0.03:
+        lines.append(
+            "Runs of the same binary differ by up to %.0f%% here, more than the 3%% issue #7 "
+            "allows between registry off and the baseline: this run can neither confirm nor "
+            "refute the target. Run it on an idle machine (the load average above says how "
+            "busy this one was)." % (spread * 100))
+    else:
+        lines.append("Issue #7 asks for registry off within 3%% of the baseline (ratio >= 0.97): "
+                     "%s." % ("met" if ratio_median >= 0.97 else "NOT met"))
+    lines.append("")
     text = "\n".join(lines)
     print("\n" + text)
     if args.output:

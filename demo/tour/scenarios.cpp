@@ -81,7 +81,8 @@ Json body_of(const Fetched& f, Observation& obs) {
   }
   Json body = Json::parse(f.result.response.body, nullptr, false);
   if (body.is_discarded()) {
-    obs.fail("body is not JSON: " + f.result.response.body.substr(0, 80));
+    obs.fail("status " + std::to_string(f.result.response.status) +
+             ", body not JSON: " + f.result.response.body.substr(0, 60));
     return nullptr;
   }
   return body;
@@ -275,45 +276,67 @@ ScenarioResult client_disconnects(DemoService& service, const Progress& progress
     c.close();
   }
   bool all_from_ts = true;
-  auto report = [&](const char* what, const std::optional<LogLine>& line, bool condition,
-                    const std::string& condition_text) {
+  // One expected log line: what it showed (`seen`), whether that is what was expected, and
+  // how long after the hang-up it was logged.
+  auto report = [&](const char* what, const std::optional<LogLine>& line,
+                    const std::function<std::string(const LogLine&)>& seen, bool as_expected) {
     if (!line) {
-      obs.fail(std::string("no ") + what + " log line within 3 s");
+      obs.fail(std::string("no log line for ") + what + " within 3 s");
       return;
     }
     bool from_ts = false;
     const double after = ms_after(*line, hangup_wall, hangup_steady, from_ts);
     all_from_ts = all_from_ts && from_ts;
+    // Log timestamps have a 1 ms resolution: 0 means the same millisecond as the hang-up.
     char when[32];
-    std::snprintf(when, sizeof when, " +%.0f ms", after);  // log timestamps: 1 ms resolution
-    obs.note(what + std::string(when));
-    obs.check(condition, std::string(what) + ": " + condition_text + " (" + line->text + ")");
+    std::snprintf(when, sizeof when, after < 1 ? " within 1 ms" : " +%.0f ms", after);
+    obs.note(seen(*line) + when);
+    obs.check(as_expected, std::string(what) + " not as expected");
     obs.check(after <= static_cast<double>(kInterruptBound.count()),
               std::string(what) + " logged " + format_ms(after) + " after the hang-up");
+  };
+  auto cause_of = [](const LogLine& l) {
+    const std::string cause = l.string_field("cause");
+    return cause.empty() ? std::string("no cause") : "\"" + cause + "\"";
   };
 
   auto request = service.log().wait_for(
       [&](const LogLine& l) { return is_request_line(l, trace_hex); }, kLogBound, mark);
-  report("request 499 \"client disconnected\"", request,
-         request && request->number_field("status") == 499.0 &&
-             request->string_field("cause") == "client disconnected",
-         "expected status 499 and cause \"client disconnected\"");
+  report(
+      "the request", request,
+      [&](const LogLine& l) {
+        return "request " + std::to_string(static_cast<int>(l.number_field("status").value_or(0))) +
+               " " + cause_of(l);
+      },
+      request && request->number_field("status") == 499.0 &&
+          request->string_field("cause") == "client disconnected");
   auto query = service.log().wait_for(
       [&](const LogLine& l) { return is_source_line(l, trace_hex, "profile"); }, kLogBound, mark);
-  report("profile SQL query interrupted", query, query && query->flag("query_interrupted"),
-         "expected query_interrupted: true");
+  report(
+      "the profile source", query,
+      [](const LogLine& l) {
+        return "profile " + l.string_field("outcome") +
+               (l.flag("query_interrupted") ? ", SQL query interrupted" : ", query ran on");
+      },
+      query && query->flag("query_interrupted"));
   auto call = service.log().wait_for(
       [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); }, kLogBound, mark);
-  report("activity call interrupted", call, call && call->flag("call_interrupted"),
-         "expected call_interrupted: true");
+  report(
+      "the activity source", call,
+      [](const LogLine& l) {
+        return "activity " + l.string_field("outcome") +
+               (l.flag("call_interrupted") ? ", HTTP call interrupted" : ", call ran on");
+      },
+      call && call->flag("call_interrupted"));
   auto served = service.log().wait_for(
       [&](const LogLine& l) {
         return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
       },
       kLogBound, mark);
-  report("activity service saw \"client disconnected\"", served,
-         served && served->string_field("cause") == "client disconnected",
-         "expected cause \"client disconnected\"");
+  report(
+      "the activity service's request", served,
+      [&](const LogLine& l) { return "activity service: " + cause_of(l); },
+      served && served->string_field("cause") == "client disconnected");
   if (!all_from_ts) obs.note("(some times measured on arrival: no parsable \"ts\")");
 
   // The counters are updated when the sources return, which the log lines above follow;
