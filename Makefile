@@ -1,20 +1,25 @@
 # tether — the everyday commands. Each target calls a script that does the real work, so
 # the same steps run the same way from make, from CI and by hand.
 #
-#   make demo           the main job (same as ./scripts/demo)
+#   make demo           the main job: the demo service's guided tour (./scripts/demo)
+#   make serve          the demo service on http://127.0.0.1:8080 until Ctrl-C
+#                       (./scripts/demo --serve; pass flags with ARGS="--activity-latency 300")
 #   make test           the whole test suite (same as ./scripts/test)
 #   make bench          Go's context benchmarks and tether's ports, side by side (< 10 min);
 #                       writes bench/results/latest.{json,png}, docs/performance.md
 #   make bench-quick    the same, briefly, to check it all works (rough numbers, written to
 #                       build-bench/results/); also: make bench QUICK=1
 
-.PHONY: help demo test bench bench-quick
+.PHONY: help demo serve test bench bench-quick
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
 
 demo:
 	./scripts/demo
+
+serve:
+	./scripts/demo --serve $(ARGS)
 
 test:
 	./scripts/test
