@@ -1,0 +1,144 @@
+// A client that gives up halfway: the request context is cancelled ("client disconnected"),
+// and with it the SQL statements and the downstream call that were running — the
+// tutorials' promise, checked in the log, the metrics and the registry.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <set>
+
+#include "service_fixture.hpp"
+#include "tether/registry.hpp"
+
+namespace {
+
+using namespace tether_demo_test;
+
+// Cancellable contexts beneath a snapshot node (the node itself excluded).
+std::size_t descendants(const tether::registry::ContextNode& node) {
+  std::size_t n = 0;
+  for (const auto& child : node.children) n += 1 + descendants(child);
+  return n;
+}
+
+// True once the registry shows the request carrying `trace` with its group and all three
+// source contexts (the sources are running).
+bool sources_running(const std::string& trace) {
+  for (const auto& e : tether::registry::snapshot())
+    if (e.context.trace_id == trace && descendants(e.context) >= 4) return true;
+  return false;
+}
+
+class CancellationTest : public ::testing::Test {
+ protected:
+  TempDir dir;
+};
+
+TEST_F(CancellationTest, AClientThatHangsUpInterruptsTheQueriesAndTheDownstreamCall) {
+  RunningService s(test_options(dir.path()));
+  const std::string trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+  auto [client_ctx, hang_up] = tether::with_timeout(tether::background(), kBound);
+  auto call = std::async(std::launch::async, [&, ctx = with_trace(client_ctx, trace)] {
+    tether::http::Client client;
+    return client.get(
+        ctx,
+        s.url("/users/42?profile_latency=8000&preferences_latency=8000&activity_latency=8000"));
+  });
+  ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
+  hang_up();  // the client closes its connection, as a browser tab would
+  EXPECT_EQ(call.get().error, tether::errc::canceled);
+
+  auto req = s.capture.wait_for_msg("request", trace);
+  ASSERT_TRUE(req);
+  EXPECT_EQ((*req)["status"], 499);
+  EXPECT_EQ((*req)["cause"], "client disconnected");
+  for (const char* source : {"profile", "preferences"}) {
+    auto line = s.capture.wait_for_msg("source", trace, "source", source);
+    ASSERT_TRUE(line) << source;
+    EXPECT_EQ((*line)["outcome"], "interrupted");
+    EXPECT_EQ((*line)["cause"], "client disconnected");
+    EXPECT_EQ((*line)["query_interrupted"], true);
+  }
+  auto activity = s.capture.wait_for_msg("source", trace, "source", "activity");
+  ASSERT_TRUE(activity);
+  EXPECT_EQ((*activity)["call_interrupted"], true);
+  // The activity service saw its own client (the demo) hang up.
+  auto downstream = s.capture.wait_for_msg("activity request", trace);
+  ASSERT_TRUE(downstream);
+  EXPECT_EQ((*downstream)["status"], 499);
+  EXPECT_EQ((*downstream)["cause"], "client disconnected");
+
+  tether_demo::Metrics& m = s.service().metrics();
+  EXPECT_EQ(m.queries_interrupted(tether_demo::Source::profile), 1u);
+  EXPECT_EQ(m.queries_interrupted(tether_demo::Source::preferences), 1u);
+  EXPECT_EQ(m.calls_interrupted(tether_demo::Source::activity), 1u);
+  EXPECT_EQ(m.requests(499), 1u);
+  EXPECT_GE(m.cancellations("client disconnected"), 4u);  // the request and its 3 sources
+}
+
+TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
+  RunningService s(test_options(dir.path()));
+  const std::string trace = "6bf92f3577b34da6a3ce929d0e0e4736";
+  auto [client_ctx, hang_up] = tether::with_timeout(tether::background(), kBound);
+  auto call = std::async(std::launch::async, [&, ctx = with_trace(client_ctx, trace)] {
+    tether::http::Client client;
+    return client.get(
+        ctx,
+        s.url("/users/42?profile_latency=8000&preferences_latency=8000&activity_latency=8000"));
+  });
+  ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
+
+  // JSON: request → group → one context per source, each named by its "source" value.
+  auto [status, json] = s.get_json("/debug/contexts.json");
+  ASSERT_EQ(status, 200);
+  Json request;
+  for (const Json& e : json["contexts"])
+    if (e["context"]["trace_id"] == trace) request = e;
+  ASSERT_TRUE(request.is_object()) << json;
+  EXPECT_EQ(request["label"], "GET /users/42");
+  ASSERT_EQ(request["context"]["children"].size(), 1u);
+  const Json& group = request["context"]["children"][0];
+  std::set<std::string> sources;
+  for (const Json& child : group["children"])
+    for (const Json& v : child["values"])
+      if (v["key"] == "source") sources.insert(v["value"]);
+  EXPECT_EQ(sources, (std::set<std::string>{"profile", "preferences", "activity"}));
+
+  // HTML, rendered by the server: the request's element carries its trace id.
+  tether::http::Result page = s.get("/debug/contexts");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(*page.response.headers.find("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.response.body.find("data-trace-id=\"" + trace + "\""), std::string::npos);
+  EXPECT_NE(page.response.body.find("source=preferences"), std::string::npos);
+  EXPECT_NE(page.response.body.find("setInterval(refresh, 500)"), std::string::npos);
+
+  hang_up();
+  (void)call.get();
+  ASSERT_TRUE(s.capture.wait_for_msg("request", trace));
+}
+
+TEST_F(CancellationTest, NoContextIsLeftInTheRegistryAfterTheRequestsEnd) {
+  RunningService s(test_options(dir.path()));
+  EXPECT_EQ(s.get_json("/users/1").first, 200);
+  EXPECT_EQ(s.get_json("/users/2?profile_fail=1").first, 503);
+  EXPECT_EQ(s.get_json("/users/5000").first, 404);
+  // The access log is written once the response is; the handler's scope ended before.
+  EXPECT_EQ(tether::registry::size(), 0u);
+  auto [status, json] = s.get_json("/debug/contexts.json");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json, Json::parse(R"({"contexts":[]})"));
+}
+
+TEST_F(CancellationTest, WithTheRegistryOffTheDebugPageSaysSo) {
+  tether_demo::Options o = test_options(dir.path());
+  o.registry = false;
+  RunningService s(o);
+  EXPECT_FALSE(tether::registry::enabled());
+  auto [status, json] = s.get_json("/debug/contexts.json");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json, Json::parse(R"({"contexts":[],"registry":"off"})"));
+  tether::http::Result page = s.get("/debug/contexts");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page.response.body.find("registry off"), std::string::npos);
+}
+
+}  // namespace
