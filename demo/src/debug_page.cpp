@@ -47,8 +47,10 @@ std::string duration(std::chrono::nanoseconds ns) {
   return buf;
 }
 
-// As contexts.js's renderNode().
-void render_node(std::string& out, const tether::registry::ContextNode& n) {
+// As contexts.js's renderNode(): `parent_trace` is the trace id shown above; a node repeats
+// it only when it differs.
+void render_node(std::string& out, const tether::registry::ContextNode& n,
+                 const std::string& parent_trace) {
   const std::string state = tether::registry::to_string(n.state);
   std::string line = "<span class=\"kind\">" + esc(n.kind) + "</span><span class=\"state\">" +
                      esc(state) + "</span>";
@@ -62,12 +64,13 @@ void render_node(std::string& out, const tether::registry::ContextNode& n) {
   }
   if (n.callbacks != 0)
     line += "<span class=\"cb\">callbacks " + std::to_string(n.callbacks) + "</span>";
-  if (!n.trace_id.empty()) line += "<span class=\"trace\">trace " + esc(n.trace_id) + "</span>";
+  if (!n.trace_id.empty() && n.trace_id != parent_trace)
+    line += "<span class=\"trace\">trace " + esc(n.trace_id) + "</span>";
   if (n.truncated) line += "<span class=\"cb\">(truncated)</span>";
   out += "<div class=\"node " + esc(state) + "\"><div class=\"line\">" + line + "</div>";
   if (!n.children.empty()) {
     out += "<div class=\"children\">";
-    for (const auto& child : n.children) render_node(out, child);
+    for (const auto& child : n.children) render_node(out, child, n.trace_id);
     out += "</div>";
   }
   out += "</div>";
@@ -92,7 +95,7 @@ std::string render_entries_html(const std::vector<tether::registry::Entry>& entr
     out += "<section class=\"request\" data-trace-id=\"" + esc(e.context.trace_id) +
            "\" data-id=\"" + std::to_string(e.id) + "\"><h2>" + esc(e.label) +
            "<span class=\"age\">age " + esc(duration(e.age)) + "</span></h2>";
-    render_node(out, e.context);
+    render_node(out, e.context, "");
     out += "</section>";
   }
   return out;

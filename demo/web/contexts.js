@@ -16,7 +16,8 @@ function duration(ns) {
   return ms.toFixed(1) + " ms";
 }
 
-function renderNode(n) {
+// `parentTrace`: the trace id shown above; a node repeats it only when it differs.
+function renderNode(n, parentTrace) {
   let line = '<span class="kind">' + esc(n.kind) + "</span>" +
     '<span class="state">' + esc(n.state) + "</span>";
   if (n.time_left_ns !== null && n.time_left_ns !== undefined)
@@ -26,11 +27,12 @@ function renderNode(n) {
     line += '<span class="values">' +
       n.values.map((v) => esc(v.key) + "=" + esc(v.value)).join(" ") + "</span>";
   if (n.callbacks) line += '<span class="cb">callbacks ' + esc(n.callbacks) + "</span>";
-  if (n.trace_id) line += '<span class="trace">trace ' + esc(n.trace_id) + "</span>";
+  if (n.trace_id && n.trace_id !== parentTrace)
+    line += '<span class="trace">trace ' + esc(n.trace_id) + "</span>";
   if (n.truncated) line += '<span class="cb">(truncated)</span>';
   let html = '<div class="node ' + esc(n.state) + '"><div class="line">' + line + "</div>";
   if (n.children && n.children.length)
-    html += '<div class="children">' + n.children.map(renderNode).join("") + "</div>";
+    html += '<div class="children">' + n.children.map((c) => renderNode(c, n.trace_id)).join("") + "</div>";
   return html + "</div>";
 }
 
@@ -40,7 +42,7 @@ function renderEntries(contexts) {
     '<section class="request" data-trace-id="' + esc(e.context.trace_id || "") +
     '" data-id="' + esc(e.id) + '"><h2>' + esc(e.label) +
     '<span class="age">age ' + esc(duration(e.age_ns)) + "</span></h2>" +
-    renderNode(e.context) + "</section>").join("");
+    renderNode(e.context, "") + "</section>").join("");
 }
 
 async function refresh() {
