@@ -329,7 +329,8 @@ def mode_check(args):
                            args.settle)
         contexts, tracked = state if state else registry_state(port)
         log("after the load: /debug/contexts.json lists %s contexts, "
-            "tether_demo_registry_tracked %s" % (contexts, tracked))
+            "tether_demo_registry_tracked %s" % (
+                contexts, "%.0f" % tracked if tracked is not None else "missing"))
         if contexts != 0 or tracked != 0.0:
             problems.append("contexts left in the registry %.0f s after the load: %s listed, "
                             "tracked %s" % (args.settle, contexts, tracked))

@@ -316,7 +316,7 @@ ScenarioResult client_disconnects(DemoService& service, const Progress& progress
       "the profile source", query,
       [](const LogLine& l) {
         return "profile " + l.string_field("outcome") +
-               (l.flag("query_interrupted") ? ", SQL query interrupted" : ", query ran on");
+               (l.flag("query_interrupted") ? ", SQL query stopped" : ", query ran on");
       },
       query && query->flag("query_interrupted"));
   auto call = service.log().wait_for(
@@ -325,7 +325,7 @@ ScenarioResult client_disconnects(DemoService& service, const Progress& progress
       "the activity source", call,
       [](const LogLine& l) {
         return "activity " + l.string_field("outcome") +
-               (l.flag("call_interrupted") ? ", HTTP call interrupted" : ", call ran on");
+               (l.flag("call_interrupted") ? ", HTTP call cut off" : ", call ran on");
       },
       call && call->flag("call_interrupted"));
   auto served = service.log().wait_for(
