@@ -34,8 +34,7 @@ nlohmann::ordered_json activity_events(std::int64_t id) {
 }
 
 ActivityService::ActivityService(Log& log, std::uint16_t port, unsigned workers, std::int64_t users)
-    : log_(log),
-      users_(users),
+    : users_(users),
       server_(tether::background(), tether::http::ServerOptions{
                                         .port = port,
                                         .workers = workers,

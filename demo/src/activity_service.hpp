@@ -45,7 +45,6 @@ class ActivityService {
  private:
   tether::http::Response handle(const tether::Context& ctx, const tether::http::Request& req);
 
-  Log& log_;
   std::int64_t users_;
   tether::http::Server server_;
 };

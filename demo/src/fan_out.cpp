@@ -17,7 +17,7 @@ namespace tether_demo {
 
 std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept {
   using namespace std::chrono_literals;
-  return std::clamp<std::chrono::nanoseconds>(left / 10, 5ms, 25ms);
+  return std::clamp<std::chrono::nanoseconds>(left / 10, 5ms, 100ms);
 }
 
 #ifndef TETHER_DEMO_BASELINE
@@ -71,8 +71,12 @@ std::error_code FanOut::wait() { return impl_->group.wait(); }
 
 bool baseline_build() noexcept { return true; }
 
+namespace {
+const tether::Context kBackground = tether::background();
+}  // namespace
+
 RequestScope::RequestScope(const tether::Context&, std::string_view, std::string_view)
-    : ctx_(tether::background()) {}
+    : ctx_(kBackground) {}
 
 struct FanOut::Impl {
   explicit Impl(TaskPool& p) : pool(p) {}

@@ -42,13 +42,15 @@ namespace tether_demo {
 inline const tether::Key<std::string_view> source_key{"source"};
 
 /// How much of the request's remaining time a non-critical source leaves unused: 10% of
-/// what is left when the sources start, at least 5 ms and at most 25 ms.
+/// what is left when the sources start, at least 5 ms and at most 100 ms (50 ms of the
+/// default 500): enough to stop a query, merge and write the answer on a busy machine.
 std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept;
 
 /// True in the baseline build.
 bool baseline_build() noexcept;
 
-/// The request's root context, tracked in the registry while the scope lives.
+/// The request's root context, tracked in the registry while the scope lives. Refers to
+/// `request_ctx`, which must outlive the scope.
 class RequestScope {
  public:
   /// `method` and `path` make the registry label ("GET /users/42"); built only when tracked.
@@ -56,7 +58,7 @@ class RequestScope {
   const tether::Context& context() const noexcept { return ctx_; }
 
  private:
-  tether::Context ctx_;
+  const tether::Context& ctx_;  // the request's (or, in the baseline, a static background())
   tether::registry::Tracked tracked_;
 };
 

@@ -104,13 +104,14 @@ void Service::start(const tether::Context& ctx) {
   server_options.workers = options_.workers;
   server_options.max_timeout = options_.timeout;  // a caller may lower the deadline, not raise it
   server_options.access_log = [this](const http::AccessLogEntry& e) {
+    on_request_finished(e.status, e.cause);  // counted before logged: a reader of the log
+                                             // finds the metrics already up to date
     log_.info("request", {{"method", e.method},
                           {"path", e.path},
                           {"status", e.status},
                           {"duration_ms", to_ms(e.duration)},
                           {"trace_id", e.trace_id},
                           {"cause", e.cause}});
-    on_request_finished(e.status, e.cause);
   };
   p.server = std::make_unique<http::Server>(tether::background(), server_options);
 

@@ -13,18 +13,25 @@ namespace {
 
 using namespace tether_demo_test;
 
-// Cancellable contexts beneath a snapshot node (the node itself excluded).
-std::size_t descendants(const tether::registry::ContextNode& node) {
+// Source contexts beneath `node` (those carrying a "source" value) whose statement or call is
+// running: tether::sqlite and tether::http::Client register a callback on the context while
+// a statement or a call is in flight (the cancel hook), and drop it when it ends.
+std::size_t sources_in_flight(const tether::registry::ContextNode& node) {
   std::size_t n = 0;
-  for (const auto& child : node.children) n += 1 + descendants(child);
+  for (const auto& child : node.children) {
+    bool is_source = false;
+    for (const auto& [key, value] : child.values) is_source |= key == "source";
+    if (is_source && child.callbacks > 0) ++n;
+    n += sources_in_flight(child);
+  }
   return n;
 }
 
-// True once the registry shows the request carrying `trace` with its group and all three
-// source contexts (the sources are running).
-bool sources_running(const std::string& trace) {
+// True once the registry shows the request carrying `trace` with `count` sources whose
+// statement or call is running.
+bool sources_running(const std::string& trace, std::size_t count = 3) {
   for (const auto& e : tether::registry::snapshot())
-    if (e.context.trace_id == trace && descendants(e.context) >= 4) return true;
+    if (e.context.trace_id == trace && sources_in_flight(e.context) >= count) return true;
   return false;
 }
 
