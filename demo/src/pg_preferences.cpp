@@ -71,6 +71,21 @@ pg::Result<SeedReport> seed(const tether::Context& ctx, pg::Connection& conn, st
   return SeedReport{true, users, took()};
 }
 
+// The conninfo for the log, without a password ("password=…" or "user:…@" in a URI).
+std::string redacted(std::string conninfo) {
+  if (auto at = conninfo.find("password="); at != std::string::npos) {
+    std::size_t end = conninfo.find(' ', at);
+    conninfo.replace(at + 9, (end == std::string::npos ? conninfo.size() : end) - at - 9, "***");
+  }
+  if (auto scheme = conninfo.find("://"); scheme != std::string::npos) {
+    std::size_t at = conninfo.find('@', scheme);
+    std::size_t colon = conninfo.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at)
+      conninfo.replace(colon + 1, at - colon - 1, "***");
+  }
+  return conninfo;
+}
+
 }  // namespace
 
 PgPreferences::PgPreferences(std::string conninfo, std::size_t max_connections)
@@ -133,7 +148,7 @@ std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
   auto seeded = seed(ctx, *conn, users);
   if (!seeded) return "--postgres: seeding preferences: " + seeded.error().message;
   started.source = std::make_unique<PgPreferences>(target, max_connections);
-  started.note = {{"postgres", target},
+  started.note = {{"postgres", redacted(target)},
                   {"local_cluster", started.local != nullptr},
                   {"users", seeded->users},
                   {"seeded", seeded->seeded},

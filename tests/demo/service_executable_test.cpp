@@ -11,8 +11,8 @@
 
 #include "service_fixture.hpp"
 
-#ifndef TETHER_DEMO_EXE
-#error "TETHER_DEMO_EXE: the path of tether-demo (set by CMake)"
+#if !defined(TETHER_DEMO_EXE) || !defined(TETHER_DEMO_BASELINE_EXE)
+#error "TETHER_DEMO_EXE, TETHER_DEMO_BASELINE_EXE: tether-demo and its baseline (set by CMake)"
 #endif
 
 extern char** environ;
@@ -24,8 +24,8 @@ using namespace tether_demo_test;
 // A child process with its stdout (and, separately, stderr) on pipes.
 class Child {
  public:
-  explicit Child(std::vector<std::string> args) {
-    args.insert(args.begin(), TETHER_DEMO_EXE);
+  explicit Child(std::vector<std::string> args, const char* exe = TETHER_DEMO_EXE) {
+    args.insert(args.begin(), exe);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -35,7 +35,7 @@ class Child {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    if (posix_spawn(&pid_, TETHER_DEMO_EXE, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, exe, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     ::close(err[1]);
@@ -137,6 +137,27 @@ TEST(ExecutableTest, ListeningIsTheFirstLineAndSigtermStopsItGracefully) {
   EXPECT_EQ(last["msg"], "stopped");
   EXPECT_EQ(last["dropped"], 0);
   EXPECT_TRUE(last["in_flight_completed"].is_number_integer());
+}
+
+TEST(ExecutableTest, TheBaselineBuildAnswersTheSameRequestsAndSaysItIsTheBaseline) {
+  TempDir dir;
+  Child demo({"--port", "0", "--data-dir", dir.path(), "--users", "200", "--workers", "2"},
+             TETHER_DEMO_BASELINE_EXE);
+  ASSERT_TRUE(demo.started());
+  auto first = demo.line();
+  ASSERT_TRUE(first);
+  Json listening = Json::parse(*first, nullptr, false);
+  ASSERT_EQ(listening["msg"], "listening") << *first;
+  EXPECT_EQ(listening["baseline"], true);
+  tether::http::Client client;
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), kBound);
+  tether::http::Result r = client.get(
+      ctx, "http://127.0.0.1:" + std::to_string(listening["port"].get<int>()) + "/users/42");
+  ASSERT_TRUE(r) << r.error.message();
+  EXPECT_EQ(r.response.status, 200);
+  EXPECT_EQ(Json::parse(r.response.body)["profile"]["id"], 42);
+  ASSERT_EQ(::kill(demo.pid(), SIGTERM), 0);
+  EXPECT_EQ(demo.wait_exit(), 0);
 }
 
 TEST(ExecutableTest, ABadFlagExitsWithStatus2AndSaysWhy) {
