@@ -90,8 +90,7 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
       return status_;
     }
     if (std::chrono::steady_clock::now() >= until) return std::nullopt;
-    // No pidfd in glibc 2.36's headers for all compilers here: a short poll is enough for
-    // a demonstration (a few ms of latency on an exit).
+    // A short poll: a few ms of latency on an exit is nothing for the tour and the tests.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

@@ -17,6 +17,7 @@
 namespace tether::demo_tour {
 
 namespace {
+constexpr const char* kEndOfStream = "end of stream";
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -68,19 +69,23 @@ void ResponseParser::feed(std::string_view bytes) {
   }
   response_.body.append(buffer_);
   buffer_.clear();
-  if (response_.body.size() >= content_length_) {
-    response_.body.resize(content_length_);
+  if (content_length_ && response_.body.size() >= *content_length_) {
+    response_.body.resize(*content_length_);
     response_.complete = true;
   }
 }
 
 void ResponseParser::finish(const std::string& reason) {
   if (response_.complete) return;
+  if (headers_done_ && !content_length_ && reason == kEndOfStream) {
+    response_.complete = true;  // a body delimited by the end of the stream
+    return;
+  }
   if (!headers_done_) {
     response_.error = reason + (buffer_.empty() ? " before any response" : " inside the headers");
   } else {
     response_.error = reason + " after " + std::to_string(response_.body.size()) + " of " +
-                      std::to_string(content_length_) + " body bytes";
+                      std::to_string(content_length_.value_or(0)) + " body bytes";
   }
 }
 
@@ -142,7 +147,7 @@ bool RawConnection::read_available(ResponseParser& parser) {
       continue;
     }
     if (n == 0) {
-      parser.finish("end of stream");
+      parser.finish(kEndOfStream);
       return false;
     }
     if (errno == EINTR) continue;

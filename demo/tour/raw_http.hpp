@@ -28,7 +28,7 @@ namespace tether::demo_tour {
 /// An HTTP response as read from a socket.
 struct RawResponse {
   int status = 0;         ///< 0 until the status line was read
-  bool complete = false;  ///< headers and Content-Length bytes of body arrived
+  bool complete = false;  ///< headers and the whole body arrived (see ResponseParser)
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string error;  ///< why it is not complete, when it is not
@@ -37,7 +37,10 @@ struct RawResponse {
   std::optional<std::string> header(std::string_view name) const;
 };
 
-/// Incremental parser of one response (status line, headers, Content-Length body).
+/// Incremental parser of one response: status line, headers, then a body of Content-Length
+/// bytes, or — without Content-Length — everything until the end of the stream (requests go
+/// out with "Connection: close"). Chunked bodies are not supported: tether::http::Server
+/// always sends Content-Length.
 class ResponseParser {
  public:
   /// Adds bytes read from the socket.
@@ -52,7 +55,7 @@ class ResponseParser {
  private:
   std::string buffer_;
   bool headers_done_ = false;
-  std::size_t content_length_ = 0;
+  std::optional<std::size_t> content_length_;  // nullopt: the body ends with the stream
   RawResponse response_;
 };
 

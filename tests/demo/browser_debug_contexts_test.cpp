@@ -86,7 +86,9 @@ CapturedRun run_chromium(const std::vector<std::string>& extra, const std::strin
 }
 
 // One service per test, with one slow request in flight whose three sources are all
-// running (each takes 20 s; the request's deadline is 30 s).
+// running. Each source would take 120 s (the request's deadline is 150 s): longer than
+// Chromium may take (kChromiumBound), so the request is still in flight when the page is
+// rendered, however slow the machine; TearDown hangs up, which ends it at once.
 class DebugContextsPage : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -95,14 +97,14 @@ class DebugContextsPage : public ::testing::Test {
     fs::create_directories(work_);
     service_ = std::make_unique<DemoService>(DemoServiceOptions{
         .program = TETHER_DEMO_EXECUTABLE,
-        .args = {"--data-dir", (work_ / "data").string(), "--users", "1000", "--timeout", "30000"},
+        .args = {"--data-dir", (work_ / "data").string(), "--users", "1000", "--timeout", "150000"},
         .log_path = (work_ / "service.log").string(),
         .stderr_path = (work_ / "service.stderr").string(),
         .start_timeout = 120s});
     trace_ = tether::TraceContext::new_root();
     slow_ = RawConnection::connect(service_->port());
     slow_->send_all(format_get(
-        "/users/7?profile_latency=20000&preferences_latency=20000&activity_latency=20000",
+        "/users/7?profile_latency=120000&preferences_latency=120000&activity_latency=120000",
         {{"traceparent", traceparent_of(trace_)}}));
     // Wait until the request's tree has its source contexts (profile, preferences,
     // activity): the page must show more than the root.
