@@ -116,7 +116,7 @@ void print_table(const std::vector<ScenarioResult>& results) {
   row(heads);
   rule();
   for (const auto& r : results) {
-    row({r.name, r.expected, r.observed, r.ok ? "ok" : "FAIL"});
+    row({r.name, r.expected, r.observed, r.skipped ? "skip" : r.ok ? "ok" : "FAIL"});
     rule();
   }
 }
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
         results.push_back({scenarios[i].first, "-",
                            "skipped (an earlier scenario failed; "
                            "--keep-going runs them all)",
-                           false});
+                           false, true});
         continue;
       }
       std::cout << tag << scenarios[i].first << std::endl;
@@ -216,15 +216,18 @@ int main(int argc, char** argv) {
   }
 
   print_table(results);
-  int failed = 0;
-  for (const auto& r : results) failed += r.ok ? 0 : 1;
-  if (failed == 0) {
+  int failed = 0, skipped = 0;
+  for (const auto& r : results) {
+    skipped += r.skipped ? 1 : 0;
+    failed += r.ok || r.skipped ? 0 : 1;
+  }
+  if (failed == 0 && skipped == 0) {
     std::cout << "\nAll " << results.size() << " scenarios behaved as expected." << std::endl;
     return 0;
   }
   std::cout << '\n'
-            << failed << " of " << results.size()
-            << " scenarios did not behave as expected; the service log is in " << service_log
-            << std::endl;
+            << failed << " of " << results.size() << " scenarios did not behave as expected"
+            << (skipped ? " (" + std::to_string(skipped) + " skipped)" : std::string())
+            << "; the service log is in " << service_log << std::endl;
   return 1;
 }

@@ -44,6 +44,7 @@ struct ScenarioResult {
   std::string expected;
   std::string observed;
   bool ok = false;
+  bool skipped = false;  ///< not run (an earlier scenario failed, without --keep-going)
 };
 
 /// Progress inside a scenario ("sent 32 requests"), printed by the tour as it happens.
