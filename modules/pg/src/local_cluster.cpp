@@ -123,17 +123,18 @@ LocalCluster::LocalCluster(Options options) : options_(std::move(options)) {
     watchdog_fd_ = fds[1];
   }
 
-  port_ = free_port();
-  if (port_ == 0) {
-    fail("no free port on 127.0.0.1");
-    return;
-  }
   if (!make_data_dir()) return;
-  if (!start()) {
-    fail("pg_ctl start failed:\n" + read_file(dir_ + "/commands.log"));
-    return;
+  // The port is free when free_port() looks, but another process may bind it before the
+  // server does: try a few.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = free_port();
+    if (port_ != 0 && start()) {
+      state_ = State::running;
+      return;
+    }
   }
-  state_ = State::running;
+  fail("pg_ctl start failed:\n" + read_file(dir_ + "/commands.log") +
+       read_file(dir_ + "/server.log"));
 }
 
 void LocalCluster::fail(std::string message) {
