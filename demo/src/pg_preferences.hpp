@@ -31,7 +31,6 @@ class PgPreferences final : public PreferencesSource {
  public:
   PgPreferences(std::string conninfo, std::size_t max_connections);
   SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
-  const char* backend() const noexcept override { return "postgres"; }
 
  private:
   tether::pg::Pool pool_;

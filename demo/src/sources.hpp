@@ -66,8 +66,6 @@ class PreferencesSource {
  public:
   virtual ~PreferencesSource() = default;
   virtual SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) = 0;
-  /// "sqlite" or "postgres", for the log.
-  virtual const char* backend() const noexcept = 0;
 };
 
 /// The outcome of a call that returned its context's error `code`: interrupted or
@@ -79,7 +77,6 @@ class SqlitePreferences final : public PreferencesSource {
  public:
   explicit SqlitePreferences(std::string path) : connections_(std::move(path)) {}
   SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
-  const char* backend() const noexcept override { return "sqlite"; }
 
  private:
   SqliteConnections connections_;
