@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 #include "activity_service.hpp"
 #include "debug_page.hpp"
@@ -18,6 +19,29 @@
 namespace tether_demo {
 
 namespace http = tether::http;
+
+namespace {
+
+// Starts `server`, saying in plain words which port could not be bound. (tether::http's
+// start() documents std::system_error but lets Boost's boost::system::system_error out,
+// whose what() ends in Boost's source location: keep what comes before " [".)
+template <class Server>
+void listen(Server& server, std::uint16_t port, const char* what) {
+  auto fail = [&](std::string why) {
+    if (auto cut = why.find(" ["); cut != std::string::npos) why.resize(cut);
+    throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port) + " for " + what +
+                             ": " + why);
+  };
+  try {
+    server.start();
+  } catch (const std::system_error& e) {
+    fail(e.code().message());
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
+}  // namespace
 
 struct Service::Parts {
   // Declared in construction order; destroyed in reverse (the server first).
@@ -89,7 +113,7 @@ void Service::start(const tether::Context& ctx) {
   // The activity service, in-process on its own port.
   p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
                                                          options_.workers, options_.users);
-  p.activity_service->start();
+  listen(*p.activity_service, options_.activity_port, "the activity service");
   p.activity = std::make_unique<ActivitySource>("http://127.0.0.1:" +
                                                 std::to_string(p.activity_service->port()));
 
@@ -147,7 +171,7 @@ void Service::start(const tether::Context& ctx) {
                     r.body = contexts_html(registry_on);
                     return r;
                   });
-  p.server->start();
+  listen(*p.server, options_.port, "the service");
 }
 
 void Service::on_request_finished(int status, const std::string& cause) {
