@@ -358,6 +358,7 @@ def mode_throughput(args):
     names = [v[0] for v in variants]
     results = {name: [] for name in names}
     non2xx = {name: 0 for name in names}
+    cpu_us = {name: [] for name in names}
     rounds = []  # per round: {name: requests/s}
     loads = []
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -376,8 +377,8 @@ def mode_throughput(args):
                 svc0, kids0 = process_cpu_seconds(service.pid), children_cpu_seconds()
                 wrk = run_wrk(args.wrk, service.port, args.users, args.duration, args.threads,
                               args.connections)
-                foreign = (cpu_busy_seconds() - all0
-                           - (process_cpu_seconds(service.pid) - svc0)
+                service_cpu = process_cpu_seconds(service.pid) - svc0
+                foreign = (cpu_busy_seconds() - all0 - service_cpu
                            - (children_cpu_seconds() - kids0))
                 loads.append(max(0.0, foreign) / (time.monotonic() - t0))
             finally:
@@ -388,10 +389,15 @@ def mode_throughput(args):
             # Non-2xx answers (504s when a request waits past its 500 ms deadline on a
             # saturated machine) are counted by wrk in requests/s; the report lists them.
             non2xx[name] += wrk["non2xx"]
+            # The service's own CPU time per request: a second view of the cost, which
+            # does not count the time other processes take the cores away (it still varies
+            # with caches and frequency on a shared machine).
+            cpu_us[name].append(service_cpu / max(1, wrk["requests"]) * 1e6)
             results[name].append(wrk["rps"])
             this_round[name] = wrk["rps"]
-            log("round %d/%d  %-40s %8.0f requests/s  (non-2xx %d; other processes: %.2f "
-                "cores)" % (r + 1, args.rounds, name, wrk["rps"], wrk["non2xx"], loads[-1]))
+            log("round %d/%d  %-40s %8.0f requests/s  %5.0f us CPU/request  (non-2xx %d; "
+                "other processes: %.2f cores)" % (r + 1, args.rounds, name, wrk["rps"],
+                                                  cpu_us[name][-1], wrk["non2xx"], loads[-1]))
         rounds.append(this_round)
     off_name, base_name, on_name = names
     med = {name: statistics.median(v) for name, v in results.items()}
@@ -417,19 +423,23 @@ def mode_throughput(args):
            args.threads, args.connections, args.duration, args.users, args.rounds,
            args.warmup),
         "",
-        "| variant | requests/s per run | median | best | non-2xx (all runs) |",
-        "|---|---|---:|---:|---:|",
+        "| variant | requests/s per run | median | best | service CPU per request (median) "
+        "| non-2xx (all runs) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
+    cpu_med = {name: statistics.median(v) for name, v in cpu_us.items()}
     for name in names:
-        lines.append("| %s | %s | %.0f | %.0f | %d |" % (
+        lines.append("| %s | %s | %.0f | %.0f | %.0f µs | %d |" % (
             name, ", ".join("%.0f" % x for x in results[name]), med[name], best[name],
-            non2xx[name]))
+            cpu_med[name], non2xx[name]))
     lines += [
         "",
         "Registry off / baseline: **%.3f** (medians), %.3f (median of the per-round ratios), "
-        "%.3f (best runs). Registry on / off: %.3f (medians)." % (
+        "%.3f (best runs). Registry on / off: %.3f (medians). Service CPU per request, "
+        "baseline / registry off: %.3f (medians; 1.0 = the contexts cost nothing)." % (
             ratio_median, ratio_rounds, ratio_best,
-            med[on_name] / med[off_name] if med[off_name] else float("nan")),
+            med[on_name] / med[off_name] if med[off_name] else float("nan"),
+            cpu_med[base_name] / cpu_med[off_name] if cpu_med[off_name] else float("nan")),
         "",
     ]
     if args.rounds < 2:
