@@ -5,12 +5,14 @@
 #   make serve          the demo service on http://127.0.0.1:8080 until Ctrl-C
 #                       (./scripts/demo --serve; pass flags with ARGS="--activity-latency 300")
 #   make test           the whole test suite (same as ./scripts/test)
+#   make load           the demo under wrk: registry off vs contexts replaced by background()
+#                       (scripts/load; ~3 min on an idle machine; build/demo/throughput.md)
 #   make bench          Go's context benchmarks and tether's ports, side by side (< 10 min);
 #                       writes bench/results/latest.{json,png}, docs/performance.md
 #   make bench-quick    the same, briefly, to check it all works (rough numbers, written to
 #                       build-bench/results/); also: make bench QUICK=1
 
-.PHONY: help demo serve test bench bench-quick
+.PHONY: help demo serve test load bench bench-quick
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -23,6 +25,9 @@ serve:
 
 test:
 	./scripts/test
+
+load:
+	./scripts/load
 
 bench:
 	bash bench/run.sh $(if $(QUICK),--quick)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tether needs, if any are missing. Used by every entry script.
-#   scripts/setup.sh            the packages for building and testing everything
+#   scripts/setup.sh            the packages for building everything (and the demo)
+#   scripts/setup.sh test       + what only tests need (tests/*/packages.txt: chromium for
+#                               the browser test, wrk for the load run)
 #   scripts/setup.sh bench      + golang-go and gnuplot, for `make bench`
 # Needs root (or sudo) only when something is missing; never downloads anything but
 # Debian packages.
@@ -11,8 +13,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 clang-format-14 libclang-rt-14-dev
 )
+test_packages=0
 for extra in "$@"; do
   case "$extra" in
+    test) test_packages=1 ;;
     bench) packages+=(golang-go gnuplot-nox) ;;
     *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
   esac
@@ -21,7 +25,9 @@ done
 # package per line).
 shopt -s nullglob
 root="$(dirname "$0")/.."
-for f in "$root"/modules/*/packages.txt "$root"/demo/packages.txt "$root"/tests/*/packages.txt; do
+lists=("$root"/modules/*/packages.txt "$root"/demo/packages.txt)
+[[ $test_packages -eq 1 ]] && lists+=("$root"/tests/*/packages.txt)
+for f in "${lists[@]}"; do
   while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done <"$f"
 done
 

@@ -65,10 +65,11 @@ const char* kind_name(internal::Kind k) noexcept {
   return "Background";
 }
 
-/// Values from `v` up to (not including) `stop`, newest first.
+/// Values from `v` up to (not including) `stop` or `also_stop`, newest first.
 void collect_values(const internal::ValueNode* v, const internal::ValueNode* stop,
-                    std::vector<std::pair<std::string, std::string>>& out) {
-  for (; v != nullptr && v != stop; v = v->prev)
+                    std::vector<std::pair<std::string, std::string>>& out,
+                    const internal::ValueNode* also_stop = nullptr) {
+  for (; v != nullptr && v != stop && v != also_stop; v = v->prev)
     out.emplace_back(v->key_name, v->ops->describe(v->value));
 }
 
@@ -79,6 +80,8 @@ std::string trace_id_of(const internal::ValueNode* values) {
 
 struct Walker {
   internal::Nanos now;
+  // The tracked context's values: the root lists them, so its children stop there too.
+  const internal::ValueNode* root_values = nullptr;
   std::size_t nodes = 0;
 
   /// Fills `out` with the state of cancellable node `n` (retained by the caller) and
@@ -122,7 +125,7 @@ struct Walker {
       }
       ContextNode& child = out.children.emplace_back();
       child.kind = kind_name(c->kind);
-      collect_values(c->values, n->values, child.values);
+      collect_values(c->values, n->values, child.values, depth == 0 ? root_values : nullptr);
       walk(c, child, depth + 1);
     }
   }
@@ -138,7 +141,7 @@ ContextNode describe_tracked(const Context& ctx, internal::Nanos now) {
   if (anchor->kind == internal::Kind::kNever) {
     root.trace_id = trace_id_of(node->values);
   } else {
-    Walker w{now};
+    Walker w{now, node->values};
     w.walk(anchor, root, 0);
     root.trace_id = trace_id_of(node->values);  // the tracked context may add the trace
   }

@@ -22,22 +22,14 @@ namespace http = tether::http;
 
 namespace {
 
-// Starts `server`, saying in plain words which port could not be bound. (tether::http's
-// start() documents std::system_error but lets Boost's boost::system::system_error out,
-// whose what() ends in Boost's source location: keep what comes before " [".)
+// Starts `server`, saying in plain words which port could not be bound.
 template <class Server>
 void listen(Server& server, std::uint16_t port, const char* what) {
-  auto fail = [&](std::string why) {
-    if (auto cut = why.find(" ["); cut != std::string::npos) why.resize(cut);
-    throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port) + " for " + what +
-                             ": " + why);
-  };
   try {
     server.start();
   } catch (const std::system_error& e) {
-    fail(e.code().message());
-  } catch (const std::exception& e) {
-    fail(e.what());
+    throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port) + " for " + what +
+                             ": " + e.code().message());
   }
 }
 

@@ -195,6 +195,8 @@ TEST_F(Registry, SnapshotShowsTheTraceIdOfTheTrackedContextAndItsChildren) {
   EXPECT_EQ(root.values[0].first, "trace");
   ASSERT_EQ(root.children.size(), 1u);
   EXPECT_EQ(root.children[0].trace_id, trace.trace_id_hex());
+  // The root already lists the trace value: its child does not repeat it.
+  EXPECT_TRUE(root.children[0].values.empty());
 }
 
 TEST_F(Registry, DeepTreesAreTruncatedAtSixtyFourLevels) {

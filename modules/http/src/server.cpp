@@ -34,6 +34,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -633,12 +634,28 @@ void Server::route(std::string method, std::string path, Handler handler, RouteO
 
 void Server::start() {
   Impl& s = *impl_;
-  tcp::endpoint endpoint(net::ip::make_address(s.options.address), s.options.port);
-  s.acceptor.open(endpoint.protocol());
-  s.acceptor.set_option(net::socket_base::reuse_address(true));
-  s.acceptor.bind(endpoint);
-  s.acceptor.listen(net::socket_base::max_listen_connections);
-  s.bound_port = s.acceptor.local_endpoint().port();
+  // Asio's throwing overloads throw boost::system::system_error, which is not a
+  // std::system_error: use the error_code overloads and throw what the header promises.
+  error_code ec;
+  auto check = [&](const char* what) {
+    if (ec)
+      throw std::system_error(static_cast<std::error_code>(ec),
+                              std::string("tether::http::Server: ") + what + " " +
+                                  s.options.address + ":" + std::to_string(s.options.port));
+  };
+  const net::ip::address address = net::ip::make_address(s.options.address, ec);
+  check("invalid address");
+  const tcp::endpoint endpoint(address, s.options.port);
+  s.acceptor.open(endpoint.protocol(), ec);
+  check("cannot open a socket for");
+  s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  check("cannot set SO_REUSEADDR on");
+  s.acceptor.bind(endpoint, ec);
+  check("cannot bind");
+  s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  check("cannot listen on");
+  s.bound_port = s.acceptor.local_endpoint(ec).port();
+  check("cannot read the port of");
   s.work.emplace(s.ioc.get_executor());
   s.started = true;
   s.accept();
