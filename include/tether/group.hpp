@@ -187,8 +187,10 @@ class Group {
   void finish() {
     std::lock_guard<std::mutex> lock(mu_);
     --active_;
-    // Notify under the lock: a waiter may destroy the group as soon as active_ hits 0.
-    slot_free_.notify_all();
+    // Wake only whom this can satisfy: wait() needs active_ == 0, a limited go() a free slot
+    // (waking wait() for every finished task costs it a futex round trip each time). Notify
+    // under the lock: a waiter may destroy the group as soon as active_ hits 0.
+    if (active_ == 0 || limit_ >= 0) slot_free_.notify_all();
   }
 
   void wait_for_tasks() {
