@@ -223,9 +223,10 @@ class Client {
   /// GET `url`. Connecting, writing and reading all end when `ctx` is done; the socket is
   /// then closed and the context's error returned. Blocks the calling thread. Host names
   /// are resolved with getaddrinfo, which the context cannot interrupt; pass an address.
-  /// `traceparent` and `grpc-timeout` always come from `ctx` (its trace, its time left):
-  /// the same headers in `headers` are replaced, so the context stays the one source of
-  /// truth — put a trace in the context (tether::trace_key) to call within it.
+  /// `traceparent` always comes from `ctx` (a child span of its trace, or a new trace), and
+  /// so does `grpc-timeout` when `ctx` has a deadline (its time left minus the margin): the
+  /// same headers in `headers` are replaced, so the context stays the one source of truth —
+  /// put a trace in the context (tether::trace_key) to call within it.
   Result get(const Context& ctx, std::string_view url, Headers headers = {}) const;
   /// POST `body` to `url`; otherwise like get().
   Result post(const Context& ctx, std::string_view url, std::string body,
