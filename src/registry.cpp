@@ -270,29 +270,24 @@ const char* to_string(State state) noexcept {
 }
 
 std::vector<Entry> snapshot() {
-  struct Seen {
-    Context ctx;
-    Entry entry;
-  };
-  std::vector<Seen> seen;
+  // Copy the entries (and a reference to each context) under the lock; walk the trees
+  // outside it. `now` is read under the lock, so no entry can be younger than it.
+  std::vector<std::pair<Context, Entry>> seen;
+  internal::Nanos now = 0;
   {
     List& l = list();
     std::lock_guard lock(l.mu);
+    now = internal::now_ns();
     seen.reserve(l.size);
-    for (Tracked::Rep* r = l.head; r != nullptr; r = r->next) {
-      Seen& s = seen.emplace_back(Seen{r->ctx, {}});
-      s.entry.id = r->id;
-      s.entry.label = r->label;
-      s.entry.age = std::chrono::nanoseconds(r->started);  // made relative below
-    }
+    for (Tracked::Rep* r = l.head; r != nullptr; r = r->next)
+      seen.emplace_back(r->ctx,
+                        Entry{r->id, r->label, std::chrono::nanoseconds(now - r->started), {}});
   }
-  const internal::Nanos now = internal::now_ns();
   std::vector<Entry> out;
   out.reserve(seen.size());
-  for (Seen& s : seen) {
-    s.entry.age = std::chrono::nanoseconds(now) - s.entry.age;
-    s.entry.context = describe_tracked(s.ctx, now);
-    out.push_back(std::move(s.entry));
+  for (auto& [ctx, entry] : seen) {
+    entry.context = describe_tracked(ctx, now);
+    out.push_back(std::move(entry));
   }
   return out;
 }
