@@ -146,23 +146,19 @@ void Service::start(const tether::Context& ctx) {
     r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return r;
   });
+  // The debug views are snapshots of now: never cached.
   const bool registry_on = options_.registry;
-  p.server->route("GET", "/debug/contexts.json",
-                  [registry_on](const tether::Context&, const http::Request&) {
-                    http::Response r;
-                    r.headers.set("Content-Type", "application/json");
-                    r.headers.set("Cache-Control", "no-store");
-                    r.body = contexts_json(registry_on);
-                    return r;
-                  });
-  p.server->route("GET", "/debug/contexts",
-                  [registry_on](const tether::Context&, const http::Request&) {
-                    http::Response r;
-                    r.headers.set("Content-Type", "text/html; charset=utf-8");
-                    r.headers.set("Cache-Control", "no-store");
-                    r.body = contexts_html(registry_on);
-                    return r;
-                  });
+  auto live_view = [registry_on](const char* content_type, std::string (*render)(bool)) {
+    return [=](const tether::Context&, const http::Request&) {
+      http::Response r;
+      r.headers.set("Content-Type", content_type);
+      r.headers.set("Cache-Control", "no-store");
+      r.body = render(registry_on);
+      return r;
+    };
+  };
+  p.server->route("GET", "/debug/contexts.json", live_view("application/json", contexts_json));
+  p.server->route("GET", "/debug/contexts", live_view("text/html; charset=utf-8", contexts_html));
   listen(*p.server, options_.port, "the service");
 }
 
