@@ -35,6 +35,28 @@ bool sources_running(const std::string& trace, std::size_t count = 3) {
   return false;
 }
 
+// A GET /users/42 whose three sources each take 8 s, sent in trace `trace` from another
+// thread; hang_up() closes the client's connection, as a browser tab would.
+class SlowRequest {
+ public:
+  SlowRequest(RunningService& s, const std::string& trace) {
+    call_ = std::async(std::launch::async, [&s, ctx = with_trace(client_.ctx, trace)] {
+      tether::http::Client client;
+      return client.get(
+          ctx,
+          s.url("/users/42?profile_latency=8000&preferences_latency=8000&activity_latency=8000"));
+    });
+  }
+  ~SlowRequest() { hang_up(); }  // a failed assertion does not wait out the 8 s
+  void hang_up() { client_.cancel(); }
+  tether::http::Result result() { return call_.get(); }
+
+ private:
+  tether::Derived<tether::ScopedCancel> client_ =
+      tether::with_timeout(tether::background(), kBound);
+  std::future<tether::http::Result> call_;
+};
+
 class CancellationTest : public ::testing::Test {
  protected:
   TempDir dir;
@@ -43,16 +65,10 @@ class CancellationTest : public ::testing::Test {
 TEST_F(CancellationTest, AClientThatHangsUpInterruptsTheQueriesAndTheDownstreamCall) {
   RunningService s(test_options(dir.path()));
   const std::string trace = "5bf92f3577b34da6a3ce929d0e0e4736";
-  auto [client_ctx, hang_up] = tether::with_timeout(tether::background(), kBound);
-  auto call = std::async(std::launch::async, [&, ctx = with_trace(client_ctx, trace)] {
-    tether::http::Client client;
-    return client.get(
-        ctx,
-        s.url("/users/42?profile_latency=8000&preferences_latency=8000&activity_latency=8000"));
-  });
+  SlowRequest slow(s, trace);
   ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
-  hang_up();  // the client closes its connection, as a browser tab would
-  EXPECT_EQ(call.get().error, tether::errc::canceled);
+  slow.hang_up();
+  EXPECT_EQ(slow.result().error, tether::errc::canceled);
 
   auto req = s.capture.wait_for_msg("request", trace);
   ASSERT_TRUE(req);
@@ -85,13 +101,7 @@ TEST_F(CancellationTest, AClientThatHangsUpInterruptsTheQueriesAndTheDownstreamC
 TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
   RunningService s(test_options(dir.path()));
   const std::string trace = "6bf92f3577b34da6a3ce929d0e0e4736";
-  auto [client_ctx, hang_up] = tether::with_timeout(tether::background(), kBound);
-  auto call = std::async(std::launch::async, [&, ctx = with_trace(client_ctx, trace)] {
-    tether::http::Client client;
-    return client.get(
-        ctx,
-        s.url("/users/42?profile_latency=8000&preferences_latency=8000&activity_latency=8000"));
-  });
+  SlowRequest slow(s, trace);
   ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
 
   // JSON: request → group → one context per source, each named by its "source" value.
@@ -118,8 +128,8 @@ TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
   EXPECT_NE(page.response.body.find("source=preferences"), std::string::npos);
   EXPECT_NE(page.response.body.find("setInterval(refresh, 500)"), std::string::npos);
 
-  hang_up();
-  (void)call.get();
+  slow.hang_up();
+  (void)slow.result();
   ASSERT_TRUE(s.capture.wait_for_msg("request", trace));
 }
 
