@@ -26,6 +26,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "internal/cause_rep.hpp"
@@ -293,7 +294,6 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
     wait_for_bits(root, kSettled, kNoDeadline);
     return;
   }
-  remove_from_parent(root);
   // Every descendant reports the root's err and cause (immutable now that root is done).
   CauseRep* final_cause = root->cause;
   while (!cs.work.empty()) {
@@ -313,6 +313,10 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
   for (CancelNode* n : cs.unsettled) settle(n);
   for (CancelNode* n : cs.unsettled)
     if (n != root) release(n);
+  // TRICKY: only now, with the whole subtree settled, may root leave its parent's list.
+  // Unlinked earlier, an ancestor's cancel starting meanwhile would neither see root nor
+  // wait for it, and could return while part of root's subtree is still live.
+  remove_from_parent(root);
   for (CallbackBase* cb : cs.callbacks) run_callback(cb);
 }
 
@@ -391,6 +395,11 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
   n->deadline = deadline;
   n->type = Link::Type::kChild;
   n->cause = adopted_cause;
+  if constexpr (std::is_same_v<N, TimerNode>) {
+    // TRICKY: before the node is linked, a cancel cascade can reach it and disarm it.
+    n->heap_index.store(kNotArmed, std::memory_order_relaxed);
+    n->timer_shard = timer_home_shard();
+  }
   CancelNode* a = parent->anchor;
   if (std::uint32_t seen = a->state.load(std::memory_order_acquire); seen & kCodeMask) {
     // Done parents never change again (state and cause are final): no lock needed.
@@ -425,7 +434,6 @@ Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause
   }
   CauseRep* c = cause.rep() ? retain(cause.rep()) : nullptr;
   auto* t = make_cancellable<TimerNode>(p, Kind::kTimer, deadline, c);
-  t->heap_index.store(kNotArmed, std::memory_order_relaxed);
   if (!(t->state.load(std::memory_order_relaxed) & kCodeMask)) {
     if (deadline <= now_ns()) {
       expire(t);
