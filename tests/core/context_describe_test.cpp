@@ -125,8 +125,8 @@ TEST(Describe, PrintsTheSameDeadlineEveryTime) {
   // Real clock: the wall time of a deadline must not be recomputed from "now" on each call
   // (it once drifted by tens of nanoseconds between two calls). The "[remaining]" part
   // does change, as in Go.
-  auto [ctx, cancel] = tether::with_timeout(tether::background(), 1h);
-  auto deadline_part = [&] {
+  auto derived = tether::with_timeout(tether::background(), 1h);
+  auto deadline_part = [&ctx = derived.ctx] {
     std::string s = ctx.describe();
     return s.substr(0, s.find(" ["));
   };
