@@ -190,7 +190,8 @@ bool wait_for_bits(CancelNode* n, std::uint32_t mask, Nanos deadline) noexcept {
         continue;
       s |= kWaiters;
     }
-    if (deadline != kNoDeadline && monotonic_ns() >= deadline) return false;
+    if (deadline != kNoDeadline && monotonic_ns() >= deadline)
+      return (n->state.load(std::memory_order_acquire) & mask) != 0;  // ready() at the bound
     futex_wait(n->state, s, kDoneBitset, deadline);
     s = n->state.load(std::memory_order_acquire);
   }
