@@ -88,7 +88,7 @@ struct Walker {
   /// walks its children.
   void walk(internal::CancelNode* n, ContextNode& out, std::size_t depth) {
     ++nodes;
-    const std::uint32_t code = n->state.load(std::memory_order_acquire) & internal::kCodeMask;
+    const std::uint32_t code = internal::code_of(n->state.load(std::memory_order_acquire));
     out.state = code == 0 ? State::active
                 : code == static_cast<std::uint32_t>(errc::deadline_exceeded)
                     ? State::deadline_exceeded

@@ -114,7 +114,7 @@ class TimerService {
       std::lock_guard lk(sh.mu);
       // Under the shard lock, as disarm() decides: a cancel that published "done" before
       // this point disarms nothing and is seen here; one after it finds t in the heap.
-      if (t->state.load(std::memory_order_acquire) & kCodeMask) return false;
+      if (is_done(t->state.load(std::memory_order_acquire))) return false;
       if (Shard::index(t) != kNotArmed) return false;
       sh.push(t);
     }

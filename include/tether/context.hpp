@@ -92,7 +92,7 @@ class Done {
  public:
   /// True once the context is done. One atomic load; never blocks.
   bool ready() const noexcept {
-    return (anchor_->state.load(std::memory_order_acquire) & internal::kCodeMask) != 0;
+    return internal::is_done(anchor_->state.load(std::memory_order_acquire));
   }
   /// True for contexts that can never be done: background(), todo(), without_cancel() and
   /// their value children. Go: `ctx.Done() == nil`. Lets code skip setting up a wait.
@@ -159,7 +159,7 @@ class Context {
   /// Empty until the context is done; then errc::canceled or errc::deadline_exceeded,
   /// forever. One atomic (acquire) load. Go: ctx.Err().
   std::error_code err() const noexcept {
-    auto code = node_->anchor->state.load(std::memory_order_acquire) & internal::kCodeMask;
+    auto code = internal::code_of(node_->anchor->state.load(std::memory_order_acquire));
     return code != 0 ? std::error_code(static_cast<int>(code), internal::kContextCategory)
                      : std::error_code();
   }
