@@ -426,13 +426,13 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
 }  // namespace
 
 Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause) {
-  Node* p = parent.node();
+  Node* p = Access::node(parent);
   // As Go: a deadline no earlier than the parent's adds nothing but cancellation.
   if (deadline == kNoDeadline || p->anchor->deadline < deadline) {
     auto* n = make_cancellable<CancelNode>(p, Kind::kCancel, p->anchor->deadline, nullptr);
-    return {Context(n), ScopedCancel(CancelFunc(n))};
+    return {Access::context(n), ScopedCancel(Access::cancel_func(n))};
   }
-  CauseRep* c = cause.rep() ? retain(cause.rep()) : nullptr;
+  CauseRep* c = retain(Access::rep(cause));
   auto* t = make_cancellable<TimerNode>(p, Kind::kTimer, deadline, c);
   if (!is_done(t->state.load(std::memory_order_relaxed))) {
     if (deadline <= now_ns()) {
@@ -441,23 +441,23 @@ Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause
       timer_arm(t);
     }
   }
-  return {Context(t), ScopedCancel(CancelFunc(t))};
+  return {Access::context(t), ScopedCancel(Access::cancel_func(t))};
 }
 
 }  // namespace internal
 
 Derived<ScopedCancel> with_cancel(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = internal::make_cancellable<internal::CancelNode>(p, internal::Kind::kCancel,
                                                              p->anchor->deadline, nullptr);
-  return {Context(n), ScopedCancel(CancelFunc(n))};
+  return {internal::Access::context(n), ScopedCancel(internal::Access::cancel_func(n))};
 }
 
 Derived<ScopedCancelCause> with_cancel_cause(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = internal::make_cancellable<internal::CancelNode>(p, internal::Kind::kCancel,
                                                              p->anchor->deadline, nullptr);
-  return {Context(n), ScopedCancelCause(CancelCauseFunc(n))};
+  return {internal::Access::context(n), ScopedCancelCause(internal::Access::cancel_cause_func(n))};
 }
 
 Derived<ScopedCancel> with_deadline(const Context& parent, Clock::time_point deadline) {
@@ -475,11 +475,11 @@ Derived<ScopedCancel> with_deadline_cause(const Context& parent, Clock::time_poi
 }
 
 Context without_cancel(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = new internal::Node{{1}, internal::Kind::kWithoutCancel, false,
                                p,   &internal::never_node,          p->values};
   internal::retain(p);
-  return Context(n);
+  return internal::Access::context(n);
 }
 
 void CancelFunc::operator()() const noexcept {
@@ -489,15 +489,16 @@ void CancelFunc::operator()() const noexcept {
 
 void CancelCauseFunc::operator()(Cause c) const noexcept {
   if (node_ != nullptr && !internal::is_settled(node_->state.load(std::memory_order_acquire)))
-    internal::cancel_node(node_, static_cast<std::uint32_t>(errc::canceled), c.rep(), false);
+    internal::cancel_node(node_, static_cast<std::uint32_t>(errc::canceled),
+                          internal::Access::rep(c), false);
 }
 
 Cause cause(const Context& ctx) {
-  internal::CancelNode* a = ctx.node()->anchor;
+  internal::CancelNode* a = internal::Access::node(ctx)->anchor;
   std::uint32_t code = internal::code_of(a->state.load(std::memory_order_acquire));
   if (code == 0) return Cause();
   internal::CauseRep* r = a->cause != nullptr ? a->cause : internal::cause_for(code);
-  return Cause(internal::retain(r));
+  return internal::Access::cause(internal::retain(r));
 }
 
 void Context::throw_if_done() const {
@@ -564,7 +565,7 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
   cb->type = Link::Type::kCallback;
   if (a->kind == Kind::kNever) {
     cb->refs.store(1, std::memory_order_relaxed);  // the handle only: it can never run
-    return Registration(cb);
+    return Access::registration(cb);
   }
   retain(a);
   cb->refs.store(2, std::memory_order_relaxed);  // the handle + the children list
@@ -578,7 +579,7 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
     link_child(a, cb);
     unlock(a);
   }
-  return Registration(cb);
+  return Access::registration(cb);
 }
 
 [[noreturn]] void callback_threw(std::exception_ptr e) noexcept {
