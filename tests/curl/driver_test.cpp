@@ -1,0 +1,255 @@
+// tether::curl::Driver: many transfers on one thread, each under its own context.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "curl_test_support.hpp"
+#include "test_server.hpp"
+#include "tether/curl.hpp"
+
+using namespace std::chrono_literals;
+using tether_test::Easy;
+using tether_test::ms_since;
+using tether_test::TestServer;
+
+TEST(CurlDriver, PerformRunsATransferAndReturnsItsResult) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/hello"));
+  std::string body;
+  auto ec = driver.perform(tether::background(), easy,
+                           {.on_body = [&](std::string_view b) { body.append(b); }});
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(body, "hello");
+  EXPECT_EQ(driver.active(), 0u);
+}
+
+TEST(CurlDriver, ServerThatNeverAnswersEndsAtTheDeadlineWithDeadlineExceeded) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/silent"));
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 300ms);
+  const auto deadline = *ctx.deadline();
+  auto ec = driver.perform(ctx, easy);
+  const auto late = ms_since(deadline);
+  std::printf("[ measure ] driver, silent server: returned %.2f ms after the deadline\n", late);
+  EXPECT_EQ(ec, tether::errc::deadline_exceeded) << ec.message();
+  EXPECT_GE(late, 0.0);
+  EXPECT_LT(late, tether_test::kPromptly.count());
+}
+
+TEST(CurlDriver, ContextAlreadyDoneIsReadyAtOnceWithoutConnecting) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/hello"));
+  auto [ctx, cancel] = tether::with_cancel(tether::background());
+  cancel();
+  auto t = driver.start(ctx, easy);
+  EXPECT_TRUE(t.ready());
+  EXPECT_EQ(t.wait(), tether::errc::canceled);
+  EXPECT_FALSE(driver.perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST(CurlDriver, CancellingOneTransferLeavesTheOthersRunning) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy slow1(server.url("/slow?n=20&ms=10")), slow2(server.url("/slow?n=20&ms=10"));
+  auto [ctx1, cancel1] = tether::with_cancel(tether::background());
+  std::size_t bytes2 = 0;
+  auto t1 = driver.start(ctx1, slow1, {.on_body = [](std::string_view) {}});
+  auto t2 = driver.start(tether::background(), slow2,
+                         {.on_body = [&](std::string_view b) { bytes2 += b.size(); }});
+  ASSERT_TRUE(server.wait_requests(2));
+  cancel1();
+  EXPECT_EQ(t1.wait(), tether::errc::canceled);
+  EXPECT_FALSE(t2.wait());
+  EXPECT_EQ(bytes2, 20u * 64);
+}
+
+TEST(CurlDriver, TwoHundredConcurrentTransfersWithARandomHalfCancelled) {
+  constexpr int kTransfers = 200;
+  TestServer server;
+  const int fds_before = tether_test::open_descriptors();
+  const auto seed = std::random_device{}();
+  std::printf("[ seed    ] %u\n", seed);
+  std::mt19937 rng(seed);
+  double slowest_cancel_ms = 0;
+  {
+    tether::curl::Driver driver;
+    std::vector<std::unique_ptr<Easy>> handles;
+    std::vector<tether::Context> contexts;
+    std::vector<tether::ScopedCancel> cancels;
+    std::vector<std::size_t> bytes(kTransfers, 0);
+    std::vector<tether::curl::Transfer> transfers;
+    for (int i = 0; i < kTransfers; ++i) {
+      handles.push_back(std::make_unique<Easy>(server.url("/slow?n=40&ms=20")));  // 800 ms
+      auto [ctx, cancel] = tether::with_cancel(tether::background());
+      contexts.push_back(ctx);
+      cancels.push_back(std::move(cancel));
+      transfers.push_back(driver.start(contexts.back(), *handles.back(),
+                                       {.on_body = [&bytes, i](std::string_view b) {
+                                         bytes[static_cast<std::size_t>(i)] += b.size();
+                                       }}));
+    }
+    EXPECT_EQ(driver.active(), static_cast<std::size_t>(kTransfers));
+    ASSERT_TRUE(server.wait_requests(kTransfers, 20s));  // all of them in flight
+    std::vector<int> order(kTransfers);
+    for (int i = 0; i < kTransfers; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    order.resize(kTransfers / 2);
+    std::vector<bool> cancelled(kTransfers, false);
+    for (int i : order) {
+      cancelled[static_cast<std::size_t>(i)] = true;
+      const auto at = std::chrono::steady_clock::now();
+      cancels[static_cast<std::size_t>(i)]();
+      EXPECT_EQ(transfers[static_cast<std::size_t>(i)].wait(), tether::errc::canceled);
+      slowest_cancel_ms = std::max(slowest_cancel_ms, ms_since(at));
+    }
+    for (int i = 0; i < kTransfers; ++i) {
+      const auto u = static_cast<std::size_t>(i);
+      if (cancelled[u]) {
+        EXPECT_LT(bytes[u], 40u * 64) << "transfer " << i;
+        continue;
+      }
+      auto ec = transfers[u].wait();
+      EXPECT_FALSE(ec) << "transfer " << i << ": " << ec.message();
+      EXPECT_EQ(bytes[u], 40u * 64) << "transfer " << i;
+    }
+    EXPECT_EQ(driver.active(), 0u);
+    // Every cancelled transfer's connection was closed; the completed ones are cached.
+    ASSERT_TRUE(server.wait_closed(kTransfers / 2, 10s));
+    std::printf("[ measure ] driver, 200 transfers: the slowest of 100 cancels ended after "
+                "%.2f ms\n",
+                slowest_cancel_ms);
+    EXPECT_LT(slowest_cancel_ms, tether_test::kPromptly.count());
+  }  // ~Driver closes the cached connections
+  ASSERT_TRUE(server.wait_closed(kTransfers, 10s));
+  EXPECT_EQ(tether_test::open_descriptors(), fds_before);
+}
+
+TEST(CurlDriver, DestroyingAnUnfinishedTransferCancelsItAndReleasesTheHandle) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/slow?n=200&ms=10"));
+  {
+    auto t = driver.start(tether::background(), easy, {.on_body = [](std::string_view) {}});
+    ASSERT_TRUE(server.wait_requests(1));
+  }  // ~Transfer
+  EXPECT_EQ(driver.active(), 0u);
+  ASSERT_TRUE(server.wait_closed(1));
+  easy.url(server.url("/hello"));
+  EXPECT_FALSE(driver.perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
+}
+
+TEST(CurlDriver, DestroyingTheDriverEndsRunningTransfersWithCanceled) {
+  TestServer server;
+  Easy easy(server.url("/silent"));
+  tether::curl::Transfer t;
+  {
+    tether::curl::Driver driver;
+    t = driver.start(tether::background(), easy);
+    ASSERT_TRUE(server.wait_requests(1));
+  }
+  EXPECT_TRUE(t.ready());
+  EXPECT_EQ(t.wait(), tether::errc::canceled);
+}
+
+TEST(CurlDriver, BodyCallbackThatThrowsIsRethrownByWait) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/hello"));
+  auto t = driver.start(tether::background(), easy, {.on_body = [](std::string_view) {
+                          throw std::runtime_error("no room");
+                        }});
+  EXPECT_THROW((void)t.wait(), std::runtime_error);
+  EXPECT_FALSE(driver.perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
+}
+
+TEST(CurlDriver, InvalidUrlIsACurlError) {
+  tether::curl::Driver driver;
+  Easy easy("nonsense://x");
+  EXPECT_EQ(driver.perform(tether::background(), easy),
+            tether::curl::make_error_code(CURLE_UNSUPPORTED_PROTOCOL));
+  EXPECT_EQ(driver.perform(tether::background(), nullptr),
+            tether::curl::make_error_code(CURLE_BAD_FUNCTION_ARGUMENT));
+}
+
+TEST(CurlDriver, StartIsSafeFromManyThreads) {
+  TestServer server;
+  tether::curl::Driver driver;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      Easy easy(server.url("/hello"));
+      for (int j = 0; j < 5; ++j)
+        if (!driver.perform(tether::background(), easy, {.on_body = [](std::string_view) {}}))
+          ok.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 40);
+}
+
+namespace {
+
+tether_test::Detached fetch(tether::curl::Driver& driver, const tether::Context& ctx, CURL* easy,
+                            std::promise<std::pair<std::error_code, std::thread::id>>& out) {
+  std::error_code ec = co_await driver.start(ctx, easy, {.on_body = [](std::string_view) {}});
+  out.set_value({ec, std::this_thread::get_id()});
+}
+
+tether_test::Detached fetch_twice(tether::curl::Driver& driver, CURL* a, CURL* b,
+                                  std::promise<std::error_code>& out) {
+  std::error_code first = co_await driver.start(tether::background(), a,
+                                                {.on_body = [](std::string_view) {}});
+  // On the driver thread now: starting (and awaiting) another transfer is fine.
+  std::error_code second = co_await driver.start(tether::background(), b,
+                                                 {.on_body = [](std::string_view) {}});
+  out.set_value(first ? first : second);
+}
+
+}  // namespace
+
+TEST(CurlDriver, CoAwaitResumesOnTheDriverThreadWithTheResult) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/hello"));
+  std::promise<std::pair<std::error_code, std::thread::id>> done;
+  auto result = done.get_future();
+  fetch(driver, tether::background(), easy, done);
+  auto [ec, thread] = result.get();
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+TEST(CurlDriver, CoAwaitACancelledTransferGivesTheContextsError) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/silent"));
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 50ms);
+  std::promise<std::pair<std::error_code, std::thread::id>> done;
+  auto result = done.get_future();
+  fetch(driver, ctx, easy, done);
+  EXPECT_EQ(result.get().first, tether::errc::deadline_exceeded);
+}
+
+TEST(CurlDriver, CoAwaitedCoroutineMayStartMoreTransfers) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy a(server.url("/hello")), b(server.url("/hello"));
+  std::promise<std::error_code> done;
+  auto result = done.get_future();
+  fetch_twice(driver, a, b, done);
+  EXPECT_FALSE(result.get());
+}
