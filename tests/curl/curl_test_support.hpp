@@ -51,8 +51,9 @@ class Easy {
   CURL* h_;
 };
 
-inline double ms_since(std::chrono::steady_clock::time_point t0,
-                       std::chrono::steady_clock::time_point t1 = std::chrono::steady_clock::now()) {
+inline double ms_since(
+    std::chrono::steady_clock::time_point t0,
+    std::chrono::steady_clock::time_point t1 = std::chrono::steady_clock::now()) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count();
 }
 

@@ -128,9 +128,10 @@ TEST(CurlDriver, TwoHundredConcurrentTransfersWithARandomHalfCancelled) {
     EXPECT_EQ(driver.active(), 0u);
     // Every cancelled transfer's connection was closed; the completed ones are cached.
     ASSERT_TRUE(server.wait_closed(kTransfers / 2, 10s));
-    std::printf("[ measure ] driver, 200 transfers: the slowest of 100 cancels ended after "
-                "%.2f ms\n",
-                slowest_cancel_ms);
+    std::printf(
+        "[ measure ] driver, 200 transfers: the slowest of 100 cancels ended after "
+        "%.2f ms\n",
+        slowest_cancel_ms);
     EXPECT_LT(slowest_cancel_ms, tether_test::kPromptly.count());
   }  // ~Driver closes the cached connections
   ASSERT_TRUE(server.wait_closed(kTransfers, 10s));
@@ -168,9 +169,8 @@ TEST(CurlDriver, BodyCallbackThatThrowsIsRethrownByWait) {
   TestServer server;
   tether::curl::Driver driver;
   Easy easy(server.url("/hello"));
-  auto t = driver.start(tether::background(), easy, {.on_body = [](std::string_view) {
-                          throw std::runtime_error("no room");
-                        }});
+  auto t = driver.start(tether::background(), easy,
+                        {.on_body = [](std::string_view) { throw std::runtime_error("no room"); }});
   EXPECT_THROW((void)t.wait(), std::runtime_error);
   EXPECT_FALSE(driver.perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
 }
@@ -211,11 +211,11 @@ tether_test::Detached fetch(tether::curl::Driver& driver, const tether::Context&
 
 tether_test::Detached fetch_twice(tether::curl::Driver& driver, CURL* a, CURL* b,
                                   std::promise<std::error_code>& out) {
-  std::error_code first = co_await driver.start(tether::background(), a,
-                                                {.on_body = [](std::string_view) {}});
+  std::error_code first =
+      co_await driver.start(tether::background(), a, {.on_body = [](std::string_view) {}});
   // On the driver thread now: starting (and awaiting) another transfer is fine.
-  std::error_code second = co_await driver.start(tether::background(), b,
-                                                 {.on_body = [](std::string_view) {}});
+  std::error_code second =
+      co_await driver.start(tether::background(), b, {.on_body = [](std::string_view) {}});
   out.set_value(first ? first : second);
 }
 

@@ -95,9 +95,9 @@ TEST(CurlPerform, CancelMidDownloadEndsPromptlyAndTheServerSeesTheConnectionClos
   });
   std::size_t bytes = 0;
   auto ec = tether::curl::perform(ctx, easy, {.on_body = [&](std::string_view b) {
-                                                bytes += b.size();
-                                                first.notify();
-                                              }});
+                                    bytes += b.size();
+                                    first.notify();
+                                  }});
   const auto returned_at = std::chrono::steady_clock::now();
   canceller.join();
   EXPECT_EQ(ec, tether::errc::canceled) << ec.message();
@@ -106,9 +106,10 @@ TEST(CurlPerform, CancelMidDownloadEndsPromptlyAndTheServerSeesTheConnectionClos
   ASSERT_TRUE(server.wait_closed(1, 5s));
   const double end_ms = ms_since(cancelled_at, returned_at);
   const double close_ms = ms_since(cancelled_at, server.last_close());
-  std::printf("[ measure ] perform, cancel mid-download: returned after %.2f ms, server saw "
-              "the close after %.2f ms\n",
-              end_ms, close_ms);
+  std::printf(
+      "[ measure ] perform, cancel mid-download: returned after %.2f ms, server saw "
+      "the close after %.2f ms\n",
+      end_ms, close_ms);
   EXPECT_LT(end_ms, tether_test::kPromptly.count());
   EXPECT_LT(close_ms, tether_test::kPromptly.count());
 }
@@ -122,8 +123,8 @@ TEST(CurlPerform, ContextAlreadyDoneMakesNoConnection) {
   auto [expired, c2] = tether::with_timeout(tether::background(), -1ms);
   EXPECT_EQ(tether::curl::perform(expired, easy), tether::errc::deadline_exceeded);
   // A transfer that does connect is the first connection the server sees.
-  EXPECT_FALSE(tether::curl::perform(tether::background(), easy,
-                                     {.on_body = [](std::string_view) {}}));
+  EXPECT_FALSE(
+      tether::curl::perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
   EXPECT_EQ(server.accepted(), 1);
 }
 
@@ -149,8 +150,8 @@ TEST(CurlPerform, ConnectionsAreReusedAcrossCallsOnOneThread) {
   TestServer server;
   Easy easy(server.url("/hello"));
   for (int i = 0; i < 3; ++i)
-    EXPECT_FALSE(tether::curl::perform(tether::background(), easy,
-                                       {.on_body = [](std::string_view) {}}));
+    EXPECT_FALSE(
+        tether::curl::perform(tether::background(), easy, {.on_body = [](std::string_view) {}}));
   EXPECT_EQ(server.accepted(), 1);
 }
 
@@ -181,11 +182,9 @@ TEST(CurlPerform, NullHandleIsBadFunctionArgument) {
 TEST(CurlPerform, BodyCallbackThatThrowsIsRethrownAndTheHandleStaysUsable) {
   TestServer server;
   Easy easy(server.url("/slow?n=5&ms=1"));
-  EXPECT_THROW((void)tether::curl::perform(tether::background(), easy,
-                                           {.on_body =
-                                                [](std::string_view) {
-                                                  throw std::runtime_error("no room");
-                                                }}),
+  EXPECT_THROW((void)tether::curl::perform(
+                   tether::background(), easy,
+                   {.on_body = [](std::string_view) { throw std::runtime_error("no room"); }}),
                std::runtime_error);
   easy.url(server.url("/hello"));
   std::string body;
@@ -203,8 +202,7 @@ TEST(CurlPerform, CurlsOwnTimeoutBoundsTheTransferAsASecondLineOfDefence) {
   auto [ctx, cancel] = tether::with_timeout(tether::background(), -1ms);
   EXPECT_EQ(tether::curl::internal::transfer_result(ctx, CURLE_OPERATION_TIMEDOUT),
             tether::errc::deadline_exceeded);
-  EXPECT_EQ(tether::curl::internal::transfer_result(tether::background(),
-                                                    CURLE_OPERATION_TIMEDOUT),
+  EXPECT_EQ(tether::curl::internal::transfer_result(tether::background(), CURLE_OPERATION_TIMEDOUT),
             tether::curl::make_error_code(CURLE_OPERATION_TIMEDOUT));
   auto [later, c2] = tether::with_timeout(tether::background(), 1500us);
   EXPECT_EQ(tether::curl::internal::timeout_ms(later), 2);  // rounded up
@@ -232,8 +230,7 @@ TEST(CurlPerform, ErrorsCarryCurlsCategoryAndMessage) {
   EXPECT_STREQ(ec.category().name(), "curl");
   EXPECT_EQ(ec.message(), curl_easy_strerror(CURLE_COULDNT_CONNECT));
   EXPECT_FALSE(tether::curl::make_error_code(CURLE_OK));
-  EXPECT_STREQ(tether::curl::make_error_code(CURLM_OUT_OF_MEMORY).category().name(),
-               "curl.multi");
+  EXPECT_STREQ(tether::curl::make_error_code(CURLM_OUT_OF_MEMORY).category().name(), "curl.multi");
 }
 
 TEST(CurlPerform, LeavesNoDescriptorsBehindOnceItsThreadExits) {

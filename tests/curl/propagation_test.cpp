@@ -34,9 +34,8 @@ TEST(CurlPropagation, TetherHttpServersRequestContextGetsTheDeadlineAndTheTrace)
   auto [ctx, cancel] = tether::with_timeout(traced, 2s);
   Easy easy("http://127.0.0.1:" + std::to_string(server.port()) + "/ctx");
   std::string body;
-  auto ec = tether::curl::perform(ctx, easy,
-                                  {.propagate = true,
-                                   .on_body = [&](std::string_view b) { body.append(b); }});
+  auto ec = tether::curl::perform(
+      ctx, easy, {.propagate = true, .on_body = [&](std::string_view b) { body.append(b); }});
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(body, "ok");
   std::lock_guard lock(mu);
@@ -82,8 +81,9 @@ TEST(CurlPropagation, HeadersAreSentAndTheHandlesListIsPutBack) {
   std::string sent;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 5s);
   ASSERT_FALSE(tether::curl::perform(
-      ctx, easy,
-      {.propagate = true, .headers = user, .on_body = [&](std::string_view b) { sent.append(b); }}));
+      ctx, easy, {.propagate = true, .headers = user, .on_body = [&](std::string_view b) {
+                    sent.append(b);
+                  }}));
   EXPECT_NE(sent.find("X-Test: 1"), std::string::npos) << sent;
   EXPECT_NE(sent.find("grpc-timeout: "), std::string::npos) << sent;
   EXPECT_NE(sent.find("traceparent: 00-"), std::string::npos) << sent;

@@ -191,9 +191,9 @@ class TestServer {
       for (auto& c : conns_) {
         fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
         if (c.chunks_left > 0)
-          timeout = std::min(timeout, std::max(std::chrono::milliseconds(0),
-                                               std::chrono::ceil<std::chrono::milliseconds>(
-                                                   c.next_chunk - now)));
+          timeout = std::min(
+              timeout, std::max(std::chrono::milliseconds(0),
+                                std::chrono::ceil<std::chrono::milliseconds>(c.next_chunk - now)));
       }
       ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
       if (fds[0].revents & POLLIN) {

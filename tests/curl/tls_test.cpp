@@ -19,8 +19,8 @@ TEST(CurlTls, HttpsWithTheTestsOwnCertificateCompletes) {
   curl_easy_setopt(easy, CURLOPT_CAINFO, server.ca_file().c_str());
   std::string body;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
-  auto ec = tether::curl::perform(ctx, easy,
-                                  {.on_body = [&](std::string_view b) { body.append(b); }});
+  auto ec =
+      tether::curl::perform(ctx, easy, {.on_body = [&](std::string_view b) { body.append(b); }});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(body, "hello tls");
   EXPECT_EQ(server.handshakes_ok(), 1);

@@ -44,8 +44,8 @@ struct TransferState {
   HandleOptions handle;
 
   // Driver thread only.
-  Registration hook;     // after_func on ctx; stopped (and waited for) before finishing
-  bool added = false;    // in the multi
+  Registration hook;   // after_func on ctx; stopped (and waited for) before finishing
+  bool added = false;  // in the multi
   bool finished = false;
 
   std::atomic<bool> abandoned{false};  // its Transfer was destroyed before it finished

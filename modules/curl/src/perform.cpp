@@ -85,8 +85,8 @@ std::error_code perform(const Context& ctx, CURL* easy, Options options) {
       curl_waitfd extra{done_fd, CURL_WAIT_POLLIN, 0};
       // curl_multi_poll waits for the transfer's sockets, its own timers (capped by the
       // 1 s here) and the context's descriptor.
-      CURLMcode mc = curl_multi_poll(multi, done_fd >= 0 ? &extra : nullptr,
-                                     done_fd >= 0 ? 1u : 0u, 1000, nullptr);
+      CURLMcode mc = curl_multi_poll(multi, done_fd >= 0 ? &extra : nullptr, done_fd >= 0 ? 1u : 0u,
+                                     1000, nullptr);
       if (mc != CURLM_OK) {
         result = make_error_code(mc);
         break;

@@ -140,8 +140,8 @@ class Driver;
 namespace internal {
 struct TransferState;
 struct DriverImpl;
-void resume_when_done(const std::shared_ptr<TransferState>& state,
-                      std::coroutine_handle<> handle, bool& suspended);
+void resume_when_done(const std::shared_ptr<TransferState>& state, std::coroutine_handle<> handle,
+                      bool& suspended);
 std::error_code take_result(TransferState& state);
 }  // namespace internal
 
