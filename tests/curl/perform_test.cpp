@@ -12,7 +12,6 @@
 #include <thread>
 
 #include "curl_test_support.hpp"
-#include "handle.hpp"
 #include "test_server.hpp"
 #include "tether/curl.hpp"
 
@@ -191,22 +190,6 @@ TEST(CurlPerform, BodyCallbackThatThrowsIsRethrownAndTheHandleStaysUsable) {
   EXPECT_FALSE(tether::curl::perform(tether::background(), easy,
                                      {.on_body = [&](std::string_view b) { body.append(b); }}));
   EXPECT_EQ(body, "hello");
-}
-
-TEST(CurlPerform, CurlsOwnTimeoutBoundsTheTransferAsASecondLineOfDefence) {
-  TestServer server;
-  Easy easy(server.url("/silent"));
-  // Here the context has no timer thread to fire first: its deadline is far, but the
-  // handle's CURLOPT_TIMEOUT_MS is what tether sets from it. Simulate curl firing at the
-  // deadline by checking the mapping directly.
-  auto [ctx, cancel] = tether::with_timeout(tether::background(), -1ms);
-  EXPECT_EQ(tether::curl::internal::transfer_result(ctx, CURLE_OPERATION_TIMEDOUT),
-            tether::errc::deadline_exceeded);
-  EXPECT_EQ(tether::curl::internal::transfer_result(tether::background(), CURLE_OPERATION_TIMEDOUT),
-            tether::curl::make_error_code(CURLE_OPERATION_TIMEDOUT));
-  auto [later, c2] = tether::with_timeout(tether::background(), 1500us);
-  EXPECT_EQ(tether::curl::internal::timeout_ms(later), 2);  // rounded up
-  EXPECT_EQ(tether::curl::internal::timeout_ms(tether::background()), 0);
 }
 
 TEST(CurlPerform, HandleTimeoutIsClearedAfterTheCall) {

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "curl_test_support.hpp"
-#include "handle.hpp"
 #include "test_server.hpp"
 #include "tether/curl.hpp"
 #include "tether/http.hpp"
@@ -47,30 +46,6 @@ TEST(CurlPropagation, TetherHttpServersRequestContextGetsTheDeadlineAndTheTrace)
   EXPECT_NE(server_trace->span_id, trace.span_id);
   auto [grace, stop] = tether::with_timeout(tether::background(), 5s);
   (void)server.shutdown(grace);
-}
-
-TEST(CurlPropagation, UserHeadersAreKeptAndFieldsOfTheSameNameReplaced) {
-  curl_slist* user = nullptr;
-  user = curl_slist_append(user, "Accept: text/plain");
-  user = curl_slist_append(user, "GRPC-Timeout: 99S");
-  user = curl_slist_append(user, "traceparent: junk");
-  auto [ctx, cancel] = tether::with_timeout(tether::background(), 1s);
-  auto lines = tether::curl::internal::propagated_headers(user, ctx, 20ms);
-  curl_slist_free_all(user);
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0], "Accept: text/plain");
-  EXPECT_EQ(lines[1].rfind("grpc-timeout: ", 0), 0u);
-  auto timeout = tether::parse_grpc_timeout(std::string_view(lines[1]).substr(14));
-  ASSERT_TRUE(timeout.has_value());
-  EXPECT_LE(timeout->duration(), 980ms);
-  EXPECT_EQ(lines[2].rfind("traceparent: ", 0), 0u);
-  EXPECT_TRUE(tether::parse_traceparent(std::string_view(lines[2]).substr(13)).has_value());
-}
-
-TEST(CurlPropagation, WithoutADeadlineOnlyTheTraceIsSent) {
-  auto lines = tether::curl::internal::propagated_headers(nullptr, tether::background(), 20ms);
-  ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(lines[0].rfind("traceparent: ", 0), 0u);
 }
 
 TEST(CurlPropagation, HeadersAreSentAndTheHandlesListIsPutBack) {
