@@ -253,3 +253,40 @@ TEST(CurlDriver, CoAwaitedCoroutineMayStartMoreTransfers) {
   fetch_twice(driver, a, b, done);
   EXPECT_FALSE(result.get());
 }
+
+namespace {
+
+// A coroutine whose frame the test owns (and may destroy while it is suspended).
+struct Owned {
+  struct promise_type {
+    Owned get_return_object() noexcept {
+      return Owned{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+Owned await_forever(tether::curl::Driver& driver, CURL* easy, std::atomic<bool>& resumed) {
+  (void)co_await driver.start(tether::background(), easy);
+  resumed.store(true);
+}
+
+}  // namespace
+
+TEST(CurlDriver, DestroyingASuspendedCoroutineCancelsItsTransferWithoutResumingIt) {
+  TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/silent"));
+  std::atomic<bool> resumed{false};
+  Owned coro = await_forever(driver, easy, resumed);
+  ASSERT_TRUE(server.wait_requests(1));
+  EXPECT_EQ(driver.active(), 1u);
+  coro.handle.destroy();  // ~Transfer inside the frame: cancel, wait for the driver
+  EXPECT_EQ(driver.active(), 0u);
+  ASSERT_TRUE(server.wait_closed(1));
+  EXPECT_FALSE(resumed.load());
+}

@@ -247,7 +247,16 @@ std::error_code Transfer::wait() {
 }
 
 void Transfer::abandon() noexcept {
-  if (!state_ || state_->done.load(std::memory_order_acquire)) return;
+  if (!state_) return;
+  {
+    // A coroutine suspended on this transfer is being destroyed with it: never resume it.
+    std::lock_guard lock(state_->mu);
+    state_->waiter = {};
+  }
+  if (state_->done.load(std::memory_order_acquire)) {
+    state_.reset();
+    return;
+  }
   auto impl = state_->driver.lock();
   if (impl) {
     if (impl->thread_id.load() == std::this_thread::get_id()) {

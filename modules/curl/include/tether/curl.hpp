@@ -164,7 +164,7 @@ class [[nodiscard]] Transfer {
   bool ready() const noexcept;
   /// Blocks until the transfer has finished; returns its result as perform() would
   /// ({}, the context's error, or curl's), or rethrows the exception of Options::on_body.
-  /// The result is returned once; a second call returns {}.
+  /// May be called again: it returns (or rethrows) the same.
   std::error_code wait();
 
   /// `std::error_code ec = co_await transfer;` suspends the coroutine until the transfer
@@ -172,6 +172,10 @@ class [[nodiscard]] Transfer {
   /// does not suspend, if the transfer has already finished). Keep what follows short and
   /// non-blocking, or move to your own executor: never wait() on that driver from there,
   /// and never destroy the Driver from there. Starting more transfers from there is fine.
+  /// Destroying a coroutine suspended here destroys the Transfer: the transfer is cancelled
+  /// and the coroutine is never resumed. Doing that while the transfer finishes on the
+  /// driver thread is a race, as with any awaitable: destroy such frames on the driver
+  /// thread (from a coroutine it resumed) or only after they have resumed.
   auto operator co_await() & noexcept { return Awaiter{state_}; }
   auto operator co_await() && noexcept { return Awaiter{state_}; }
 
@@ -212,9 +216,9 @@ class [[nodiscard]] Transfer {
 /// (curl_multi_wakeup), so waiting costs no descriptor per context; the hook is
 /// deregistered (stop_and_wait) before the handle is released.
 ///
-/// Thread safety: start() and perform() may be called from any thread, concurrently. The
-/// Driver must outlive no Transfer in particular: destroying it ends every transfer still
-/// running with errc::canceled.
+/// Thread safety: start() and perform() may be called from any thread, concurrently.
+/// Transfers may outlive their Driver: destroying it ends every transfer still running with
+/// errc::canceled (and resumes their awaiting coroutines, on the driver thread).
 ///
 /// What blocks: perform() until its transfer finishes; ~Driver while it stops its thread
 /// (it cancels, never waits for a transfer to complete). start() never blocks on I/O.
