@@ -57,8 +57,9 @@ long timeout_ms(const Context& ctx) {
   const auto deadline = ctx.deadline();
   if (!deadline) return 0;
   const auto left = *deadline - now();
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return ms < 1 ? 1L : static_cast<long>(std::min<long long>(ms, 0x7fffffffLL));
+  const auto ms =
+      std::max<long long>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count());
+  return static_cast<long>(std::min<long long>(ms + kTimeoutSlackMs, 0x7fffffffLL));
 }
 
 std::error_code transfer_result(const Context& ctx, CURLcode code) {

@@ -24,8 +24,13 @@ void global_init();
 std::vector<std::string> propagated_headers(const curl_slist* user, const Context& ctx,
                                             std::chrono::milliseconds margin);
 
+/// How much later than the context's deadline CURLOPT_TIMEOUT_MS is set, so that the
+/// backstop fires after the context's own timer: libcurl starts its clock before the
+/// handle is added and was seen firing up to 0.3 ms early against a rounded-up time left.
+inline constexpr long kTimeoutSlackMs = 10;
+
 /// CURLOPT_TIMEOUT_MS for a transfer under `ctx`: the time left until its deadline in
-/// milliseconds, rounded up and at least 1; 0 (no timeout) without a deadline.
+/// milliseconds, rounded up, plus kTimeoutSlackMs; 0 (no timeout) without a deadline.
 long timeout_ms(const Context& ctx);
 
 /// The error a finished transfer reports: {} on CURLE_OK; the context's error when the

@@ -21,7 +21,8 @@
 // easy handle is removed from the multi at once; libcurl closes a connection whose
 // transfer was cut off (it is never reused), and the call returns ctx.err(). As a second
 // line of defence a context with a deadline also sets CURLOPT_TIMEOUT_MS to the time left
-// (rounded up), so libcurl gives up by itself even if nobody were waiting; its
+// (rounded up, plus 10 ms so that it fires after the context's own timer), so libcurl gives
+// up by itself even if nobody were waiting; its
 // CURLE_OPERATION_TIMEDOUT after the deadline is reported as deadline_exceeded too. A
 // context that is already done makes no connection at all.
 //
@@ -36,7 +37,7 @@
 //
 // What tether touches on your handle, for the duration of the call only:
 //   * CURLOPT_NOSIGNAL is set to 1 (required in threaded programs; it stays set);
-//   * CURLOPT_TIMEOUT_MS, when ctx has a deadline: set to the time left, then back to 0
+//   * CURLOPT_TIMEOUT_MS, when ctx has a deadline: set to the time left (+10 ms), then back to 0
 //     (no timeout) afterwards — put a timeout in the context, not on the handle;
 //   * CURLOPT_HTTPHEADER, when Options::propagate is set: Options::headers plus
 //     `grpc-timeout` and `traceparent`, then back to Options::headers afterwards;
