@@ -224,7 +224,7 @@ tether_test::Detached fetch_twice(tether::curl::Driver& driver, CURL* a, CURL* b
 TEST(CurlDriver, CoAwaitResumesOnTheDriverThreadWithTheResult) {
   TestServer server;
   tether::curl::Driver driver;
-  Easy easy(server.url("/hello"));
+  Easy easy(server.url("/slow?n=5&ms=20"));  // 100 ms: still running when awaited
   std::promise<std::pair<std::error_code, std::thread::id>> done;
   auto result = done.get_future();
   fetch(driver, tether::background(), easy, done);
