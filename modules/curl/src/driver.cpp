@@ -21,6 +21,7 @@
 #include <coroutine>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -160,10 +161,15 @@ void DriverImpl::loop() {
     }
     const auto canceled = make_error_code(tether::errc::canceled);
     for (const auto& s : adds) {
-      if (stop)
+      if (stop) {
         finish(s, canceled);
-      else
+        continue;
+      }
+      try {
         add(s);
+      } catch (const std::bad_alloc&) {  // after_func could not allocate its callback
+        finish(s, make_error_code(CURLE_OUT_OF_MEMORY));
+      }
     }
     for (const auto& weak : ends) {
       if (auto s = weak.lock(); s && !s->finished)
@@ -305,9 +311,12 @@ Transfer Driver::start(const Context& ctx, CURL* easy, Options options) {
     return Transfer(std::move(s));
   }
   impl_->active.fetch_add(1, std::memory_order_relaxed);
-  {
+  try {
     std::lock_guard lock(impl_->mu);
     impl_->incoming.push_back(s);
+  } catch (...) {
+    impl_->active.fetch_sub(1, std::memory_order_relaxed);
+    throw;  // s is dropped: ~HandleOptions puts the handle's options back
   }
   impl_->wake();
   return Transfer(std::move(s));
