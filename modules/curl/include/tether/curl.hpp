@@ -21,10 +21,10 @@
 // easy handle is removed from the multi at once; libcurl closes a connection whose
 // transfer was cut off (it is never reused), and the call returns ctx.err(). As a second
 // line of defence a context with a deadline also sets CURLOPT_TIMEOUT_MS to the time left
-// (rounded up, plus 10 ms so that it fires after the context's own timer), so libcurl gives
-// up by itself even if nobody were waiting; its
-// CURLE_OPERATION_TIMEDOUT after the deadline is reported as deadline_exceeded too. A
-// context that is already done makes no connection at all.
+// (rounded up, plus 10 ms so that it fires after the context's own timer), so libcurl
+// gives up by itself even if nobody were waiting; its CURLE_OPERATION_TIMEDOUT after the
+// deadline is reported as deadline_exceeded too. A context that is already done makes no
+// connection at all.
 //
 // Two forms:
 //   * perform(ctx, easy): one transfer, on the calling thread (blocking). Each thread keeps
@@ -37,8 +37,8 @@
 //
 // What tether touches on your handle, for the duration of the call only:
 //   * CURLOPT_NOSIGNAL is set to 1 (required in threaded programs; it stays set);
-//   * CURLOPT_TIMEOUT_MS, when ctx has a deadline: set to the time left (+10 ms), then back to 0
-//     (no timeout) afterwards — put a timeout in the context, not on the handle;
+//   * CURLOPT_TIMEOUT_MS, when ctx has a deadline: set to the time left (+10 ms), then
+//     back to 0 (no timeout) afterwards — put a timeout in the context, not on the handle;
 //   * CURLOPT_HTTPHEADER, when Options::propagate is set: Options::headers plus
 //     `grpc-timeout` and `traceparent`, then back to Options::headers afterwards;
 //   * CURLOPT_WRITEFUNCTION / CURLOPT_WRITEDATA, when Options::on_body is set: a trampoline
@@ -61,9 +61,13 @@
 //
 // What blocks: perform() blocks its thread until the transfer completes or the context
 // ends. Transfer::wait() blocks until the transfer has finished; ~Transfer of a transfer
-// still running cancels it and waits for the driver to release the handle (a few
-// microseconds). ~Driver cancels what still runs and joins its thread. Host names are
-// resolved by libcurl's threaded resolver, which a context abandons but cannot interrupt.
+// still running cancels it and waits for the driver to release the handle (one turn of
+// the driver's loop). ~Driver cancels what still runs and joins its thread. What libcurl
+// does inside one call cannot be interrupted: the context is seen when the call returns.
+// The one long such step is loading the CA bundle for a multi handle's first TLS
+// connection (tens of ms; cached per multi handle since libcurl 7.87); a Driver's other
+// transfers wait for it too. Host names are resolved by libcurl's threaded resolver, which
+// a context abandons but cannot interrupt.
 //
 // curl_global_init: tether calls it once (thread-safely, CURL_GLOBAL_DEFAULT) before its
 // first transfer and never calls curl_global_cleanup.
