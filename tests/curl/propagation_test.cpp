@@ -70,3 +70,17 @@ TEST(CurlPropagation, HeadersAreSentAndTheHandlesListIsPutBack) {
   EXPECT_EQ(plain.find("traceparent"), std::string::npos) << plain;
   curl_slist_free_all(user);
 }
+
+TEST(CurlPropagation, DriverTransfersSendTheSameHeaders) {
+  tether_test::TestServer server;
+  tether::curl::Driver driver;
+  Easy easy(server.url("/echo"));
+  const auto trace = tether::TraceContext::new_root();
+  auto traced = tether::with_value(tether::background(), tether::trace_key, trace);
+  auto [ctx, cancel] = tether::with_timeout(traced, 5s);
+  std::string sent;
+  ASSERT_FALSE(driver.perform(
+      ctx, easy, {.propagate = true, .on_body = [&](std::string_view b) { sent.append(b); }}));
+  EXPECT_NE(sent.find("grpc-timeout: "), std::string::npos) << sent;
+  EXPECT_NE(sent.find("traceparent: 00-" + trace.trace_id_hex() + "-"), std::string::npos) << sent;
+}
