@@ -288,4 +288,20 @@ inline int open_descriptors() {
   return n;
 }
 
+/// "3 -> socket:[123], 4 -> anon_inode:[eventfd], ..." for a failure message.
+inline std::string describe_descriptors() {
+  std::string out;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      char target[256] = {};
+      std::string path = std::string("/proc/self/fd/") + e->d_name;
+      ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+      out += std::string(e->d_name) + " -> " + (n > 0 ? std::string(target, n) : "?") + "\n";
+    }
+    ::closedir(dir);
+  }
+  return out;
+}
+
 }  // namespace tether_test
