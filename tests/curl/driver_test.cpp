@@ -297,3 +297,23 @@ TEST(CurlDriver, DestroyingASuspendedCoroutineCancelsItsTransferWithoutResumingI
   ASSERT_TRUE(server.wait_closed(1));
   EXPECT_FALSE(resumed.load());
 }
+
+TEST(CurlDriver, CancellingAParentEndsEveryTransferDerivedFromIt) {
+  TestServer server;
+  tether::curl::Driver driver;
+  auto [parent, cancel_parent] = tether::with_cancel(tether::background());
+  std::vector<std::unique_ptr<Easy>> handles;
+  std::vector<tether::ScopedCancel> cancels;
+  std::vector<tether::curl::Transfer> transfers;
+  for (int i = 0; i < 10; ++i) {
+    handles.push_back(std::make_unique<Easy>(server.url("/silent")));
+    auto [child, cancel_child] = tether::with_timeout(parent, 1h);  // each its own context
+    cancels.push_back(std::move(cancel_child));
+    transfers.push_back(driver.start(child, *handles.back()));
+  }
+  ASSERT_TRUE(server.wait_requests(10));
+  cancel_parent();
+  for (auto& t : transfers) EXPECT_EQ(t.wait(), tether::errc::canceled);
+  EXPECT_EQ(driver.active(), 0u);
+  EXPECT_TRUE(server.wait_closed(10));
+}

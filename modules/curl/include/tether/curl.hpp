@@ -216,6 +216,9 @@ class [[nodiscard]] Transfer {
 ///   // in a coroutine:
 ///   std::error_code ec = co_await driver.start(ctx, easy);   // resumes on the driver thread
 ///
+/// Options::on_body callbacks run on the driver thread, one at a time: a slow one delays
+/// every transfer of the driver (hand heavy work to another thread).
+///
 /// Connections are cached by the driver's multi handle and reused across its transfers.
 /// A context's end reaches the driver through an after_func that wakes its loop
 /// (curl_multi_wakeup), so waiting costs no descriptor per context; the hook is
