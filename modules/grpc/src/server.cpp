@@ -29,20 +29,29 @@ class Category final : public std::error_category {
   const char* name() const noexcept override { return "tether.grpc"; }
   std::string message(int c) const override {
     switch (static_cast<errc>(c)) {
-      case errc::client_cancelled: return "client cancelled";
-      case errc::client_deadline_passed: return "client deadline passed";
-      case errc::rpc_finished: return "rpc finished";
-      case errc::server_shutdown: return "server shutdown";
-      case errc::end_of_stream: return "end of stream";
-      case errc::stream_broken: return "stream broken";
+      case errc::client_cancelled:
+        return "client cancelled";
+      case errc::client_deadline_passed:
+        return "client deadline passed";
+      case errc::rpc_finished:
+        return "rpc finished";
+      case errc::server_shutdown:
+        return "server shutdown";
+      case errc::end_of_stream:
+        return "end of stream";
+      case errc::stream_broken:
+        return "stream broken";
     }
     return "unknown tether.grpc error";
   }
   bool equivalent(int c, const std::error_condition& cond) const noexcept override {
     switch (static_cast<errc>(c)) {
-      case errc::client_cancelled: return cond == std::errc::operation_canceled;
-      case errc::client_deadline_passed: return cond == std::errc::timed_out;
-      default: return default_error_condition(c) == cond;
+      case errc::client_cancelled:
+        return cond == std::errc::operation_canceled;
+      case errc::client_deadline_passed:
+        return cond == std::errc::timed_out;
+      default:
+        return default_error_condition(c) == cond;
     }
   }
 };
@@ -106,8 +115,7 @@ ServerCall::ServerCall(const Context& base, const ::grpc::ServerContextBase& sc,
   const auto& metadata = sc.client_metadata();
   if (auto it = metadata.find("traceparent"); it != metadata.end())
     incoming = parse_traceparent(std::string_view(it->second.data(), it->second.size()));
-  ctx_ = with_value(bounded, trace_key,
-                    incoming ? incoming->child() : TraceContext::new_root());
+  ctx_ = with_value(bounded, trace_key, incoming ? incoming->child() : TraceContext::new_root());
 }
 
 void ServerCall::on_cancel() noexcept {
@@ -221,8 +229,7 @@ class UnaryReactor final : public ::grpc::ServerUnaryReactor {
 
 // ---- Dispatcher --------------------------------------------------------------------------
 
-Dispatcher::Dispatcher(const Context& base, ServerOptions options)
-    : options_(std::move(options)) {
+Dispatcher::Dispatcher(const Context& base, ServerOptions options) : options_(std::move(options)) {
   auto [ctx, cancel] = with_cancel_cause(base);
   base_ = std::move(ctx);
   cancel_base_.emplace(std::move(cancel));

@@ -148,7 +148,7 @@ struct ServerOptions {
   /// left is reported as errc::client_deadline_passed. Zero: every cancel is a client cancel.
   double deadline_slack = 0.035;
   /// Where handler work runs; empty: a pool of `workers` threads owned by the Dispatcher.
-  Executor executor;
+  Executor executor{};
   std::size_t workers = 4;
 };
 
@@ -478,8 +478,8 @@ class ClientCall {
 /// A blocking unary call under `ctx`: `f(ClientContext*)` makes the call (a stub method);
 /// returns its status through ClientCall::status.
 template <class F>
-requires(std::is_invocable_r_v<::grpc::Status, F&, ::grpc::ClientContext*>)
-::grpc::Status call(const Context& ctx, F&& f, const ClientOptions& options = {}) {
+requires(std::is_invocable_r_v<::grpc::Status, F&, ::grpc::ClientContext*>)::grpc::Status
+    call(const Context& ctx, F&& f, const ClientOptions& options = {}) {
   ClientCall c(ctx, options);
   return c.status(f(&c.client_context()));
 }

@@ -1,0 +1,2 @@
+// Interop with real peers (filled in below).
+#include <gtest/gtest.h>
