@@ -150,9 +150,9 @@ TEST(GrpcClientCall, DestroyedWhileContextCancelledOnAnotherThread) {
   for (int i = 0; i < 100; ++i) {
     auto [ctx, cancel] = tether::with_cancel(tether::background());
     const auto delay = std::chrono::microseconds(rng() % 3000);
-    std::thread canceller([&, delay] {
+    std::thread canceller([delay, c = cancel.func()] {
       std::this_thread::sleep_for(delay);
-      cancel();
+      c();
     });
     {
       tg::ClientCall call(ctx);
