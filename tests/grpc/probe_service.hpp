@@ -53,6 +53,8 @@ class Recorder {
 class ProbeService final : public tether::test::Probe::CallbackService {
  public:
   ProbeService(tether::grpc::Dispatcher& d, Recorder& rec) : d_(d), rec_(rec) {}
+  /// Echo records what it saw (off only for the benchmark).
+  std::atomic<bool> record_echo{true};
   void set_downstream(std::shared_ptr<::grpc::Channel> ch) {
     downstream_ = tether::test::Probe::NewStub(std::move(ch));
   }
