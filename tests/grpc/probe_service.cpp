@@ -147,10 +147,13 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
       });
 }
 
-TestServer::TestServer(tether::grpc::ServerOptions options, const tether::Context& base)
-    : dispatcher(base, std::move(options)), service(dispatcher, rec) {
+TestServer::TestServer(tether::grpc::ServerOptions options, const tether::Context& base,
+                       std::string host,
+                       const std::function<void(::grpc::ServerBuilder&)>& configure)
+    : dispatcher(base, std::move(options)), service(dispatcher, rec), host_(std::move(host)) {
   ::grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", ::grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(host_ + ":0", ::grpc::InsecureServerCredentials(), &port_);
+  if (configure) configure(builder);
   builder.RegisterService(&service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) throw std::runtime_error("test server did not start");

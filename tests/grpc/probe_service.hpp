@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,10 +88,12 @@ void begin_work(Recorder& rec, const std::shared_ptr<Seen>& seen, const tether::
 class TestServer {
  public:
   explicit TestServer(tether::grpc::ServerOptions options = {},
-                      const tether::Context& base = tether::background());
+                      const tether::Context& base = tether::background(),
+                      std::string host = "127.0.0.1",
+                      const std::function<void(::grpc::ServerBuilder&)>& configure = {});
   ~TestServer();
   int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
   std::unique_ptr<tether::test::Probe::Stub> stub() const;
   std::shared_ptr<::grpc::Channel> channel() const;
   /// Dispatcher::shutdown with a deadline `grace` from now; returns how long it took.
@@ -102,6 +105,7 @@ class TestServer {
 
  private:
   std::unique_ptr<::grpc::Server> server_;
+  std::string host_;
   int port_ = 0;
   bool shut_ = false;
 };
