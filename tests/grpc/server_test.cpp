@@ -157,6 +157,8 @@ TEST(GrpcServerContext, FinishedRpcEndsKeptContextAndRunsAfterFuncs) {
   ASSERT_TRUE(seen->ctx.done().wait_for(kSoon));
   EXPECT_EQ(seen->ctx.err(), tether::errc::canceled);
   EXPECT_EQ(tether::cause(seen->ctx), tg::errc::rpc_finished);
+  // done() is ready before the after_funcs run (on the cancelling thread): wait for ours.
+  EXPECT_FALSE(seen->after.stop_and_wait()) << "the after_func never started";
   EXPECT_TRUE(seen->after_func_ran);
 }
 
