@@ -135,7 +135,8 @@ inline std::error_code make_error_code(errc e) noexcept {
 // ---- server ------------------------------------------------------------------------------
 
 /// Runs a task on some other thread (a thread pool's submit). Must run every task it
-/// accepts, or throw without keeping it.
+/// accepts, or throw without keeping it; must not run it inline (the task would then run
+/// inside gRPC's method handler, and gRPC holds OnCancel back until that returns).
 using Executor = std::function<void(std::function<void()>)>;
 
 /// Server policy.
