@@ -21,6 +21,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,6 +30,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -37,6 +39,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tether/context.hpp"
@@ -157,9 +160,23 @@ const char* reason_phrase(int status) {
 
 Response status_response(int status) { return Response::text(status, reason_phrase(status)); }
 
+// Room to read beyond the header limit: one read's worth of body or pipelined bytes.
+constexpr std::size_t kReadSlack = 16 * 1024;
+
+// True unless Transfer-Encoding is present and its last coding is not "chunked".
+bool last_coding_is_chunked_if_any(beast::string_view te) {
+  if (te.empty()) return true;
+  std::size_t end = te.find_last_not_of(" \t,");
+  if (end == beast::string_view::npos) return false;
+  std::size_t start = te.find_last_of(" \t,", end);
+  start = start == beast::string_view::npos ? 0 : start + 1;
+  return beast::iequals(te.substr(start, end + 1 - start), "chunked");
+}
+
 // The status for a request that could not be read; 0 means "just close".
 int status_for_read_error(const error_code& ec) {
   if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::buffer_overflow) return 431;  // trailers or a chunk line too large
   if (ec == bhttp::error::body_limit) return 413;
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
   if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
@@ -242,7 +259,18 @@ struct Server::Impl {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+      : server_(server),
+        stream_(std::move(socket)),
+        // Bounded memory: what the parser must hold at once (the header section, a chunk-size
+        // line with its extensions, the trailer section) fits in the header limit plus one
+        // read; more is refused (431) instead of growing the buffer without end.
+        buffer_(server.options.header_limit + kReadSlack) {
+    on_chunk_header_ = [this](std::uint64_t, beast::string_view extensions, error_code& ec) {
+      chunk_extension_bytes_ += extensions.size();
+      if (chunk_extension_bytes_ > server_.options.header_limit)
+        ec = bhttp::error::bad_chunk_extension;  // 400: they count against the header limit
+    };
+  }
 
   ~Connection() {
     std::lock_guard lock(server_.mu);
@@ -283,6 +311,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(server_.options.header_limit, UINT32_MAX)));
     parser_->body_limit(server_.options.body_limit);
+    chunk_extension_bytes_ = 0;
+    parser_->on_chunk_header(on_chunk_header_);
     stream_.expires_after(server_.options.read_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
@@ -302,6 +332,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void dispatch() {
     auto& msg = parser_->get();
+    if (!last_coding_is_chunked_if_any(msg[bhttp::field::transfer_encoding]))
+      return write_error(400);  // RFC 9112 §6.3: the body's length cannot be determined
     started_ = Clock::now();
     request_ = Request{};
     request_.method = std::string(msg.method_string());
@@ -356,9 +388,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       try {
         response = route->handler(ctx, self->request_);
       } catch (const std::exception& e) {
-        response = Response::text(500, std::string("internal error: ") + e.what());
+        response = status_response(500);  // the text is for the log, never for the client
+        self->handler_error_ = e.what();
       } catch (...) {
         response = status_response(500);
+        self->handler_error_ = "an exception not derived from std::exception";
       }
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
@@ -369,13 +403,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Keeps one read outstanding while the handler runs: the only way to learn that the
   // client went away. Data is kept (a pipelined request); EOF or an error cancels.
   void watch() {
-    const std::size_t limit =
-        server_.options.header_limit +
-        static_cast<std::size_t>(std::min<std::uint64_t>(server_.options.body_limit, 64 * 1024));
-    if (!handler_running_ || peer_gone_ || buffer_.size() >= limit) return;
+    const std::size_t room = buffer_.max_size() - buffer_.size();
+    if (!handler_running_ || peer_gone_ || room == 0) return;
     watching_ = true;
     stream_.socket().async_read_some(
-        buffer_.prepare(4096),
+        buffer_.prepare(std::min<std::size_t>(room, 4096)),
         net::bind_cancellation_slot(
             watch_cancel_.slot(),
             [self = shared_from_this()](error_code ec, std::size_t n) { self->on_watch(ec, n); }));
@@ -459,6 +491,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       entry.cause = why.message();
       entry.cause_code = why.code();
     }
+    entry.error = std::exchange(handler_error_, {});
     server_.options.access_log(entry);
 
     cancel_timer_.reset();  // a finished request's context is cancelled, as in Go
@@ -512,8 +545,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Server::Impl& server_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;  // at most header_limit + kReadSlack bytes
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::function<void(std::uint64_t, beast::string_view, error_code&)> on_chunk_header_;
+  std::size_t chunk_extension_bytes_ = 0;  // of the request being read
+  std::string handler_error_;  // written by the worker before it posts the response back
   std::array<char, 1024> discard_{};
 
   // The request being served.
