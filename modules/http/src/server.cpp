@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -202,6 +203,7 @@ struct Server::Impl {
   }
 
   void accept();
+  void accept_later();
   void close_acceptor();
   std::error_code shutdown(const Context& ctx);
   std::vector<std::shared_ptr<Connection>> open_connections();
@@ -241,12 +243,15 @@ struct Server::Impl {
   std::size_t in_flight = 0;  // under mu: requests dispatched and not yet finished
   bool stopping = false;      // under mu: shutdown has begun; no new request starts
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // under mu
+  bool accept_paused = false;  // under mu: max_connections reached; a closing one resumes
 
   // Destroyed in reverse order: the worker pool (holding connections) goes before the
   // io_context that owns their sockets.
   net::io_context ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  tcp::acceptor acceptor;  // touched on its strand
+  tcp::acceptor acceptor;                                     // touched on its strand
+  net::steady_timer accept_backoff{acceptor.get_executor()};  // on the acceptor's strand
+  std::chrono::milliseconds accept_delay{0};                  // on the acceptor's strand
   std::uint16_t bound_port = 0;
   net::thread_pool workers;
   std::vector<std::thread> io_threads;
@@ -273,8 +278,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   ~Connection() {
-    std::lock_guard lock(server_.mu);
-    server_.connections.erase(this);
+    bool resume = false;
+    {
+      std::lock_guard lock(server_.mu);
+      server_.connections.erase(this);
+      resume = server_.accept_paused && !server_.stopping;
+      server_.accept_paused = false;
+    }
+    if (resume) {
+      net::post(server_.acceptor.get_executor(), [&s = server_] {
+        if (s.acceptor.is_open()) s.accept();
+      });
+    }
   }
 
   void start() {
@@ -574,16 +589,32 @@ void Server::Impl::accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
     if (ec) {
       if (!acceptor.is_open()) return;  // closed by shutdown
-      return accept();                  // e.g. EMFILE: keep serving the others
+      return accept_later();            // EMFILE, ENFILE, ENOBUFS...: do not spin
     }
+    accept_delay = {};
     auto conn = std::make_shared<Connection>(*this, std::move(socket));
+    bool full = false;
     {
       std::lock_guard lock(mu);
       if (stopping) return;  // conn closes its socket on destruction
       connections.emplace(conn.get(), conn);
+      full = options.max_connections != 0 && connections.size() >= options.max_connections;
+      accept_paused = full;
     }
     conn->start();
-    accept();
+    if (!full) accept();  // else the next connection to close resumes accepting
+  });
+}
+
+// Go's net/http: a failed accept is retried after 5 ms, doubling up to 1 s, so that running
+// out of descriptors neither spins the I/O threads nor stops the server for good.
+void Server::Impl::accept_later() {
+  using namespace std::chrono_literals;
+  accept_delay =
+      accept_delay == 0ms ? 5ms : std::min<std::chrono::milliseconds>(accept_delay * 2, 1s);
+  accept_backoff.expires_after(accept_delay);
+  accept_backoff.async_wait([this](error_code ec) {
+    if (!ec && acceptor.is_open()) accept();
   });
 }
 
@@ -592,6 +623,7 @@ void Server::Impl::close_acceptor() {
   net::dispatch(acceptor.get_executor(), [&] {
     error_code ignored;
     acceptor.close(ignored);
+    accept_backoff.cancel();
     closed.set_value();
   });
   closed.get_future().wait();

@@ -186,6 +186,11 @@ struct ServerOptions {
   /// bounded.
   std::size_t header_limit = 8 * 1024;
   std::uint64_t body_limit = 1024 * 1024;  ///< beyond it: 413
+  /// Open connections at most (0: no limit). At the limit the server stops accepting — new
+  /// clients wait in the kernel's listen backlog — until a connection closes. Independently,
+  /// when accept() fails (EMFILE, ENFILE: out of descriptors) the server retries after 5 ms,
+  /// doubling up to 1 s, as Go's net/http does, instead of spinning.
+  std::size_t max_connections = 10'000;
   /// Defaults to one line per request on stderr.
   AccessLog access_log;
 };
