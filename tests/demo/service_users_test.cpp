@@ -68,6 +68,14 @@ TEST_F(UsersTest, AnIdThatIsNotAPositiveNumberIs400) {
   }
 }
 
+TEST_F(UsersTest, AMalformedEscapeInTheIdIs400NotA404) {
+  RunningService s(test_options(dir.path()));
+  for (const char* target : {"/users/%ZZ", "/users/4%2"}) {
+    auto [status, body] = s.get_json(target);
+    EXPECT_EQ(status, 400) << target;
+  }
+}
+
 TEST_F(UsersTest, AnInvalidKnobParameterIs400) {
   RunningService s(test_options(dir.path()));
   for (const char* target : {"/users/1?profile_latency=abc", "/users/1?activity_fail=2",

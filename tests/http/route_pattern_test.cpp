@@ -59,7 +59,15 @@ TEST(HttpRoutePattern, PathValueIsPercentDecoded) {
   server.route("GET", "/files/{name}", echo_values);
   server.start();
   EXPECT_EQ(get(server, "/files/a%20b%2Fc").body, "name=a b/c;");
-  EXPECT_EQ(get(server, "/files/bad%2").status, 404);  // a malformed escape matches nothing
+}
+
+TEST(HttpRoutePattern, AMalformedEscapeInAWildcardSegmentIs400) {
+  Server server(tether::background(), {});
+  server.route("GET", "/files/{name}", echo_values);
+  server.start();
+  EXPECT_EQ(get(server, "/files/bad%2").status, 400);  // Go rejects such a URL as 400
+  EXPECT_EQ(get(server, "/files/%ZZ").status, 400);
+  EXPECT_EQ(get(server, "/other/%ZZ").status, 404);  // no pattern fits the path at all
 }
 
 TEST(HttpRoutePattern, WildcardNeedsOneWholeNonEmptySegment) {

@@ -133,25 +133,30 @@ struct Route {
 
   bool is_pattern() const noexcept { return !segments.empty(); }
 
-  // Matches a pattern route against `path`; fills `values` on success.
-  bool match(std::string_view target_path,
-             std::vector<std::pair<std::string, std::string>>& values) const {
-    if (target_path.empty() || target_path.front() != '/') return false;
+  enum class Match { no, yes, bad_escape };
+
+  // Matches a pattern route against `path`; fills `values` on success. A path that fits
+  // the pattern but holds a malformed escape in a wildcard segment is a bad request.
+  Match match(std::string_view target_path,
+              std::vector<std::pair<std::string, std::string>>& values) const {
+    if (target_path.empty() || target_path.front() != '/') return Match::no;
     std::vector<std::string_view> parts = split_path(target_path);
-    if (parts.size() != segments.size()) return false;
+    if (parts.size() != segments.size()) return Match::no;
     std::vector<std::pair<std::string, std::string>> found;
+    bool bad_escape = false;
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (!segments[i].wildcard) {
-        if (parts[i] != segments[i].text) return false;
+        if (parts[i] != segments[i].text) return Match::no;
         continue;
       }
-      if (parts[i].empty()) return false;
+      if (parts[i].empty()) return Match::no;
       std::optional<std::string> v = percent_decode(parts[i]);
-      if (!v) return false;
-      found.emplace_back(segments[i].text, std::move(*v));
+      if (!v) bad_escape = true;
+      found.emplace_back(segments[i].text, v.value_or(std::string()));
     }
+    if (bad_escape) return Match::bad_escape;
     values = std::move(found);
-    return true;
+    return Match::yes;
   }
 };
 
@@ -220,15 +225,19 @@ struct Server::Impl {
       if (r.method == request.method) return &r;
     }
     std::vector<std::pair<std::string, std::string>> values;
+    bool bad_escape = false;
     for (const Route& r : routes) {
-      if (!r.is_pattern() || !r.match(path, values)) continue;
+      if (!r.is_pattern()) continue;
+      const Route::Match m = r.match(path, values);
+      if (m == Route::Match::bad_escape) bad_escape = true;
+      if (m != Route::Match::yes) continue;
       path_known = true;
       if (r.method == request.method) {
         request.path_values = std::move(values);
         return &r;
       }
     }
-    status = path_known ? 405 : 404;
+    status = bad_escape ? 400 : path_known ? 405 : 404;  // Go rejects such a URL as 400
     return nullptr;
   }
 
