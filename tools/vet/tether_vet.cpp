@@ -331,10 +331,13 @@ class Checker : public MatchFinder::MatchCallback {
 
   void run(const MatchFinder::MatchResult& result) override {
     const auto* fd = result.Nodes.getNodeAs<FunctionDecl>("fn");
+    // Spelled-in-source traversal does not visit a lambda's call operator as a declaration.
+    if (const auto* lambda = result.Nodes.getNodeAs<LambdaExpr>("lambda"))
+      fd = lambda->getCallOperator();
     if (!fd) return;
     ASTContext& ast = *result.Context;
     const SourceManager& sm = ast.getSourceManager();
-    if (fd->isImplicit() || sm.isInSystemHeader(sm.getFileLoc(fd->getLocation()))) return;
+    if ((fd->isImplicit() && !is_lambda_call_operator(fd)) || sm.isInSystemHeader(sm.getFileLoc(fd->getLocation()))) return;
     // Instantiations are judged through their template.
     if (fd->isTemplateInstantiation()) return;
 
@@ -442,7 +445,7 @@ class Checker : public MatchFinder::MatchCallback {
   // exempt; only a function's first declaration is reported.
   void check_first(const FunctionDecl* fd, const std::vector<const ParmVarDecl*>& params,
                    ASTContext& ast) {
-    if (fd->isOverloadedOperator() || !fd->isFirstDecl()) return;
+    if ((fd->isOverloadedOperator() && !is_lambda_call_operator(fd)) || !fd->isFirstDecl()) return;
     if (const auto* md = dyn_cast<CXXMethodDecl>(fd); md && md->size_overridden_methods() > 0)
       return;
     if (const auto* ctor = dyn_cast<CXXConstructorDecl>(fd);
@@ -708,6 +711,8 @@ int main(int argc, const char** argv) {
       Checker checker(shared);
       MatchFinder finder;
       finder.addMatcher(traverse(TK_IgnoreUnlessSpelledInSource, functionDecl().bind("fn")),
+                        &checker);
+      finder.addMatcher(traverse(TK_IgnoreUnlessSpelledInSource, lambdaExpr().bind("lambda")),
                         &checker);
       if (tool.run(clang::tooling::newFrontendActionFactory(&finder).get()) != 0)
         parse_failed = true;
