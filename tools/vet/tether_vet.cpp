@@ -671,8 +671,25 @@ int main(int argc, const char** argv) {
     shared.has_header_filter = true;
   }
 
-  clang::tooling::CompilationDatabase& db = parser->getCompilations();
   std::vector<std::string> files = parser->getSourcePathList();
+  // Without source files CommonOptionsParser loads no database: load -p's (default ".").
+  std::unique_ptr<clang::tooling::CompilationDatabase> own_db;
+  if (files.empty()) {
+    std::string build_path = ".";
+    for (int i = 1; i < argc; ++i) {
+      llvm::StringRef a(argv[i]);
+      if (a == "--") break;
+      if ((a == "-p" || a == "--p") && i + 1 < argc) build_path = argv[i + 1];
+      if (a.consume_front("-p=") || a.consume_front("--p=")) build_path = a.str();
+    }
+    std::string err;
+    own_db = clang::tooling::CompilationDatabase::autoDetectFromDirectory(build_path, err);
+    if (!own_db) {
+      llvm::errs() << "tether-vet: " << err << "\n";
+      return 2;
+    }
+  }
+  clang::tooling::CompilationDatabase& db = own_db ? *own_db : parser->getCompilations();
   if (files.empty()) {
     llvm::Regex filter(files_filter.empty() ? std::string(".") : std::string(files_filter));
     for (const std::string& f : db.getAllFiles())
