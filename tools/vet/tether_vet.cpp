@@ -73,8 +73,7 @@ Without source files, every file of the compilation database is checked (see --f
 Exit status: 0 nothing found, 1 findings, 2 a file could not be parsed.
 )");
 
-cl::opt<std::string> checks_opt("checks",
-                                cl::desc("Comma-separated checks to run (default: all)"),
+cl::opt<std::string> checks_opt("checks", cl::desc("Comma-separated checks to run (default: all)"),
                                 cl::init(""), cl::cat(vet_category));
 cl::opt<std::string> header_filter(
     "header-filter",
@@ -82,8 +81,7 @@ cl::opt<std::string> header_filter(
              "(default: only the files given / the main files)"),
     cl::init(""), cl::cat(vet_category));
 cl::opt<std::string> files_filter(
-    "files",
-    cl::desc("Without source files: check only the database's files matching this regex"),
+    "files", cl::desc("Without source files: check only the database's files matching this regex"),
     cl::init(""), cl::cat(vet_category));
 cl::list<std::string> blocking_opt(
     "blocking",
@@ -113,30 +111,83 @@ const char* const all_checks[] = {"context-first", "context-ignored", "broken-ch
 // omitted: "std::condition_variable::wait", "std::future::get".
 const char* const default_blocking[] = {
     // sleeping
-    "::sleep", "::usleep", "::nanosleep", "::clock_nanosleep", "std::this_thread::sleep_for",
+    "::sleep",
+    "::usleep",
+    "::nanosleep",
+    "::clock_nanosleep",
+    "std::this_thread::sleep_for",
     "std::this_thread::sleep_until",
     // sockets and descriptors
-    "::read", "::readv", "::pread", "::recv", "::recvfrom", "::recvmsg", "::write", "::writev",
-    "::send", "::sendto", "::sendmsg", "::accept", "::accept4", "::connect", "::poll", "::ppoll",
-    "::select", "::pselect", "::epoll_wait", "::epoll_pwait", "::getaddrinfo", "::fgets",
-    "::fread", "::getline", "::waitpid", "::wait", "::system",
+    "::read",
+    "::readv",
+    "::pread",
+    "::recv",
+    "::recvfrom",
+    "::recvmsg",
+    "::write",
+    "::writev",
+    "::send",
+    "::sendto",
+    "::sendmsg",
+    "::accept",
+    "::accept4",
+    "::connect",
+    "::poll",
+    "::ppoll",
+    "::select",
+    "::pselect",
+    "::epoll_wait",
+    "::epoll_pwait",
+    "::getaddrinfo",
+    "::fgets",
+    "::fread",
+    "::getline",
+    "::waitpid",
+    "::wait",
+    "::system",
     // threads
-    "std::thread::join", "std::condition_variable::wait", "std::condition_variable_any::wait",
-    "std::future::get", "std::future::wait", "std::shared_future::get",
-    "std::shared_future::wait", "std::counting_semaphore::acquire", "std::latch::wait",
+    "std::thread::join",
+    "std::condition_variable::wait",
+    "std::condition_variable_any::wait",
+    "std::future::get",
+    "std::future::wait",
+    "std::shared_future::get",
+    "std::shared_future::wait",
+    "std::counting_semaphore::acquire",
+    "std::latch::wait",
     "std::barrier::arrive_and_wait",
     // SQLite, PostgreSQL, libcurl
-    "::sqlite3_step", "::sqlite3_exec", "::sqlite3_prepare_v2", "::sqlite3_blocking_step",
-    "::PQexec", "::PQexecParams", "::PQexecPrepared", "::PQprepare", "::PQgetResult",
-    "::PQconnectdb", "::PQconnectdbParams", "::PQping", "::curl_easy_perform",
+    "::sqlite3_step",
+    "::sqlite3_exec",
+    "::sqlite3_prepare_v2",
+    "::sqlite3_blocking_step",
+    "::PQexec",
+    "::PQexecParams",
+    "::PQexecPrepared",
+    "::PQprepare",
+    "::PQgetResult",
+    "::PQconnectdb",
+    "::PQconnectdbParams",
+    "::PQping",
+    "::curl_easy_perform",
     // Boost.Asio / Beast synchronous operations
-    "boost::asio::read", "boost::asio::write", "boost::asio::read_until", "boost::asio::connect",
-    "boost::asio::basic_stream_socket::read_some", "boost::asio::basic_stream_socket::write_some",
-    "boost::asio::basic_stream_socket::receive", "boost::asio::basic_stream_socket::send",
-    "boost::asio::basic_socket::connect", "boost::asio::basic_socket_acceptor::accept",
-    "boost::asio::ip::basic_resolver::resolve", "boost::asio::io_context::run",
-    "boost::beast::http::read", "boost::beast::http::write", "boost::beast::basic_stream::connect",
-    "boost::beast::basic_stream::read_some", "boost::beast::basic_stream::write_some",
+    "boost::asio::read",
+    "boost::asio::write",
+    "boost::asio::read_until",
+    "boost::asio::connect",
+    "boost::asio::basic_stream_socket::read_some",
+    "boost::asio::basic_stream_socket::write_some",
+    "boost::asio::basic_stream_socket::receive",
+    "boost::asio::basic_stream_socket::send",
+    "boost::asio::basic_socket::connect",
+    "boost::asio::basic_socket_acceptor::accept",
+    "boost::asio::ip::basic_resolver::resolve",
+    "boost::asio::io_context::run",
+    "boost::beast::http::read",
+    "boost::beast::http::write",
+    "boost::beast::basic_stream::connect",
+    "boost::beast::basic_stream::read_some",
+    "boost::beast::basic_stream::write_some",
 };
 
 // ---- findings ------------------------------------------------------------------------------
@@ -226,7 +277,9 @@ class UseFinder : public RecursiveASTVisitor<UseFinder> {
   explicit UseFinder(const ParmVarDecl* p) : param_(p) {}
   bool shouldVisitImplicitCode() const { return true; }
   bool shouldVisitTemplateInstantiations() const { return false; }
-  bool TraverseCStyleCastExpr(CStyleCastExpr* e) { return void_cast(e) || Base::TraverseCStyleCastExpr(e); }
+  bool TraverseCStyleCastExpr(CStyleCastExpr* e) {
+    return void_cast(e) || Base::TraverseCStyleCastExpr(e);
+  }
   bool TraverseCXXStaticCastExpr(CXXStaticCastExpr* e) {
     return void_cast(e) || Base::TraverseCXXStaticCastExpr(e);
   }
@@ -337,7 +390,9 @@ class Checker : public MatchFinder::MatchCallback {
     if (!fd) return;
     ASTContext& ast = *result.Context;
     const SourceManager& sm = ast.getSourceManager();
-    if ((fd->isImplicit() && !is_lambda_call_operator(fd)) || sm.isInSystemHeader(sm.getFileLoc(fd->getLocation()))) return;
+    if ((fd->isImplicit() && !is_lambda_call_operator(fd)) ||
+        sm.isInSystemHeader(sm.getFileLoc(fd->getLocation())))
+      return;
     // Instantiations are judged through their template.
     if (fd->isTemplateInstantiation()) return;
 
@@ -358,7 +413,10 @@ class Checker : public MatchFinder::MatchCallback {
  private:
   bool enabled(const char* check) const { return shared_.enabled.count(check) != 0; }
 
-  void report(ASTContext& ast, SourceLocation loc, const char* check, std::string message) {
+  // `decl`, when given, is the declaration the finding belongs to: a suppression may also sit
+  // on the line before it (a parameter of a multi-line signature).
+  void report(ASTContext& ast, SourceLocation loc, const char* check, std::string message,
+              const FunctionDecl* decl = nullptr) {
     if (!enabled(check)) return;
     const SourceManager& sm = ast.getSourceManager();
     loc = sm.getFileLoc(loc);
@@ -368,7 +426,16 @@ class Checker : public MatchFinder::MatchCallback {
     std::string file = p.getFilename();
     if (!reportable(sm, loc, file)) return;
     unsigned line = p.getLine();
-    if (suppressed(sm, loc, line, check, file, ast)) return;
+    if (suppressed(sm, loc, line, check, file)) return;
+    if (decl) {
+      SourceLocation start = decl->getBeginLoc();
+      if (const FunctionTemplateDecl* t = decl->getDescribedFunctionTemplate())
+        start = t->getBeginLoc();
+      start = sm.getFileLoc(start);
+      if (start.isValid() && sm.getFileID(start) == sm.getFileID(loc) &&
+          suppressed(sm, start, sm.getPresumedLoc(start).getLine(), check, file))
+        return;
+    }
     std::lock_guard<std::mutex> lock(shared_.mu);
     shared_.findings.insert({file, line, p.getColumn(), check, std::move(message)});
   }
@@ -383,7 +450,7 @@ class Checker : public MatchFinder::MatchCallback {
   // `// tether-vet: ignore[check,...] reason` on the finding's line or the line before.
   // A marker without a reason suppresses nothing and is itself reported.
   bool suppressed(const SourceManager& sm, SourceLocation loc, unsigned line, const char* check,
-                  const std::string& file, ASTContext& ast) {
+                  const std::string& file) {
     FileID fid = sm.getFileID(loc);
     bool invalid = false;
     llvm::StringRef buf = sm.getBufferData(fid, &invalid);
@@ -409,7 +476,6 @@ class Checker : public MatchFinder::MatchCallback {
       }
       return true;
     }
-    (void)ast;
     return false;
   }
 
@@ -461,7 +527,8 @@ class Checker : public MatchFinder::MatchCallback {
       report(ast, p->getLocation().isValid() ? p->getBeginLoc() : fd->getLocation(),
              "context-first",
              "the Context " + param_name(p) + " of " + fn_name(fd) +
-                 " is not its first parameter; pass the context first");
+                 " is not its first parameter; pass the context first",
+             fd);
       return;
     }
   }
@@ -486,7 +553,8 @@ class Checker : public MatchFinder::MatchCallback {
       report(ast, p->getLocation().isValid() ? p->getBeginLoc() : fd->getLocation(),
              "context-ignored",
              fn_name(fd) + " takes " + param_name(p) +
-                 " and never uses it: check it, pass it on, or drop it");
+                 " and never uses it: check it, pass it on, or drop it",
+             fd);
     }
   }
 
@@ -495,7 +563,9 @@ class Checker : public MatchFinder::MatchCallback {
     struct Finder : RecursiveASTVisitor<Finder> {
       bool shouldVisitTemplateInstantiations() const { return false; }
       // A local class's member functions are functions of their own.
-      bool TraverseCXXRecordDecl(CXXRecordDecl* rd) { return rd->isLambda() ? Base::TraverseCXXRecordDecl(rd) : true; }
+      bool TraverseCXXRecordDecl(CXXRecordDecl* rd) {
+        return rd->isLambda() ? Base::TraverseCXXRecordDecl(rd) : true;
+      }
       bool VisitCallExpr(CallExpr* e) {
         if (const FunctionDecl* callee = e->getDirectCallee()) {
           std::string n = plain_qualified_name(callee);
@@ -506,8 +576,7 @@ class Checker : public MatchFinder::MatchCallback {
       }
       bool VisitCXXConstructExpr(CXXConstructExpr* e) {
         const CXXConstructorDecl* c = e->getConstructor();
-        if (c && c->isDefaultConstructor() && is_context_type(e->getType()) &&
-            e->getNumArgs() == 0)
+        if (c && c->isDefaultConstructor() && is_context_type(e->getType()) && e->getNumArgs() == 0)
           hits.push_back({e->getBeginLoc(), "a default-constructed tether::Context"});
         return true;
       }
@@ -526,7 +595,9 @@ class Checker : public MatchFinder::MatchCallback {
   void check_loops(const FunctionDecl* fd, ASTContext& ast) {
     struct Loops : RecursiveASTVisitor<Loops> {
       bool shouldVisitTemplateInstantiations() const { return false; }
-      bool TraverseCXXRecordDecl(CXXRecordDecl* rd) { return rd->isLambda() ? Base::TraverseCXXRecordDecl(rd) : true; }
+      bool TraverseCXXRecordDecl(CXXRecordDecl* rd) {
+        return rd->isLambda() ? Base::TraverseCXXRecordDecl(rd) : true;
+      }
       bool VisitForStmt(ForStmt* s) { return add(s); }
       bool VisitWhileStmt(WhileStmt* s) { return add(s); }
       bool VisitDoStmt(DoStmt* s) { return add(s); }
@@ -553,15 +624,16 @@ class Checker : public MatchFinder::MatchCallback {
 
   // coroutine-context-ref: a coroutine's reference parameter dangles after the first
   // suspension if the caller's Context was a temporary or goes out of scope.
-  void check_coroutine_params(const FunctionDecl* fd,
-                              const std::vector<const ParmVarDecl*>& params, ASTContext& ast) {
+  void check_coroutine_params(const FunctionDecl* fd, const std::vector<const ParmVarDecl*>& params,
+                              ASTContext& ast) {
     if (!isa_and_nonnull<CoroutineBodyStmt>(fd->getBody())) return;
     for (const ParmVarDecl* p : params) {
       if (!p->getType()->isReferenceType()) continue;
       report(ast, p->getBeginLoc(), "coroutine-context-ref",
              "coroutine " + fn_name(fd) + " takes the Context " + param_name(p) +
                  " by reference; it may dangle after the first suspension: take "
-                 "tether::Context by value");
+                 "tether::Context by value",
+             fd);
     }
   }
 
@@ -617,8 +689,8 @@ std::set<std::string> split_checks(const std::string& s) {
 }  // namespace
 
 int main(int argc, const char** argv) {
-  auto parser = clang::tooling::CommonOptionsParser::create(argc, argv, vet_category,
-                                                            llvm::cl::ZeroOrMore);
+  auto parser =
+      clang::tooling::CommonOptionsParser::create(argc, argv, vet_category, llvm::cl::ZeroOrMore);
   if (!parser) {
     llvm::errs() << llvm::toString(parser.takeError());
     return 2;
@@ -747,8 +819,7 @@ int main(int argc, const char** argv) {
   llvm::outs().flush();
   if (!quiet)
     llvm::errs() << "tether-vet: " << files.size() << " file(s), " << shared.findings.size()
-                 << " finding(s)" << (parse_failed ? ", some files failed to parse" : "")
-                 << "\n";
+                 << " finding(s)" << (parse_failed ? ", some files failed to parse" : "") << "\n";
   if (parse_failed) return 2;
   return shared.findings.empty() ? 0 : 1;
 }

@@ -3,9 +3,10 @@
 
     run_corpus.py <tether-vet> <file.cpp> [compiler args...]
 
-A line that must be reported carries `// expect: tether-<check>[, tether-<check>...]`; every
-other line must not be. Fails on a missing finding, an unexpected one, a finding in another
-file, a parse error, or an exit status that disagrees (1 with findings, 0 without).
+A line that must be reported carries `// expect: tether-<check>[, tether-<check>...]`
+(`// expect@+1: ...` for the next line); every other line must not be. Fails on a missing
+finding, an unexpected one, a finding in another file, a parse error, or an exit status that
+disagrees (1 with findings, 0 without).
 """
 import re
 import subprocess
@@ -15,10 +16,10 @@ vet, source, *args = sys.argv[1:]
 expected = set()
 with open(source) as f:
     for n, line in enumerate(f, 1):
-        m = re.search(r"//.*\bexpect:\s*(.*)$", line)
+        m = re.search(r"//.*\bexpect(?:@([+-]\d+))?:\s*(.*)$", line)
         if m:
-            for check in re.findall(r"tether-[a-z-]+", m.group(1)):
-                expected.add((n, check))
+            for check in re.findall(r"tether-[a-z-]+", m.group(2)):
+                expected.add((n + int(m.group(1) or 0), check))
 
 proc = subprocess.run([vet, "--quiet", source, "--", *args], capture_output=True, text=True)
 found, problems = set(), []

@@ -1,5 +1,7 @@
 // tether-vet corpus: broken-chain — a function that has a context starts a new root
 // (background()/todo()/Context{}) instead of deriving from the one it was given.
+// Each expectation sits on the line of its finding: no reformatting.
+// clang-format off
 #include <tether/context.hpp>
 #include <tether/group.hpp>
 #include <tether/sync.hpp>

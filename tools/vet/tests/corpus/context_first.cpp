@@ -3,6 +3,8 @@
 //
 // The tutorials: "The context always goes as the first parameter to any function that needs
 // it ... Trust the convention. First arg, named ctx."
+// Each expectation sits on the line of its finding: no reformatting.
+// clang-format off
 #include <tether/context.hpp>
 
 #include <string>
@@ -90,4 +92,21 @@ bool operator==(int n, const tether::Context& ctx) { return n == 0 && !ctx.err()
 // tether-vet: ignore[context-first] the signature is a C callback's, the context rides last
 int c_callback(void* user, int n, const tether::Context& ctx) {
   return user && !ctx.err() ? n : 0;
+}
+
+// A suppression for a parameter may also sit on the line before the declaration.
+// tether-vet: ignore[context-first] mirrors an existing API: the I/O object comes first
+template <class T>
+void async_op(T& io_object,
+              const tether::Context& ctx) {
+  (void)io_object;
+  (void)ctx.err();
+}
+
+// A suppression without a reason suppresses nothing, and is reported itself.
+// (`expect@+1:` puts the expectation on the next line, which must not carry any other text.)
+// expect@+1: tether-suppression
+// tether-vet: ignore[context-first]
+int no_reason(int n, const tether::Context& ctx) {  // expect: tether-context-first
+  return ctx.err() ? 0 : n;
 }

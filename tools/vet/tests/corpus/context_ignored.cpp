@@ -1,5 +1,7 @@
 // tether-vet corpus: context-ignored — "Accepting ctx as a parameter without actually
 // checking ctx.Done() is theater."
+// Each expectation sits on the line of its finding: no reformatting.
+// clang-format off
 #include <tether/context.hpp>
 #include <tether/sync.hpp>
 

@@ -1,6 +1,8 @@
 // tether-vet corpus: coroutine-context-ref — a coroutine keeps its parameters in its frame,
 // but a reference parameter still points at the caller's object, which may be gone after the
 // first suspension (a temporary, a with_timeout child that went out of scope).
+// Each expectation sits on the line of its finding: no reformatting.
+// clang-format off
 #include <tether/context.hpp>
 #include <tether/coro.hpp>
 

@@ -1,5 +1,7 @@
 // tether-vet corpus: loop-ignores-context — the tutorials' ProcessItems: "a loop over items
 // that never notices the cancel".
+// Each expectation sits on the line of its finding: no reformatting.
+// clang-format off
 #include <tether/context.hpp>
 #include <tether/sync.hpp>
 
