@@ -199,8 +199,9 @@ struct Finding {
   std::string check;
   std::string message;
   bool operator<(const Finding& o) const {
-    return std::tie(file, line, col, check, message) <
-           std::tie(o.file, o.line, o.col, o.check, o.message);
+    // One finding per place and check: a call in a lambda that has a Context, written in a
+    // function that has one, is seen from both.
+    return std::tie(file, line, col, check) < std::tie(o.file, o.line, o.col, o.check);
   }
 };
 
@@ -318,7 +319,7 @@ class ContextMention : public RecursiveASTVisitor<ContextMention> {
     return !found;
   }
   bool VisitCallExpr(CallExpr* e) {
-    if (is_context_type(e->getCallReturnType(*ast))) found = true;
+    if (is_context_type(e->getType())) found = true;  // returns a Context (by value or ref)
     return !found;
   }
   bool VisitLambdaExpr(LambdaExpr* e) {
@@ -326,14 +327,12 @@ class ContextMention : public RecursiveASTVisitor<ContextMention> {
       if (c.capturesVariable() && is_context_decl(c.getCapturedVar())) found = true;
     return !found;
   }
-  ASTContext* ast = nullptr;
   bool found = false;
 };
 
-bool mentions_context(Stmt* s, ASTContext& ast) {
+bool mentions_context(Stmt* s) {
   if (!s) return false;
   ContextMention m;
-  m.ast = &ast;
   m.TraverseStmt(s);
   return m.found;
 }
@@ -614,7 +613,7 @@ class Checker : public MatchFinder::MatchCallback {
       BlockingCallFinder blocking(shared_.blocking);
       blocking.run(loop);
       if (!blocking.call) continue;
-      if (mentions_context(loop, ast)) continue;
+      if (mentions_context(loop)) continue;
       report(ast, loop->getBeginLoc(), "loop-ignores-context",
              "this loop in " + fn_name(fd) + " calls blocking '" + blocking.callee +
                  "' but never consults a Context; check ctx.err() each iteration or use a "

@@ -29,6 +29,8 @@ for line in proc.stdout.splitlines():
         problems.append(f"unparsable output: {line}")
     elif not m.group(1).endswith(source.split("/")[-1]):
         problems.append(f"finding in another file: {line}")
+    elif (int(m.group(2)), m.group(4)) in found:
+        problems.append(f"reported twice: {line}")
     else:
         found.add((int(m.group(2)), m.group(4)))
 for n, check in sorted(expected - found):

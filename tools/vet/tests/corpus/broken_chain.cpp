@@ -56,6 +56,13 @@ std::error_code fan_out(const tether::Context& ctx) {
   g.go([&later](const tether::Context&) { return later(); });
   return g.wait();
 }
+// Seen from the lambda and from the function around it: reported once.
+std::error_code nested_lambda(const tether::Context& ctx) {
+  auto inner = [](const tether::Context& c) {
+    return c.err() ? c.err() : fetch(tether::todo(), "n");  // expect: tether-broken-chain
+  };
+  return inner(ctx);
+}
 // A lambda with its own Context parameter is a function of its own.
 auto task = [](const tether::Context& ctx) {
   if (ctx.err()) return ctx.err();

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""tether-vet on a compilation database, as another project would run it.
+
+    run_compile_db.py <tether-vet> <tether include dir>
+
+Writes a tiny project (a source, a header, a g++-style compile_commands.json with a
+g++-only flag) to a temporary directory and checks: files come from the database when none
+are given; header findings only with --header-filter, once each; --files and --checks
+filter; the exit status is 1 with findings, 0 without, 2 for nothing to check.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+vet, include = sys.argv[1:]
+failures = []
+
+
+def expect(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory() as root:
+    src = os.path.join(root, "src")
+    build = os.path.join(root, "build")
+    os.makedirs(src)
+    os.makedirs(build)
+    with open(os.path.join(src, "worker.hpp"), "w") as f:
+        f.write("#pragma once\n#include <tether/context.hpp>\n"
+                "inline int late(int n, const tether::Context& ctx) { return ctx.err() ? 0 : n; }\n")
+    for name in ("a", "b"):  # two files include the header: its finding is reported once
+        with open(os.path.join(src, name + ".cpp"), "w") as f:
+            f.write('#include "worker.hpp"\n'
+                    "int %s(const tether::Context& ctx) {\n"
+                    "  return late(1, tether::background()) + !ctx.err();\n"
+                    "}\n" % name)
+    db = [{"directory": build, "file": os.path.join(src, n + ".cpp"),
+           "command": f"/usr/bin/g++ -std=c++20 -fcoroutines -Wall -I{include} -c "
+                      f"{os.path.join(src, n + '.cpp')} -o {n}.o"} for n in ("a", "b")]
+    with open(os.path.join(build, "compile_commands.json"), "w") as f:
+        json.dump(db, f)
+
+    def run(*args):
+        p = subprocess.run([vet, "--quiet", "-p", build, *args], capture_output=True, text=True)
+        found = sorted((os.path.basename(m.group(1)), int(m.group(2)), m.group(3))
+                       for m in re.finditer(r"^(.*):(\d+):\d+: warning: .* \[tether-([a-z-]+)\]$",
+                                            p.stdout, re.M))
+        return p.returncode, found, p.stderr
+
+    rc, found, err = run()
+    expect(rc == 1, f"default run: exit {rc}, expected 1\n{err}")
+    expect(found == [("a.cpp", 3, "broken-chain"), ("b.cpp", 3, "broken-chain")],
+           f"default run: {found}")
+    rc, found, err = run(f"--header-filter=^{src}/")
+    expect(found == [("a.cpp", 3, "broken-chain"), ("b.cpp", 3, "broken-chain"),
+                     ("worker.hpp", 3, "context-first")], f"with --header-filter: {found}")
+    rc, found, err = run(f"--header-filter=^{src}/", "--files=/a\\.cpp$", "--checks=context-first")
+    expect(rc == 1 and found == [("worker.hpp", 3, "context-first")],
+           f"with --files and --checks: exit {rc}, {found}")
+    rc, found, err = run("--checks=context-ignored")
+    expect(rc == 0 and found == [], f"nothing to report: exit {rc}, {found}\n{err}")
+    rc, found, err = run("--files=nothing-matches")
+    expect(rc == 2, f"no files: exit {rc}, expected 2")
+    rc, found, err = run(os.path.join(src, "b.cpp"))
+    expect(rc == 1 and found == [("b.cpp", 3, "broken-chain")], f"one file given: exit {rc}, {found}")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("compile database runs: as expected")
