@@ -422,7 +422,12 @@ class Checker : public MatchFinder::MatchCallback {
     if (loc.isInvalid() || sm.isInSystemHeader(loc)) return;
     PresumedLoc p = sm.getPresumedLoc(loc);
     if (p.isInvalid()) return;
+    // An absolute path (compile commands often name files relative to their directory),
+    // for editors and for --header-filter.
     std::string file = p.getFilename();
+    if (const FileEntry* fe = sm.getFileEntryForID(sm.getFileID(loc));
+        fe && !fe->tryGetRealPathName().empty())
+      file = fe->tryGetRealPathName().str();
     if (!reportable(sm, loc, file)) return;
     unsigned line = p.getLine();
     if (suppressed(sm, loc, line, check, file)) return;

@@ -3,9 +3,9 @@
 
     run_compile_db.py <tether-vet> <tether include dir>
 
-Writes a tiny project (a source, a header, a g++-style compile_commands.json with a
-g++-only flag) to a temporary directory and checks: files come from the database when none
-are given; header findings only with --header-filter, once each; --files and --checks
+Writes a tiny project (two sources, a header, a g++-style compile_commands.json with a
+g++-only flag and a relative file name) to a temporary directory and checks: files come from
+the database when none are given; findings name absolute paths; header findings only with --header-filter, once each; --files and --checks
 filter; the exit status is 1 with findings, 0 without, 2 for nothing to check.
 """
 import json
@@ -38,17 +38,23 @@ with tempfile.TemporaryDirectory() as root:
                     "int %s(const tether::Context& ctx) {\n"
                     "  return late(1, tether::background()) + !ctx.err();\n"
                     "}\n" % name)
-    db = [{"directory": build, "file": os.path.join(src, n + ".cpp"),
+    # b.cpp is named relative to the build directory, as many generators write it.
+    db = [{"directory": build, "file": os.path.join(src, "a.cpp"),
            "command": f"/usr/bin/g++ -std=c++20 -fcoroutines -Wall -I{include} -c "
-                      f"{os.path.join(src, n + '.cpp')} -o {n}.o"} for n in ("a", "b")]
+                      f"{os.path.join(src, 'a.cpp')} -o a.o"},
+          {"directory": build, "file": "../src/b.cpp",
+           "command": f"/usr/bin/g++ -std=c++20 -I{include} -c ../src/b.cpp -o b.o"}]
     with open(os.path.join(build, "compile_commands.json"), "w") as f:
         json.dump(db, f)
 
     def run(*args):
         p = subprocess.run([vet, "--quiet", "-p", build, *args], capture_output=True, text=True)
+        matches = list(re.finditer(r"^(.*):(\d+):\d+: warning: .* \[tether-([a-z-]+)\]$",
+                                   p.stdout, re.M))
+        for m in matches:  # printed as absolute paths, whatever the database said
+            expect(m.group(1).startswith(src + "/"), f"not an absolute path: {m.group(0)}")
         found = sorted((os.path.basename(m.group(1)), int(m.group(2)), m.group(3))
-                       for m in re.finditer(r"^(.*):(\d+):\d+: warning: .* \[tether-([a-z-]+)\]$",
-                                            p.stdout, re.M))
+                       for m in matches)
         return p.returncode, found, p.stderr
 
     rc, found, err = run()
