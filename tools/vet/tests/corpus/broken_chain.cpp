@@ -85,6 +85,19 @@ class Client {
   tether::Context stored_ = tether::background();  // no Context parameter in sight
 };
 
+// A struct holding a Context, default-initialised: its member is not spelled here.
+struct Holder {
+  tether::Context ctx;
+  int n = 0;
+};
+int holders(const tether::Context& ctx) {
+  Holder a{};
+  Holder b;
+  Holder c{ctx, 1};
+  tether::Context d;  // expect: tether-broken-chain
+  return a.n + b.n + c.n + (d.err() ? 1 : 0);
+}
+
 // Templates.
 template <class F>
 std::error_code with_retry(const tether::Context& ctx, F f) {
