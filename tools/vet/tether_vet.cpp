@@ -258,6 +258,13 @@ bool is_context_type(QualType t) {
 
 bool is_context_decl(const ValueDecl* d) { return d && is_context_type(d->getType()); }
 
+// benchmark::State, Google Benchmark's per-run state.
+bool is_benchmark_state(QualType t) {
+  if (t.isNull()) return false;
+  const auto* rd = t.getNonReferenceType().getCanonicalType()->getAsCXXRecordDecl();
+  return rd && plain_qualified_name(rd) == "benchmark::State";
+}
+
 bool is_lambda_call_operator(const FunctionDecl* fd) {
   const auto* md = dyn_cast<CXXMethodDecl>(fd);
   return md && md->getParent()->isLambda();
@@ -525,6 +532,15 @@ class Checker : public MatchFinder::MatchCallback {
     for (const ParmVarDecl* p : fd->parameters()) {
       if (!is_context_decl(p)) break;
       ++i;
+    }
+    // Google Benchmark's BENCHMARK_CAPTURE passes its State first (revive likewise lets
+    // *testing.T precede the context).
+    if (i == 0 && fd->getNumParams() > 0 && is_benchmark_state(fd->getParamDecl(0)->getType())) {
+      for (const ParmVarDecl* p : fd->parameters().drop_front()) {
+        if (!is_context_decl(p)) break;
+        ++i;
+      }
+      if (i > 0) ++i;
     }
     for (const ParmVarDecl* p : params) {
       if (p->getFunctionScopeIndex() < i) continue;

@@ -110,3 +110,12 @@ void async_op(T& io_object,
 int no_reason(int n, const tether::Context& ctx) {  // expect: tether-context-first
   return ctx.err() ? 0 : n;
 }
+
+// Google Benchmark's BENCHMARK_CAPTURE passes its State first: the context may follow it.
+namespace benchmark {
+class State {};
+}  // namespace benchmark
+void bench_ok(benchmark::State& state, const tether::Context& ctx) { (void)state, (void)ctx.err(); }
+void bench_wrong(benchmark::State& state, int n, const tether::Context& ctx) {  // expect: tether-context-first
+  (void)state, (void)n, (void)ctx.err();
+}
