@@ -6,7 +6,8 @@
 Writes a tiny project (two sources, a header, a g++-style compile_commands.json with a
 g++-only flag and a relative file name) to a temporary directory and checks: files come from
 the database when none are given; findings name absolute paths; header findings only with --header-filter, once each; --files and --checks
-filter; the exit status is 1 with findings, 0 without, 2 for nothing to check.
+filter; the blocking list can be extended and replaced; the exit status is 1 with findings,
+0 without, 2 for nothing to check, a bad option or a parse error.
 """
 import json
 import os
@@ -73,6 +74,45 @@ with tempfile.TemporaryDirectory() as root:
     expect(rc == 2, f"no files: exit {rc}, expected 2")
     rc, found, err = run(os.path.join(src, "b.cpp"))
     expect(rc == 1 and found == [("b.cpp", 3, "broken-chain")], f"one file given: exit {rc}, {found}")
+
+    # The blocking list is configurable: --blocking, --blocking-file, --no-default-blocking.
+    loop = os.path.join(root, "loop.cpp")
+    with open(loop, "w") as f:
+        f.write("#include <tether/context.hpp>\n#include <unistd.h>\n"
+                "namespace lib { int fetch(int); }\n"
+                "int f(const tether::Context& ctx, int n) {\n"
+                "  for (int i = 0; i < n; ++i) lib::fetch(i);\n"
+                "  for (int i = 0; i < n; ++i) ::usleep(1);\n"
+                "  return !ctx.err();\n"
+                "}\n")
+    names = os.path.join(root, "blocking.txt")
+    with open(names, "w") as f:
+        f.write("# our own blocking calls\nlib::fetch\n")
+
+    def lines(*args):
+        p = subprocess.run([vet, "--quiet", *args, loop, "--", "-std=c++20", f"-I{include}"],
+                           capture_output=True, text=True)
+        return p.returncode, [int(l.split(":")[1]) for l in p.stdout.splitlines()], p.stderr
+
+    rc, found, err = lines()
+    expect(rc == 1 and found == [6], f"default list: exit {rc}, lines {found}\n{err}")
+    rc, found, err = lines("--blocking=lib::fetch")
+    expect(found == [5, 6], f"--blocking: lines {found}")
+    rc, found, err = lines(f"--blocking-file={names}", "--no-default-blocking")
+    expect(found == [5], f"--blocking-file --no-default-blocking: lines {found}")
+    rc, found, err = lines("--checks=no-such-check")
+    expect(rc == 2, f"unknown check: exit {rc}, expected 2")
+
+    # A file Clang cannot parse: exit 2, and what was parsed is still checked.
+    broken = os.path.join(root, "broken.cpp")
+    with open(broken, "w") as f:
+        f.write("#include <tether/context.hpp>\n"
+                "int late(int n, const tether::Context& ctx) { return ctx.err() ? 0 : n; }\n"
+                "int oops() { return undeclared; }\n")
+    p = subprocess.run([vet, "--quiet", broken, "--", "-std=c++20", f"-I{include}"],
+                       capture_output=True, text=True)
+    expect(p.returncode == 2 and "[tether-context-first]" in p.stdout and "undeclared" in p.stderr,
+           f"parse error: exit {p.returncode}\n{p.stdout}{p.stderr}")
 
 if failures:
     print("\n".join(failures))
