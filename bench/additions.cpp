@@ -52,7 +52,7 @@ void WithValueChain(benchmark::State& state, const Keys& keys, int depth) {
   for (auto _ : state) {
     tether::Context ctx;
     for (int i = 0; i < depth; i++) ctx = tether::with_value(ctx, keys.keys[i], i);
-    benchmark::DoNotOptimize(ctx.node());
+    benchmark::DoNotOptimize(tether::internal::Access::node(ctx));
   }
   meter.report(state);
 }
@@ -205,7 +205,7 @@ class Waiter {
 // kWaiters bit of the context's state word (tether/internal/node.hpp), which wait() sets
 // before it sleeps on the futex.
 bool has_waiter(const tether::Context& ctx) {
-  return (ctx.done().anchor()->state.load(std::memory_order_acquire) &
+  return (tether::internal::Access::anchor(ctx.done())->state.load(std::memory_order_acquire) &
           tether::internal::kWaiters) != 0;
 }
 
@@ -341,7 +341,7 @@ void RequestTree(benchmark::State& state, int how) {
     for (const char* name : {"profile", "preferences", "activity"}) {
       auto [source, cancel_source] =
           tether::with_cancel(tether::with_value(group, source_key, std::string(name)));
-      benchmark::DoNotOptimize(source.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(source));
     }
   }
   meter.report(state);
@@ -393,31 +393,31 @@ void register_additions() {
   RegisterBenchmark("DerivedContext/with_cancel", [](benchmark::State& s) {
     DerivedContext(s, [](const tether::Context& p) {
       auto d = tether::with_cancel(p);
-      benchmark::DoNotOptimize(d.ctx.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(d.ctx));
     });
   });
   RegisterBenchmark("DerivedContext/with_cancel_cause", [](benchmark::State& s) {
     DerivedContext(s, [](const tether::Context& p) {
       auto d = tether::with_cancel_cause(p);
-      benchmark::DoNotOptimize(d.ctx.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(d.ctx));
     });
   });
   RegisterBenchmark("DerivedContext/with_timeout", [](benchmark::State& s) {
     DerivedContext(s, [](const tether::Context& p) {
       auto d = tether::with_timeout(p, 1h);
-      benchmark::DoNotOptimize(d.ctx.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(d.ctx));
     });
   });
   RegisterBenchmark("DerivedContext/with_value", [](benchmark::State& s) {
     DerivedContext(s, [](const tether::Context& p) {
       tether::Context c = tether::with_value(p, int_key, 42);
-      benchmark::DoNotOptimize(c.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(c));
     });
   });
   RegisterBenchmark("DerivedContext/without_cancel", [](benchmark::State& s) {
     DerivedContext(s, [](const tether::Context& p) {
       tether::Context c = tether::without_cancel(p);
-      benchmark::DoNotOptimize(c.node());
+      benchmark::DoNotOptimize(tether::internal::Access::node(c));
     });
   });
 

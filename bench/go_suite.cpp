@@ -19,6 +19,10 @@
 //
 // Results that Go throws away are passed to benchmark::DoNotOptimize so the compiler cannot
 // delete the work.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -209,12 +213,55 @@ void DeepValueSameGoRoutine(benchmark::State& state, const ValueChain& chain) {
 // answer. Both sides spin briefly before sleeping, as Go's scheduler does. This one is
 // sensitive to machine load: when other processes hold the CPUs, each hand-off waits for
 // the scheduler.
+/// A word that one thread changes and another waits on, with the futex protocol written
+/// out. (std::atomic::wait/notify_one hung here once: both threads asleep for 14 minutes.
+/// The old code published with a release store, and libstdc++'s notify skips the wake
+/// when it sees no waiter; a release store and a later load may be reordered, so the
+/// notifier and the waiter could each miss the other.) Here the waiter announces itself and
+/// re-reads the word, the publisher stores and then reads the announcement, all seq_cst: one of
+/// them always sees the other, and FUTEX_WAIT re-compares the word in the kernel.
+class HandOff {
+ public:
+  std::uint32_t load() const { return word_.load(std::memory_order_acquire); }
+
+  void publish(std::uint32_t v) {
+    word_.store(v, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) != 0)
+      ::syscall(SYS_futex, &word_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+
+  /// Spins for up to ~5 µs (about what a futex round trip costs), then sleeps until the
+  /// word differs from `old`. In steady state both threads stay within the spin; on an
+  /// oversubscribed machine they sleep instead of burning the slice the other one needs.
+  std::uint32_t await_change(std::uint32_t old) {
+    const auto spin_until = std::chrono::steady_clock::now() + 5us;
+    for (int spin = 1;; spin++) {
+      std::uint32_t v = load();
+      if (v != old) return v;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (spin % 16 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
+    }
+    for (;;) {
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      std::uint32_t v = word_.load(std::memory_order_seq_cst);
+      if (v == old) ::syscall(SYS_futex, &word_, FUTEX_WAIT_PRIVATE, old, nullptr, nullptr, 0);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      if ((v = load()) != old) return v;
+    }
+  }
+
+ private:
+  std::atomic<std::uint32_t> word_{0};
+  std::atomic<std::uint32_t> sleepers_{0};
+};
+
 class LookupThread {
  public:
   explicit LookupThread(const ValueChain& chain) : chain_(chain), thread_([this] { serve(); }) {}
   ~LookupThread() {
-    requests_.store(kStop, std::memory_order_release);
-    requests_.notify_one();
+    requests_.publish(kStop);
     thread_.join();
   }
   LookupThread(const LookupThread&) = delete;
@@ -223,50 +270,30 @@ class LookupThread {
   /// Runs one lookup on the worker and waits for it; returns whether the key was found.
   bool lookup() {
     const std::uint32_t n = ++sent_;
-    requests_.store(n, std::memory_order_release);
-    requests_.notify_one();
-    await_change(answers_, n - 1);
+    requests_.publish(n);
+    answers_.await_change(n - 1);
     return found_.load(std::memory_order_relaxed);
   }
 
  private:
   static constexpr std::uint32_t kStop = 0xFFFFFFFFu;
 
-  // Spins for up to ~5 µs (about what a futex round trip costs), then sleeps. In steady
-  // state both threads stay within the spin; on an oversubscribed machine they sleep
-  // instead of burning the time slice the other thread needs.
-  static std::uint32_t await_change(const std::atomic<std::uint32_t>& a, std::uint32_t old) {
-    const auto spin_until = std::chrono::steady_clock::now() + 5us;
-    for (int spin = 1;; spin++) {
-      std::uint32_t v = a.load(std::memory_order_acquire);
-      if (v != old) return v;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      if (spin % 16 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
-    }
-    std::uint32_t v;
-    while ((v = a.load(std::memory_order_acquire)) == old) a.wait(old, std::memory_order_acquire);
-    return v;
-  }
-
   void serve() {
     std::uint32_t seen = 0;
     for (;;) {
-      seen = await_change(requests_, seen);
+      seen = requests_.await_change(seen);
       if (seen == kStop) return;
       found_.store(chain_.ctx.value(chain_.missing) != nullptr, std::memory_order_relaxed);
-      answers_.store(seen, std::memory_order_release);
-      answers_.notify_one();
+      answers_.publish(seen);
     }
   }
 
   const ValueChain& chain_;
   std::uint32_t sent_ = 0;
-  std::atomic<std::uint32_t> requests_{0};
-  std::atomic<std::uint32_t> answers_{0};
+  HandOff requests_;
+  HandOff answers_;
   std::atomic<bool> found_{false};
-  std::thread thread_;  // last: starts after the atomics above exist
+  std::thread thread_;  // last: starts after the hand-offs above exist
 };
 
 void DeepValueNewGoRoutine(benchmark::State& state, const ValueChain& chain) {

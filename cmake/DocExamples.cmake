@@ -1,7 +1,7 @@
 # tether_doc_examples(<markdown file>)
 # Extracts every ```cpp fenced block of the file as a complete program, builds it against
-# tether::core (and tether::testing, for ManualClock) and registers a ctest test that runs
-# it (label "docs"). A block preceded by a
+# tether::core (and tether::testing, for ManualClock; and a module, see below) and
+# registers a ctest test that runs it (label "docs"). A block preceded by a
 # line "<!-- expect: TEXT -->" must also print TEXT. Blocks fenced with ```c++ (not
 # ```cpp) are fragments and are not extracted — use them only for signatures.
 function(tether_doc_examples md)
@@ -32,8 +32,25 @@ function(tether_doc_examples md)
     file(COPY_FILE ${src}.new ${src} ONLY_IF_DIFFERENT)
     set(target doc_${stem}_${i})
     string(MAKE_C_IDENTIFIER ${target} target)
+    # A block that includes a module's header (<tether/grpc.hpp>) links that module, and is
+    # left out when the module is not built.
+    set(module "")
+    string(REGEX MATCHALL "#include <tether/[a-z]+\\.hpp>" includes "${code}")
+    foreach(include IN LISTS includes)
+      string(REGEX REPLACE "#include <tether/([a-z]+)\\.hpp>" "\\1" name "${include}")
+      if(EXISTS ${PROJECT_SOURCE_DIR}/modules/${name})
+        set(module tether::${name})
+      endif()
+    endforeach()
+    if(module AND NOT TARGET ${module})
+      continue()
+    endif()
+    # gRPC is not TSan-instrumented: its examples cannot run under TSan (tests/grpc says why).
+    if(module STREQUAL "tether::grpc" AND TETHER_SANITIZE MATCHES "thread")
+      continue()
+    endif()
     add_executable(${target} ${src})
-    target_link_libraries(${target} PRIVATE tether::core tether::testing)
+    target_link_libraries(${target} PRIVATE tether::core tether::testing ${module})
     tether_warnings(${target})
     add_test(NAME docs.${stem}.example_${i} COMMAND ${target})
     set_tests_properties(docs.${stem}.example_${i} PROPERTIES LABELS "docs" TIMEOUT 60)

@@ -1,4 +1,4 @@
-// The context tree: derivation, cancellation, waiting, values, after_func, describe().
+// The context tree: derivation, cancellation, waiting, values, after_func.
 //
 // Lock discipline. Each CancelNode has one lock: a bit in its state word (see node.hpp).
 // It guards the node's children list, every child's `link`, and the node's cause until the
@@ -20,12 +20,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "internal/cause_rep.hpp"
@@ -189,7 +189,8 @@ bool wait_for_bits(CancelNode* n, std::uint32_t mask, Nanos deadline) noexcept {
         continue;
       s |= kWaiters;
     }
-    if (deadline != kNoDeadline && monotonic_ns() >= deadline) return false;
+    if (deadline != kNoDeadline && monotonic_ns() >= deadline)
+      return (n->state.load(std::memory_order_acquire) & mask) != 0;  // ready() at the bound
     futex_wait(n->state, s, kDoneBitset, deadline);
     s = n->state.load(std::memory_order_acquire);
   }
@@ -235,7 +236,7 @@ enum class Published { kLost, kLeaf, kWithChildren };
 Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
                   Cascade& cs) noexcept {
   lock(n);
-  if (n->state.load(std::memory_order_relaxed) & kCodeMask) {
+  if (is_done(n->state.load(std::memory_order_relaxed))) {
     unlock(n);
     return Published::kLost;
   }
@@ -293,14 +294,13 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
     wait_for_bits(root, kSettled, kNoDeadline);
     return;
   }
-  remove_from_parent(root);
   // Every descendant reports the root's err and cause (immutable now that root is done).
   CauseRep* final_cause = root->cause;
   while (!cs.work.empty()) {
     CancelNode* n = cs.work.pop();
     Published p = publish(n, code, final_cause, false, cs);
     if (p == Published::kWithChildren) continue;  // the reference moved to cs.unsettled
-    if (p == Published::kLost && !(n->state.load(std::memory_order_acquire) & kSettled)) {
+    if (p == Published::kLost && !is_settled(n->state.load(std::memory_order_acquire))) {
       cs.foreign.push(n);  // another thread's cascade is still under way below n
       continue;
     }
@@ -313,6 +313,10 @@ void cancel_node(CancelNode* root, std::uint32_t code, CauseRep* cause, bool own
   for (CancelNode* n : cs.unsettled) settle(n);
   for (CancelNode* n : cs.unsettled)
     if (n != root) release(n);
+  // TRICKY: only now, with the whole subtree settled, may root leave its parent's list.
+  // Unlinked earlier, an ancestor's cancel starting meanwhile would neither see root nor
+  // wait for it, and could return while part of root's subtree is still live.
+  remove_from_parent(root);
   for (CallbackBase* cb : cs.callbacks) run_callback(cb);
 }
 
@@ -331,7 +335,7 @@ void free_node(Node* n) noexcept {
       if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(c));
       // A done node is already unlinked: the cascade detaches before it publishes, and a
       // canceller unlinks before it drops the reference it held while cancelling.
-      if (!(c->state.load(std::memory_order_acquire) & kCodeMask)) remove_from_parent(c);
+      if (!is_done(c->state.load(std::memory_order_acquire))) remove_from_parent(c);
       // Every child and pending callback holds a reference, so the list is empty here.
       release(c->cause);
       delete c->extras.load(std::memory_order_acquire);
@@ -391,22 +395,27 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
   n->deadline = deadline;
   n->type = Link::Type::kChild;
   n->cause = adopted_cause;
+  if constexpr (std::is_same_v<N, TimerNode>) {
+    // TRICKY: before the node is linked, a cancel cascade can reach it and disarm it.
+    n->heap_index.store(kNotArmed, std::memory_order_relaxed);
+    n->timer_shard = timer_home_shard();
+  }
   CancelNode* a = parent->anchor;
-  if (std::uint32_t seen = a->state.load(std::memory_order_acquire); seen & kCodeMask) {
+  if (std::uint32_t seen = a->state.load(std::memory_order_acquire); is_done(seen)) {
     // Done parents never change again (state and cause are final): no lock needed.
     release(n->cause);
     n->cause = retain(a->cause);
-    n->state.store((seen & kCodeMask) | kSettled, std::memory_order_relaxed);
+    n->state.store(code_of(seen) | kSettled, std::memory_order_relaxed);
   } else if (a->kind != Kind::kNever) {
     lock(a);
     std::uint32_t s = a->state.load(std::memory_order_relaxed);
-    if (s & kCodeMask) {
+    if (is_done(s)) {
       // Go's propagateCancel: a child of a done parent is done at birth, with its cause.
       CauseRep* inherited = retain(a->cause);
       unlock(a);
       release(n->cause);
       n->cause = inherited;
-      n->state.store((s & kCodeMask) | kSettled, std::memory_order_relaxed);
+      n->state.store(code_of(s) | kSettled, std::memory_order_relaxed);
     } else {
       link_child(a, n);
       unlock(a);
@@ -417,39 +426,38 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
 }  // namespace
 
 Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause) {
-  Node* p = parent.node();
+  Node* p = Access::node(parent);
   // As Go: a deadline no earlier than the parent's adds nothing but cancellation.
   if (deadline == kNoDeadline || p->anchor->deadline < deadline) {
     auto* n = make_cancellable<CancelNode>(p, Kind::kCancel, p->anchor->deadline, nullptr);
-    return {Context(n), ScopedCancel(CancelFunc(n))};
+    return {Access::context(n), ScopedCancel(Access::cancel_func(n))};
   }
-  CauseRep* c = cause.rep() ? retain(cause.rep()) : nullptr;
+  CauseRep* c = retain(Access::rep(cause));
   auto* t = make_cancellable<TimerNode>(p, Kind::kTimer, deadline, c);
-  t->heap_index.store(kNotArmed, std::memory_order_relaxed);
-  if (!(t->state.load(std::memory_order_relaxed) & kCodeMask)) {
+  if (!is_done(t->state.load(std::memory_order_relaxed))) {
     if (deadline <= now_ns()) {
       expire(t);
     } else {
       timer_arm(t);
     }
   }
-  return {Context(t), ScopedCancel(CancelFunc(t))};
+  return {Access::context(t), ScopedCancel(Access::cancel_func(t))};
 }
 
 }  // namespace internal
 
 Derived<ScopedCancel> with_cancel(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = internal::make_cancellable<internal::CancelNode>(p, internal::Kind::kCancel,
                                                              p->anchor->deadline, nullptr);
-  return {Context(n), ScopedCancel(CancelFunc(n))};
+  return {internal::Access::context(n), ScopedCancel(internal::Access::cancel_func(n))};
 }
 
 Derived<ScopedCancelCause> with_cancel_cause(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = internal::make_cancellable<internal::CancelNode>(p, internal::Kind::kCancel,
                                                              p->anchor->deadline, nullptr);
-  return {Context(n), ScopedCancelCause(CancelCauseFunc(n))};
+  return {internal::Access::context(n), ScopedCancelCause(internal::Access::cancel_cause_func(n))};
 }
 
 Derived<ScopedCancel> with_deadline(const Context& parent, Clock::time_point deadline) {
@@ -467,29 +475,30 @@ Derived<ScopedCancel> with_deadline_cause(const Context& parent, Clock::time_poi
 }
 
 Context without_cancel(const Context& parent) {
-  internal::Node* p = parent.node();
+  internal::Node* p = internal::Access::node(parent);
   auto* n = new internal::Node{{1}, internal::Kind::kWithoutCancel, false,
                                p,   &internal::never_node,          p->values};
   internal::retain(p);
-  return Context(n);
+  return internal::Access::context(n);
 }
 
 void CancelFunc::operator()() const noexcept {
-  if (node_ != nullptr && !(node_->state.load(std::memory_order_acquire) & internal::kSettled))
+  if (node_ != nullptr && !internal::is_settled(node_->state.load(std::memory_order_acquire)))
     internal::cancel_node(node_, static_cast<std::uint32_t>(errc::canceled), nullptr, false);
 }
 
 void CancelCauseFunc::operator()(Cause c) const noexcept {
-  if (node_ != nullptr && !(node_->state.load(std::memory_order_acquire) & internal::kSettled))
-    internal::cancel_node(node_, static_cast<std::uint32_t>(errc::canceled), c.rep(), false);
+  if (node_ != nullptr && !internal::is_settled(node_->state.load(std::memory_order_acquire)))
+    internal::cancel_node(node_, static_cast<std::uint32_t>(errc::canceled),
+                          internal::Access::rep(c), false);
 }
 
 Cause cause(const Context& ctx) {
-  internal::CancelNode* a = ctx.node()->anchor;
-  std::uint32_t code = a->state.load(std::memory_order_acquire) & internal::kCodeMask;
+  internal::CancelNode* a = internal::Access::node(ctx)->anchor;
+  std::uint32_t code = internal::code_of(a->state.load(std::memory_order_acquire));
   if (code == 0) return Cause();
   internal::CauseRep* r = a->cause != nullptr ? a->cause : internal::cause_for(code);
-  return Cause(internal::retain(r));
+  return internal::Access::cause(internal::retain(r));
 }
 
 void Context::throw_if_done() const {
@@ -529,7 +538,7 @@ int Done::fd() const {
     if (anchor_->extras.compare_exchange_strong(x, fresh, std::memory_order_seq_cst)) {
       x = fresh;
       // The canceller may have looked for the eventfd before we installed it.
-      if (anchor_->state.load(std::memory_order_seq_cst) & internal::kCodeMask) x->signal();
+      if (internal::is_done(anchor_->state.load(std::memory_order_seq_cst))) x->signal();
     } else {
       delete fresh;
     }
@@ -556,12 +565,12 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
   cb->type = Link::Type::kCallback;
   if (a->kind == Kind::kNever) {
     cb->refs.store(1, std::memory_order_relaxed);  // the handle only: it can never run
-    return Registration(cb);
+    return Access::registration(cb);
   }
   retain(a);
   cb->refs.store(2, std::memory_order_relaxed);  // the handle + the children list
   lock(a);
-  if (a->state.load(std::memory_order_relaxed) & kCodeMask) {
+  if (is_done(a->state.load(std::memory_order_relaxed))) {
     unlock(a);
     cb->runner.store(this_thread_tag(), std::memory_order_relaxed);
     cb->phase.store(kRunning, std::memory_order_relaxed);
@@ -570,7 +579,7 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
     link_child(a, cb);
     unlock(a);
   }
-  return Registration(cb);
+  return Access::registration(cb);
 }
 
 [[noreturn]] void callback_threw(std::exception_ptr e) noexcept {
@@ -723,104 +732,5 @@ std::string describe_value_typename(const std::type_info& type) {
   return std::string("<") + (status == 0 && name ? name.get() : type.name()) + ">";
 }
 }  // namespace internal
-
-// ---- describe ----------------------------------------------------------------------------
-
-namespace {
-/// Go's time.Duration.String(): "1h2m3.5s", "1.5s", "250ms", "1.2µs", "0s".
-std::string go_duration(std::int64_t d) {
-  if (d == 0) return "0s";
-  bool negative = d < 0;
-  std::uint64_t u = negative ? 0 - static_cast<std::uint64_t>(d) : static_cast<std::uint64_t>(d);
-  auto fraction = [](std::uint64_t v, int digits) {
-    std::uint64_t scale = 1;
-    for (int i = 0; i < digits; ++i) scale *= 10;
-    std::string out = std::to_string(v / scale);
-    std::uint64_t frac = v % scale;
-    if (frac != 0) {
-      std::string f = std::to_string(frac);
-      f.insert(0, static_cast<std::size_t>(digits) - f.size(), '0');
-      while (!f.empty() && f.back() == '0') f.pop_back();
-      out += "." + f;
-    }
-    return out;
-  };
-  std::string out;
-  if (u < 1'000) {
-    out = std::to_string(u) + "ns";
-  } else if (u < 1'000'000) {
-    out = fraction(u, 3) + "\u00b5s";
-  } else if (u < 1'000'000'000) {
-    out = fraction(u, 6) + "ms";
-  } else {
-    out = fraction(u % 60'000'000'000, 9) + "s";
-    std::uint64_t minutes = u / 60'000'000'000;
-    if (minutes > 0) {
-      out = std::to_string(minutes % 60) + "m" + out;
-      if (minutes >= 60) out = std::to_string(minutes / 60) + "h" + out;
-    }
-  }
-  return negative ? "-" + out : out;
-}
-
-/// Go's time.Time.String() for a deadline, in UTC: "2026-11-22 05:04:44.123 +0000 UTC".
-std::string go_time(internal::Nanos deadline) {
-  std::int64_t ns = internal::wall_ns_at(deadline);
-  std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  std::string out = buf;
-  if (frac != 0) {
-    std::string f = std::to_string(frac);
-    f.insert(0, 9 - f.size(), '0');
-    while (f.back() == '0') f.pop_back();
-    out += "." + f;
-  }
-  return out + " +0000 UTC";
-}
-}  // namespace
-
-std::string Context::describe() const {
-  std::vector<const internal::Node*> chain;
-  for (const internal::Node* n = node_; n != nullptr; n = n->parent) chain.push_back(n);
-  std::string out;
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    const internal::Node* n = *it;
-    switch (n->kind) {
-      case internal::Kind::kBackground:
-        out += "context.Background";
-        break;
-      case internal::Kind::kTodo:
-        out += "context.TODO";
-        break;
-      case internal::Kind::kNever:
-        break;
-      case internal::Kind::kCancel:
-        out += ".WithCancel";
-        break;
-      case internal::Kind::kTimer: {
-        internal::Nanos d = static_cast<const internal::TimerNode*>(n)->deadline;
-        out += ".WithDeadline(" + go_time(d) + " [" + go_duration(d - internal::now_ns()) + "])";
-        break;
-      }
-      case internal::Kind::kValue: {
-        auto* v = static_cast<const internal::ValueNode*>(n);
-        out += std::string(".WithValue(") + v->key_name + ", " + v->ops->describe(v->value) + ")";
-        break;
-      }
-      case internal::Kind::kWithoutCancel:
-        out += ".WithoutCancel";
-        break;
-    }
-  }
-  return out;
-}
 
 }  // namespace tether

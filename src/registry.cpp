@@ -88,7 +88,7 @@ struct Walker {
   /// walks its children.
   void walk(internal::CancelNode* n, ContextNode& out, std::size_t depth) {
     ++nodes;
-    const std::uint32_t code = n->state.load(std::memory_order_acquire) & internal::kCodeMask;
+    const std::uint32_t code = internal::code_of(n->state.load(std::memory_order_acquire));
     out.state = code == 0 ? State::active
                 : code == static_cast<std::uint32_t>(errc::deadline_exceeded)
                     ? State::deadline_exceeded
@@ -97,7 +97,7 @@ struct Walker {
       out.time_left = std::chrono::nanoseconds(n->deadline - now);
     if (code != 0) {
       internal::retain(n);
-      out.cause = cause(Context(n)).message();
+      out.cause = cause(internal::Access::context(n)).message();
     }
     out.trace_id = trace_id_of(n->values);
 
@@ -118,7 +118,7 @@ struct Walker {
     internal::unlock(n);
 
     for (internal::CancelNode* c : kids) {
-      Context hold(c);  // adopts the reference try_retain took
+      Context hold = internal::Access::context(c);  // adopts the reference try_retain took
       if (nodes >= kMaxNodes) {
         out.truncated = true;
         continue;
@@ -132,7 +132,7 @@ struct Walker {
 };
 
 ContextNode describe_tracked(const Context& ctx, internal::Nanos now) {
-  internal::Node* node = ctx.node();
+  internal::Node* node = internal::Access::node(ctx);
   ContextNode root;
   const internal::Node* base = node;
   while (base->kind == internal::Kind::kValue) base = base->parent;

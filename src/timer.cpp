@@ -99,12 +99,6 @@ struct alignas(64) Shard {
   Nanos earliest() const { return heap.empty() ? kNoDeadline : heap[0]->deadline; }
 };
 
-std::uint32_t this_thread_shard() {
-  static std::atomic<std::uint32_t> next{0};
-  thread_local std::uint32_t shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
-  return shard;
-}
-
 class TimerService {
  public:
   static TimerService& instance() {
@@ -113,18 +107,22 @@ class TimerService {
     return *service;
   }
 
-  void arm(TimerNode* t) {
-    t->timer_shard = this_thread_shard();
+  /// Returns false if t was not armed (already done, or already armed).
+  bool arm(TimerNode* t) {
     Shard& sh = shards_[t->timer_shard];
     {
       std::lock_guard lk(sh.mu);
-      if (t->state.load(std::memory_order_acquire) & kCodeMask) return;
-      if (Shard::index(t) != kNotArmed) return;
+      // Under the shard lock, as disarm() decides: a cancel that published "done" before
+      // this point disarms nothing and is seen here; one after it finds t in the heap.
+      if (is_done(t->state.load(std::memory_order_acquire))) return false;
+      if (Shard::index(t) != kNotArmed) return false;
       sh.push(t);
     }
-    pending_.fetch_add(1);  // seq_cst: pairs with wait_pending()'s registration
+    // A waiter in wait_pending() registers before it counts the heaps under their locks,
+    // so either it counts t or this load sees it (the shard lock orders the two).
     // Fast path: the thread will look at the heaps before this deadline anyway.
-    if (t->deadline >= wake_hint_.load(std::memory_order_acquire) && pending_waiters_ == 0) return;
+    if (t->deadline >= wake_hint_.load(std::memory_order_acquire) && pending_waiters_ == 0)
+      return true;
     std::lock_guard lk(wake_mu_);
     if (t->deadline < sleeping_until_) {
       sleeping_until_ = t->deadline;
@@ -132,29 +130,31 @@ class TimerService {
     }
     if (pending_waiters_ != 0) changed_.notify_all();
     if (!thread_started_) start_thread();
+    return true;
   }
 
   void disarm(TimerNode* t) noexcept {
     Shard& sh = shards_[t->timer_shard];
-    {
-      std::lock_guard lk(sh.mu);
-      if (Shard::index(t) == kNotArmed) return;
-      sh.remove_at(Shard::index(t));
-    }
-    pending_.fetch_sub(1, std::memory_order_relaxed);
-    if (pending_waiters_ != 0) {
-      std::lock_guard lk(wake_mu_);
-      changed_.notify_all();
-    }
+    std::lock_guard lk(sh.mu);
+    if (Shard::index(t) != kNotArmed) sh.remove_at(Shard::index(t));
   }
 
-  std::size_t pending() { return pending_.load(); }
+  /// The number of armed deadlines, counted under each shard's lock (tests only: nothing
+  /// on the arm/disarm paths keeps a process-wide count).
+  std::size_t pending() {
+    std::size_t n = 0;
+    for (Shard& sh : shards_) {
+      std::lock_guard lk(sh.mu);
+      n += sh.heap.size();
+    }
+    return n;
+  }
 
   void wait_pending(std::size_t n) {
     std::unique_lock lk(wake_mu_);
     ++pending_waiters_;
     wake_hint_.store(INT64_MIN, std::memory_order_release);  // every arm() now notifies
-    changed_.wait(lk, [&] { return pending_.load() >= n; });
+    changed_.wait(lk, [&] { return pending() >= n; });
     if (--pending_waiters_ == 0 && sleeping_until_ != INT64_MIN)
       wake_hint_.store(sleeping_until_, std::memory_order_release);
   }
@@ -280,11 +280,6 @@ class TimerService {
         // A node whose count reached zero is being freed; it disarms itself, nothing to do.
         if (!try_retain(t)) t = nullptr;
       }
-      pending_.fetch_sub(1, std::memory_order_relaxed);
-      if (pending_waiters_ != 0) {
-        std::lock_guard lk(wake_mu_);
-        changed_.notify_all();
-      }
       if (t != nullptr) {
         expire(t);
         release(t);
@@ -293,7 +288,6 @@ class TimerService {
   }
 
   Shard shards_[kShards];
-  std::atomic<std::size_t> pending_{0};  // armed deadlines, all shards
   std::mutex wake_mu_;
   std::condition_variable wake_;     // the service thread: an earlier deadline, a mode change
   std::condition_variable changed_;  // wait_pending(): the number of armed deadlines changed
@@ -307,14 +301,24 @@ class TimerService {
 
 }  // namespace
 
-void timer_arm(TimerNode* t) { TimerService::instance().arm(t); }
-void timer_disarm(TimerNode* t) noexcept {
-  // Fast path without the service mutex: a node is armed (index set under the mutex) by
-  // the thread that created it, before any other thread can cancel or free it, and only
-  // the service itself unarms it; so "not armed" seen here is final.
-  if (t->heap_index.load(std::memory_order_acquire) == kNotArmed) return;
-  TimerService::instance().disarm(t);
+std::uint32_t timer_home_shard() noexcept {
+  static std::atomic<std::uint32_t> next{0};
+  thread_local std::uint32_t shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shard;
 }
+
+void timer_arm(TimerNode* t) {
+  if (!TimerService::instance().arm(t)) return;
+  // A ManualClock advanced past the deadline between make_deadline's check and the push
+  // may have scanned this shard before t was in it: fire it here instead. (advance stores
+  // the time before it takes any shard lock, so after our push we see the new time.)
+  if (manual_active.load(std::memory_order_acquire) &&
+      t->deadline <= manual_time.load(std::memory_order_acquire))
+    expire(t);
+}
+// No lock-free "not armed" shortcut: timer_arm may be pushing t on its creator's thread
+// while a cancel cascade disarms it on another; only the shard lock orders the two.
+void timer_disarm(TimerNode* t) noexcept { TimerService::instance().disarm(t); }
 std::size_t timer_pending() noexcept { return TimerService::instance().pending(); }
 void timer_wait_pending(std::size_t n) { TimerService::instance().wait_pending(n); }
 
@@ -333,10 +337,14 @@ std::int64_t wall_ns_at(Nanos t) noexcept {
   if (manual_active.load(std::memory_order_acquire))
     return manual_wall_start.load(std::memory_order_relaxed) +
            (t - manual_start.load(std::memory_order_relaxed));
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-             .count() +
-         (t - steady_now_ns());
+  // One offset between the steady and the system clock, read once: the same deadline
+  // always maps to the same wall time (describe() prints it identically every time), as
+  // Go's deadline keeps the wall reading taken when it was made.
+  static const std::int64_t offset = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count() -
+                                     steady_now_ns();
+  return t + offset;
 }
 
 }  // namespace tether::internal

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The demo's load run (issue #7): wrk on loopback against tether-demo, bounded in time.
+"""The demo's load run: wrk on loopback against tether-demo, bounded in time.
 
 Modes:
 
@@ -457,12 +457,12 @@ def mode_throughput(args):
         lines.append("One run per variant: no verdict on the 3% target (use --rounds 3 or more).")
     elif spread > 0.03:
         lines.append(
-            "Runs of the same binary differ by up to %.0f%% here, more than the 3%% issue #7 "
+            "Runs of the same binary differ by up to %.0f%% here, more than the 3%% target "
             "allows between registry off and the baseline: this run can neither confirm nor "
             "refute the target. Run it on an idle machine (\"other processes\" above says how "
             "busy this one was)." % (spread * 100))
     else:
-        lines.append("Issue #7 asks for registry off within 3%% of the baseline (ratio >= 0.97): "
+        lines.append("The target: registry off within 3%% of the baseline (ratio >= 0.97): "
                      "%s." % ("met" if ratio_median >= 0.97 else "NOT met"))
     lines.append("")
     text = "\n".join(lines)

@@ -120,8 +120,8 @@ void Service::start(const tether::Context& ctx) {
   server_options.workers = options_.workers;
   server_options.max_timeout = options_.timeout;  // a caller may lower the deadline, not raise it
   server_options.access_log = [this](const http::AccessLogEntry& e) {
-    on_request_finished(e.status, e.cause);  // counted before logged: a reader of the log
-                                             // finds the metrics already up to date
+    on_request_finished(e);  // counted before logged: a reader of the log finds the
+                             // metrics already up to date
     log_.info("request", {{"method", e.method},
                           {"path", e.path},
                           {"status", e.status},
@@ -163,13 +163,13 @@ void Service::start(const tether::Context& ctx) {
   listen(*p.server, options_.port, "the service");
 }
 
-void Service::on_request_finished(int status, const std::string& cause) {
-  metrics_.request_finished(status);
-  if (!cause.empty()) metrics_.cancellation(cause);
+void Service::on_request_finished(const http::AccessLogEntry& e) {
+  metrics_.request_finished(e.status);
+  if (!e.cause.empty()) metrics_.cancellation(e.cause);
   if (!draining_.load(std::memory_order_acquire)) return;
-  if (status == 499 && cause == "server shutdown") {
+  if (e.status == 499 && e.cause_code == http::errc::server_shutdown) {
     dropped_.fetch_add(1);
-  } else if (status == 499) {
+  } else if (e.status == 499) {
     client_left_.fetch_add(1);
   } else {
     completed_.fetch_add(1);

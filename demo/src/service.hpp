@@ -39,6 +39,10 @@
 #include "options.hpp"
 #include "tether/context.hpp"
 
+namespace tether::http {
+struct AccessLogEntry;
+}  // namespace tether::http
+
 namespace tether_demo {
 
 class Service {
@@ -71,7 +75,7 @@ class Service {
   struct Parts;
 
  private:
-  void on_request_finished(int status, const std::string& cause);
+  void on_request_finished(const tether::http::AccessLogEntry& entry);
 
   Options options_;
   Log& log_;

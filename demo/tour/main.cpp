@@ -1,4 +1,4 @@
-// tether-demo-tour — the guided tour of the demo service (issue #7).
+// tether-demo-tour — the guided tour of the demo service.
 //
 // Starts tether-demo as a child process, reads its JSON log, runs six scenarios against it
 // (a normal request, a slow non-critical source, a slow critical source, a client that hangs

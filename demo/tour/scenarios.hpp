@@ -1,4 +1,4 @@
-// scenarios.hpp — the six scenarios of the guided tour (issue #7), one function each.
+// scenarios.hpp — the six scenarios of the guided tour, one function each.
 //
 // Each runs against a DemoService started by the tour with `--timeout 500` and returns what
 // it expected, what it observed and whether the two agree. Timings are read from the wall

@@ -92,7 +92,7 @@ class Done {
  public:
   /// True once the context is done. One atomic load; never blocks.
   bool ready() const noexcept {
-    return (anchor_->state.load(std::memory_order_acquire) & internal::kCodeMask) != 0;
+    return internal::is_done(anchor_->state.load(std::memory_order_acquire));
   }
   /// True for contexts that can never be done: background(), todo(), without_cancel() and
   /// their value children. Go: `ctx.Done() == nil`. Lets code skip setting up a wait.
@@ -119,10 +119,11 @@ class Done {
   /// becomes readable. Throws std::system_error if the descriptor cannot be created.
   int fd() const;
 
-  explicit Done(internal::CancelNode* anchor) noexcept : anchor_(anchor) {}
-  internal::CancelNode* anchor() const noexcept { return anchor_; }
-
  private:
+  friend class Context;
+  friend struct internal::Access;
+  explicit Done(internal::CancelNode* anchor) noexcept : anchor_(anchor) {}
+
   template <class Rep, class Period>
   static internal::Nanos saturating_deadline(std::chrono::duration<Rep, Period> d) {
     return internal::add_duration(internal::steady_now_ns(), d);
@@ -159,7 +160,7 @@ class Context {
   /// Empty until the context is done; then errc::canceled or errc::deadline_exceeded,
   /// forever. One atomic (acquire) load. Go: ctx.Err().
   std::error_code err() const noexcept {
-    auto code = node_->anchor->state.load(std::memory_order_acquire) & internal::kCodeMask;
+    auto code = internal::code_of(node_->anchor->state.load(std::memory_order_acquire));
     return code != 0 ? std::error_code(static_cast<int>(code), internal::kContextCategory)
                      : std::error_code();
   }
@@ -186,11 +187,10 @@ class Context {
   /// Two handles are equal when they refer to the same context.
   friend bool operator==(const Context& a, const Context& b) noexcept { return a.node_ == b.node_; }
 
-  /// Internal: adopts one reference to `node`.
-  explicit Context(internal::Node* node) noexcept : node_(node) {}
-  internal::Node* node() const noexcept { return node_; }
-
  private:
+  friend struct internal::Access;
+  explicit Context(internal::Node* adopt) noexcept : node_(adopt) {}
+
   internal::Node* node_;
 };
 
@@ -199,7 +199,7 @@ class Context {
 inline Context background() noexcept { return Context(); }
 /// Like background(), for code that has not yet decided which context to use.
 /// Go: context.TODO().
-inline Context todo() noexcept { return Context(&internal::todo_node); }
+inline Context todo() noexcept;
 
 /// A copyable, shareable cancel function. Go: context.CancelFunc.
 ///
@@ -225,9 +225,9 @@ class CancelFunc {
   void operator()() const noexcept;
   explicit operator bool() const noexcept { return node_ != nullptr; }
 
-  explicit CancelFunc(internal::CancelNode* adopt) noexcept : node_(adopt) {}
-
  protected:
+  friend struct internal::Access;
+  explicit CancelFunc(internal::CancelNode* adopt) noexcept : node_(adopt) {}
   internal::CancelNode* node_ = nullptr;
 };
 
@@ -235,9 +235,13 @@ class CancelFunc {
 /// `cancel(cause)`; `cancel()` or an empty Cause means "no cause" (cause(ctx) == err()).
 class CancelCauseFunc : private CancelFunc {
  public:
-  using CancelFunc::CancelFunc;
+  CancelCauseFunc() noexcept = default;
   using CancelFunc::operator bool;
   void operator()(Cause cause = {}) const noexcept;
+
+ private:
+  friend struct internal::Access;
+  explicit CancelCauseFunc(internal::CancelNode* adopt) noexcept : CancelFunc(adopt) {}
 };
 
 /// The RAII canceller returned by with_cancel / with_deadline / with_timeout.
@@ -396,20 +400,41 @@ class Registration {
   /// it does not wait.
   bool stop_and_wait() const noexcept;
 
-  explicit Registration(internal::CallbackBase* adopt) noexcept : rep_(adopt) {}
-
  private:
+  friend struct internal::Access;
+  explicit Registration(internal::CallbackBase* adopt) noexcept : rep_(adopt) {}
   internal::CallbackBase* rep_ = nullptr;
 };
 
 namespace internal {
+/// The one door from tether's own code (core, modules, white-box tests) into the
+/// representation of the public handles. Not API: their constructors from nodes and their
+/// node accessors are private, so user code cannot forge or take apart a handle.
+struct Access {
+  static Node* node(const Context& c) noexcept { return c.node_; }
+  /// Adopts one reference to `n`.
+  static Context context(Node* n) noexcept { return Context(n); }
+  static CancelNode* anchor(const Done& d) noexcept { return d.anchor_; }
+  /// Adopts one reference to `n`.
+  static CancelFunc cancel_func(CancelNode* n) noexcept { return CancelFunc(n); }
+  /// Adopts one reference to `n`.
+  static CancelCauseFunc cancel_cause_func(CancelNode* n) noexcept { return CancelCauseFunc(n); }
+  static CauseRep* rep(const Cause& c) noexcept { return c.rep_; }
+  /// Adopts one reference to `r`.
+  static Cause cause(CauseRep* r) noexcept { return Cause(r); }
+  /// Adopts `cb`.
+  static Registration registration(CallbackBase* cb) noexcept { return Registration(cb); }
+};
+
 /// Registers `cb` (adopting it) to run when `anchor` is done; runs it at once, on this
 /// thread, if it already is. Integrations use the anchor form with Done views.
 Registration register_callback(CancelNode* anchor, CallbackBase* cb);
 inline Registration register_callback(const Context& ctx, CallbackBase* cb) {
-  return register_callback(ctx.node()->anchor, cb);
+  return register_callback(Access::node(ctx)->anchor, cb);
 }
 }  // namespace internal
+
+inline Context todo() noexcept { return internal::Access::context(&internal::todo_node); }
 
 /// Arranges for `f()` to run once, after `ctx` is done. Go: context.AfterFunc.
 ///
@@ -501,9 +526,9 @@ with_value(const Context& parent, const Key<T>& key, U&& value) {
   auto construct = [](void* where, void* arg) {
     ::new (where) T(std::forward<U>(*static_cast<std::remove_reference_t<U>*>(arg)));
   };
-  return Context(internal::make_value_node(
-      parent.node(), &key, key.name(), &internal::value_ops<T>, sizeof(T), alignof(T), construct,
-      const_cast<void*>(static_cast<const void*>(std::addressof(value)))));
+  return internal::Access::context(internal::make_value_node(
+      internal::Access::node(parent), &key, key.name(), &internal::value_ops<T>, sizeof(T),
+      alignof(T), construct, const_cast<void*>(static_cast<const void*>(std::addressof(value)))));
 }
 
 }  // namespace tether

@@ -77,8 +77,8 @@ class DoneAwaiter {
   /// Returns false (do not suspend) if the context became done while registering.
   bool await_suspend(std::coroutine_handle<> h) {
     handle_ = h;
-    registration_ =
-        internal::register_callback(done_.anchor(), new internal::Callback<Wake>(Wake{this}));
+    registration_ = internal::register_callback(internal::Access::anchor(done_),
+                                                new internal::Callback<Wake>(Wake{this}));
     // TRICKY: the callback may already have run (inline, above, or on another thread).
     // Whoever sets arrived_ second resumes; if that is us, we simply do not suspend.
     return !arrived_.exchange(true, std::memory_order_acq_rel);

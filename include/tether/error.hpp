@@ -46,6 +46,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 namespace internal {
 struct CauseRep;
+struct Access;  // tether's internals' only way into the handles' representation
 }  // namespace internal
 
 /// Why a context was cancelled. Cheap to copy (one pointer, shared and immutable).
@@ -100,11 +101,9 @@ class Cause {
   requires std::is_error_code_enum_v<E> || std::is_error_condition_enum_v<E>
   friend bool operator==(const Cause& c, E e) noexcept { return c.code() == e; }
 
-  /// Internal: adopts a reference to `rep`.
-  explicit Cause(internal::CauseRep* rep) noexcept : rep_(rep) {}
-  internal::CauseRep* rep() const noexcept { return rep_; }
-
  private:
+  friend struct internal::Access;
+  explicit Cause(internal::CauseRep* adopt) noexcept : rep_(adopt) {}
   internal::CauseRep* rep_ = nullptr;
 };
 

@@ -66,8 +66,9 @@ class ContextStopSource {
       return;
     }
     std::stop_source source = source_;
-    registration_ = internal::register_callback(
-        done.anchor(), new internal::Callback<Request>(Request{std::move(source)}));
+    registration_ =
+        internal::register_callback(internal::Access::anchor(done),
+                                    new internal::Callback<Request>(Request{std::move(source)}));
   }
   ContextStopSource(ContextStopSource&&) noexcept = default;
   ContextStopSource& operator=(ContextStopSource&& other) noexcept {

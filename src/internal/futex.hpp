@@ -6,23 +6,35 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <ctime>
 
+#if defined(__SANITIZE_THREAD__)
+#define TETHER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TETHER_TSAN 1
+#endif
+#endif
+#ifndef TETHER_TSAN
+#define TETHER_TSAN 0
+#endif
+
 namespace tether::internal {
 
 inline constexpr std::uint32_t kLockBitset = 1;  // sleepers on the node lock
 inline constexpr std::uint32_t kDoneBitset = 2;  // sleepers waiting for done / settled
 
-/// Sleeps while *word == expected, until woken for `bitset` or until the absolute
-/// CLOCK_MONOTONIC time `deadline_ns` (INT64_MAX: no limit). Returns false on timeout.
-inline bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                       std::uint32_t bitset, std::int64_t deadline_ns = INT64_MAX) noexcept {
+/// The futex system call itself: see futex_wait.
+inline bool futex_wait_raw(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                           std::uint32_t bitset, std::int64_t deadline_ns) noexcept {
   timespec ts{};
   timespec* tsp = nullptr;
   if (deadline_ns != INT64_MAX) {
@@ -33,6 +45,29 @@ inline bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
   long rc = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
                     FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp, nullptr, bitset);
   return !(rc == -1 && errno == ETIMEDOUT);
+}
+
+/// Sleeps while *word == expected, until woken for `bitset` or until the absolute
+/// CLOCK_MONOTONIC time `deadline_ns` (INT64_MAX: no limit). Returns false on timeout.
+/// May return early (spuriously): callers re-check their condition.
+inline bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                       std::uint32_t bitset, std::int64_t deadline_ns = INT64_MAX) noexcept {
+#if TETHER_TSAN
+  // ThreadSanitizer defers a signal that arrives on a thread outside an intercepted
+  // blocking call and runs its handler at the next intercepted call; a raw futex is not
+  // one, and SA_RESTART resumes it, so a handler would never run on a thread parked here
+  // (signal_context would never fire). Under TSan only: wake at least every 10 ms and make
+  // an intercepted blocking call (nanosleep), which runs the deferred handlers.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::int64_t slice = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec + 10'000'000;
+  const bool woken = futex_wait_raw(word, expected, bitset, std::min(deadline_ns, slice));
+  const timespec zero{};
+  nanosleep(&zero, nullptr);
+  return woken || deadline_ns > slice;
+#else
+  return futex_wait_raw(word, expected, bitset, deadline_ns);
+#endif
 }
 
 inline void futex_wake(std::atomic<std::uint32_t>& word, std::uint32_t bitset,

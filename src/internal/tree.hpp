@@ -25,9 +25,14 @@ std::size_t count_children(CancelNode* n) noexcept;
 
 // ---- the shared timer service (timer.cpp) ----
 inline constexpr std::size_t kNotArmed = SIZE_MAX;
-/// Arms t at t->deadline unless t is already done. O(log n).
+/// The heap shard deadlines created on this thread go to (TimerNode::timer_shard).
+std::uint32_t timer_home_shard() noexcept;
+/// Arms t at t->deadline (in t->timer_shard) unless t is already done, and fires it at once
+/// if a ManualClock has already passed its deadline. O(log n). Called once, by the thread
+/// that created t, after t is linked under its parent.
 void timer_arm(TimerNode* t);
-/// Disarms t if armed. O(log n). Safe to call for a node that was never armed.
+/// Disarms t if armed. O(log n). Safe from any thread, for a node that was never armed,
+/// and concurrently with timer_arm (both decide under the shard's lock).
 void timer_disarm(TimerNode* t) noexcept;
 std::size_t timer_pending() noexcept;
 /// Called by the timer service when t's deadline has passed (t is retained).

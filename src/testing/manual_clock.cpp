@@ -32,7 +32,7 @@ std::size_t ManualClock::pending_timers() const { return internal::timer_pending
 void ManualClock::wait_for_pending(std::size_t n) const { internal::timer_wait_pending(n); }
 
 std::size_t registered_children(const Context& ctx) {
-  return internal::count_children(ctx.node()->anchor);
+  return internal::count_children(internal::Access::node(ctx)->anchor);
 }
 
 std::size_t pending_timers() { return internal::timer_pending(); }

@@ -4,11 +4,14 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "concurrency_test_support.hpp"
 
@@ -125,6 +128,43 @@ TEST(SignalContext, StopCalledFromACallbackOnTheWatcherThreadDoesNotDeadlock) {
   auto [again, stop_again] = tether::signal_context(tether::background(), {SIGUSR1});
   ASSERT_EQ(::raise(SIGUSR1), 0);
   EXPECT_TRUE(again.done().wait_for(kBound));
+}
+
+// The signal is delivered to a thread parked in Done::wait() itself (not to a thread that
+// is running code): under ThreadSanitizer the handler of such a signal is deferred until
+// the thread makes an intercepted call, and a raw futex wait never did.
+TEST(SignalContext, FiresWhenTheSignalArrivesOnAThreadParkedInWait) {
+  auto [ctx, stop] = tether::signal_context(tether::background(), {SIGUSR1});
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> returned{false};
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigset_t old;
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);  // threads made now inherit it
+  std::thread waiter;
+  {
+    waiter = std::thread([&, c = ctx] {
+      sigset_t unblock = usr1;
+      pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);  // only this thread may take it
+      tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+      c.done().wait();
+      returned.store(true);
+    });
+  }
+  ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+  // Deliver only once the waiter sleeps (state S in /proc), i.e. is parked in wait().
+  ASSERT_TRUE(concurrency_test::eventually([&] {
+    pid_t t = tid.load();
+    return t != 0 && concurrency_test::thread_state(t) == 'S';
+  }));
+  ASSERT_EQ(::tgkill(::getpid(), tid.load(), SIGUSR1), 0);
+  const bool done = ctx.done().wait_for(kBound);
+  if (!done) stop();  // unpark the waiter so that the test can end
+  waiter.join();
+  EXPECT_TRUE(done) << "the signal never reached signal_context";
+  EXPECT_TRUE(returned.load());
+  EXPECT_EQ(tether::cause(ctx).code().value(), SIGUSR1);
 }
 
 TEST(SignalContext, RejectsSignalsThatCannotBeCaught) {

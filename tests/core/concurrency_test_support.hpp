@@ -55,6 +55,34 @@ inline bool threads_settle_to(std::size_t n) {
   return true;
 }
 
+/// Polls `pred` (yielding between polls) until it holds or kBound passes; returns pred().
+/// For state that has no waitable signal (e.g. another thread's scheduler state).
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + kBound;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= until) return pred();
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+/// The scheduler state of thread `tid` of this process ('R' running, 'S' sleeping, ...),
+/// from /proc/self/task/<tid>/stat; '?' if it cannot be read.
+inline char thread_state(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return '?';
+  char buf[512] = {};
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  // "tid (comm) S ...": the state follows the last ')' (comm may contain spaces).
+  for (std::size_t i = n; i-- > 0;)
+    if (buf[i] == ')') return i + 2 < n ? buf[i + 2] : '?';
+  return '?';
+}
+
 /// Runs `f` on a new thread; join() fails loudly (abort) if it has not finished in kBound.
 class BoundedThread {
  public:

@@ -121,6 +121,20 @@ TEST(Describe, ChildWithLaterDeadlineIsAPlainWithCancel) {
   EXPECT_TRUE(glob_match("context.Background.WithDeadline(* [1s]).WithCancel", s)) << s;
 }
 
+TEST(Describe, PrintsTheSameDeadlineEveryTime) {
+  // Real clock: the wall time of a deadline must not be recomputed from "now" on each call
+  // (it once drifted by tens of nanoseconds between two calls). The "[remaining]" part
+  // does change, as in Go.
+  auto derived = tether::with_timeout(tether::background(), 1h);
+  auto deadline_part = [&ctx = derived.ctx] {
+    std::string s = ctx.describe();
+    return s.substr(0, s.find(" ["));
+  };
+  const std::string first = deadline_part();
+  ASSERT_TRUE(glob_match("context.Background.WithDeadline(* +0000 UTC", first)) << first;
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(deadline_part(), first) << "call " << i;
+}
+
 TEST(Describe, DoesNotChangeWhenCancelled) {
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   tether::Context v = tether::with_value(ctx, kRequestId, "abc");

@@ -148,7 +148,8 @@ TEST(Errors, CauseCopiesShareTheSameValue) {
   tether::Cause b = a;
   tether::Cause c;
   c = b;
-  EXPECT_EQ(b.rep(), a.rep()) << "copying shares, never deep-copies";
+  EXPECT_EQ(tether::internal::Access::rep(b), tether::internal::Access::rep(a))
+      << "copying shares, never deep-copies";
   EXPECT_EQ(c.message(), "shared");
   tether::Cause moved = std::move(a);
   EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): moved-from is empty

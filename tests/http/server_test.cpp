@@ -30,6 +30,7 @@ constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067
 struct Outcome {
   std::error_code err;
   std::string cause;
+  std::error_code cause_code;
   std::chrono::steady_clock::time_point at;
 };
 
@@ -40,7 +41,8 @@ struct BlockingHandler {
   Response operator()(const tether::Context& ctx) {
     started.set_value();
     ctx.done().wait_for(20s);
-    finished.set_value({ctx.err(), tether::cause(ctx).message(), std::chrono::steady_clock::now()});
+    const tether::Cause why = tether::cause(ctx);
+    finished.set_value({ctx.err(), why.message(), why.code(), std::chrono::steady_clock::now()});
     return Response::text(200, "finished");
   }
 };
@@ -131,11 +133,14 @@ TEST(HttpServer, ClientDisconnectCancelsHandlerContext) {
   std::printf("disconnect → handler context done: %.3f ms\n", delay.count());
   EXPECT_EQ(o.err, tether::errc::canceled);
   EXPECT_EQ(o.cause, "client disconnected");
+  EXPECT_EQ(o.cause_code, tether::http::errc::client_disconnected);
+  EXPECT_EQ(o.cause_code, std::errc::operation_canceled);
   EXPECT_LT(delay, 2s);
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
   EXPECT_EQ(entry->cause, "client disconnected");
+  EXPECT_EQ(entry->cause_code, tether::http::errc::client_disconnected);
 }
 
 TEST(HttpServer, ClientResetCancelsHandlerContext) {
@@ -312,12 +317,14 @@ TEST(HttpServer, ShutdownCancelsStragglersWhenGraceEnds) {
   Outcome o = handler.finished.get_future().get();
   EXPECT_EQ(o.err, tether::errc::canceled);
   EXPECT_EQ(o.cause, "server shutdown");
+  EXPECT_EQ(o.cause_code, tether::http::errc::server_shutdown);
   EXPECT_TRUE(c.wait_closed());
   EXPECT_FALSE(c.read_response(0ms));  // nothing was written
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
   EXPECT_EQ(entry->cause, "server shutdown");
+  EXPECT_EQ(entry->cause_code, tether::http::errc::server_shutdown);
 }
 
 TEST(HttpServer, ShutdownClosesIdleKeepAliveConnections) {

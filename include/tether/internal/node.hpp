@@ -81,6 +81,15 @@ inline constexpr std::uint32_t kWaiters = 1u << 3;
 inline constexpr std::uint32_t kLocked = 1u << 4;
 inline constexpr std::uint32_t kLockWaiters = 1u << 5;
 
+// Named tests of a state word: the only place, with the constants above, that knows the
+// layout. Call sites read as sentences: `if (is_done(s))`.
+/// The errc value published on the node (0 while it is alive).
+constexpr std::uint32_t code_of(std::uint32_t state) noexcept { return state & kCodeMask; }
+/// The node is cancelled: err() is set and never changes again.
+constexpr bool is_done(std::uint32_t state) noexcept { return code_of(state) != 0; }
+/// The node and its whole subtree are cancelled (its cancel has finished).
+constexpr bool is_settled(std::uint32_t state) noexcept { return (state & kSettled) != 0; }
+
 struct Extras;  // lazily created waiting state (eventfd); see Done::fd()
 
 /// A cancellable context: with_cancel, with_cancel_cause; base of TimerNode.

@@ -394,8 +394,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (!peer_gone_) {
       peer_gone_ = true;
-      (*cancel_conn_)(
-          Cause(std::make_error_code(std::errc::connection_reset), "client disconnected"));
+      (*cancel_conn_)(Cause(errc::client_disconnected));
     }
     if (!handler_running_) write_response();
   }
@@ -413,12 +412,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The handler is done and the watch is not pending: answer, or record the cancel.
   void write_response() {
     const std::error_code err = ctx_.err();
-    if (peer_gone_ || err == errc::canceled) {
+    if (peer_gone_ || err == tether::errc::canceled) {
       finish_request(499);  // nothing is written: the client is gone, or we are stopping
       return close();
     }
     Response& out = *response_;
-    if (err == errc::deadline_exceeded) out = status_response(504);
+    if (err == tether::errc::deadline_exceeded) out = status_response(504);
     if (out.status < 100 || out.status > 999) out = status_response(500);  // not HTTP
 
     bool keep_alive = keep_alive_;
@@ -455,7 +454,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     entry.status = status;
     entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
     entry.trace_id = trace_.trace_id_hex();
-    if (ctx_.err()) entry.cause = cause(ctx_).message();  // 499 and 504
+    if (ctx_.err()) {  // 499 and 504
+      const Cause why = cause(ctx_);
+      entry.cause = why.message();
+      entry.cause_code = why.code();
+    }
     server_.options.access_log(entry);
 
     cancel_timer_.reset();  // a finished request's context is cancelled, as in Go
@@ -586,7 +589,7 @@ std::error_code Server::Impl::shutdown(const Context& ctx) {
     if (in_flight != 0) {
       result = ctx.err();
       lock.unlock();
-      life.cancel(Cause("server shutdown"));
+      life.cancel(Cause(errc::server_shutdown));
       lock.lock();
       cv.wait(lock, [&] { return in_flight == 0; });
     }

@@ -63,6 +63,23 @@
 
 namespace tether::http {
 
+/// Why tether::http ended a request context: the code of its cause, compared with ==,
+/// never by message.
+///
+///   if (tether::cause(ctx) == tether::http::errc::client_disconnected) ...
+///   if (entry.cause_code == tether::http::errc::server_shutdown) ...  // in an access log
+///
+/// Category "tether.http"; the messages are the causes' texts ("client disconnected",
+/// "server shutdown"). Both also compare equal to std::errc::operation_canceled.
+enum class errc {
+  client_disconnected = 1,  ///< the client closed or reset the connection mid-request
+  server_shutdown,          ///< Server::shutdown's grace period ended with the request running
+};
+const std::error_category& category() noexcept;
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
 /// An ordered list of header fields. Lookups are case-insensitive, as HTTP requires.
 class Headers {
  public:
@@ -125,6 +142,9 @@ struct AccessLogEntry {
   std::chrono::microseconds duration{0};
   std::string trace_id;  ///< 32 hex digits
   std::string cause;     ///< the request context's cause when it was cancelled, else empty
+  /// The cause's code: http::errc::client_disconnected, http::errc::server_shutdown,
+  /// tether::errc::deadline_exceeded (504), or whatever a parent context was cancelled with.
+  std::error_code cause_code;
 
   /// "GET /search 200 1.234ms trace=4bf9… cause=\"client disconnected\"".
   std::string format() const;
@@ -240,3 +260,6 @@ class Client {
 };
 
 }  // namespace tether::http
+
+template <>
+struct std::is_error_code_enum<tether::http::errc> : std::true_type {};

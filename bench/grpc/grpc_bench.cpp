@@ -1,0 +1,343 @@
+// tether::grpc against raw gRPC, in one run (docs/performance.md, "gRPC"):
+//   1. unary calls/s: raw gRPC (callback reactor handing work to a pool, client with a
+//      deadline) vs tether::grpc (Dispatcher::unary + tether::grpc::call), and raw gRPC
+//      finishing inline on gRPC's thread for reference;
+//   2. cancel latency: raw TryCancel → OnCancel vs tether cancel() → server context done;
+//   3. a two-hop chain (client → Relay → Hold): cancel → the second hop's context done.
+// Loopback only. Usage: tether_grpc_bench [seconds per throughput round, default 1]
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "probe.grpc.pb.h"
+#include "probe_service.hpp"
+#include "tether/grpc.hpp"
+
+using namespace std::chrono_literals;
+using tether::test::Reply;
+using tether::test::Request;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The raw side's worker pool: what a careful raw-gRPC service does (handlers must not block
+// gRPC's threads), the same shape as the Dispatcher's.
+class Pool {
+ public:
+  explicit Pool(int n) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void submit(std::function<void()> f) {
+    {
+      std::lock_guard l(mu_);
+      q_.push_back(std::move(f));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> f;
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        f = std::move(q_.front());
+        q_.pop_front();
+      }
+      f();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+std::atomic<Clock::time_point::rep> raw_cancel_seen{0};
+std::atomic<bool> raw_hold_started{false};
+std::atomic<Clock::time_point::rep> raw_wake_seen{0};
+
+// Raw gRPC: Echo on the pool (or inline), Hold until OnCancel.
+class RawProbe final : public tether::test::Probe::CallbackService {
+ public:
+  RawProbe(Pool& pool, bool inline_echo) : pool_(pool), inline_(inline_echo) {}
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* sc, const Request* req,
+                                 Reply* reply) override {
+    if (inline_) {
+      auto* r = sc->DefaultReactor();
+      reply->set_text(req->text());
+      r->Finish(grpc::Status::OK);
+      return r;
+    }
+    struct R final : grpc::ServerUnaryReactor {
+      void OnDone() override { delete this; }
+    };
+    auto* r = new R;
+    pool_.submit([r, req, reply] {
+      reply->set_text(req->text());
+      r->Finish(grpc::Status::OK);
+    });
+    return r;
+  }
+  // Hold until cancelled: OnCancel records its time and wakes the work waiting on the pool,
+  // which records its own and finishes — the raw equivalent of work waiting on a context.
+  grpc::ServerUnaryReactor* Hold(grpc::CallbackServerContext*, const Request*, Reply*) override {
+    struct R final : grpc::ServerUnaryReactor {
+      void OnCancel() override {
+        raw_cancel_seen = Clock::now().time_since_epoch().count();
+        {
+          std::lock_guard l(mu);
+          cancelled = true;
+        }
+        cv.notify_one();
+      }
+      void OnDone() override { delete this; }
+      std::mutex mu;
+      std::condition_variable cv;
+      bool cancelled = false;
+    };
+    auto* r = new R;
+    pool_.submit([r] {
+      {
+        std::unique_lock l(r->mu);
+        r->cv.wait(l, [r] { return r->cancelled; });
+      }
+      raw_wake_seen = Clock::now().time_since_epoch().count();
+      r->Finish(grpc::Status::CANCELLED);
+    });
+    raw_hold_started = true;
+    return r;
+  }
+
+ private:
+  Pool& pool_;
+  bool inline_;
+};
+
+struct RawServer {
+  RawServer(bool inline_echo) : pool(4), service(pool, inline_echo) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&service);
+    server = b.BuildAndStart();
+  }
+  ~RawServer() { server->Shutdown(std::chrono::system_clock::now() + 1s); }
+  Pool pool;
+  RawProbe service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+std::unique_ptr<tether::test::Probe::Stub> stub_for(int port) {
+  auto ch =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  ch->WaitForConnected(std::chrono::system_clock::now() + 10s);
+  return tether::test::Probe::NewStub(ch);
+}
+
+// Calls/s of `call` from `threads` client threads over `seconds`.
+double throughput(int threads, double seconds, const std::function<bool()>& call) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> n{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i)
+    ts.emplace_back([&] {
+      long k = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (!call()) std::abort();
+        ++k;
+      }
+      n += k;
+    });
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+void print_latency(const char* what, const std::vector<double>& v) {
+  std::printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", what, pct(v, 0), pct(v, 0.5), pct(v, 0.9),
+              pct(v, 1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
+  const int threads = 4, rounds = 11, samples = 30;
+  std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
+              threads, rounds, seconds);
+  double load[3] = {0, 0, 0};
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+    std::fclose(f);
+  }
+  std::printf("load average at start: %.2f %.2f %.2f\n\n", load[0], load[1], load[2]);
+
+  // ---- 1. unary throughput --------------------------------------------------------------
+  RawServer raw_pool(false), raw_inline(true);
+  tether_test::TestServer adapter;
+  adapter.service.record_echo = false;  // the test service's bookkeeping is not the adapter's
+  auto s_pool = stub_for(raw_pool.port), s_inline = stub_for(raw_inline.port),
+       s_adapter = stub_for(adapter.port());
+  Request req;
+  req.set_text("x");
+  auto raw_call = [&](tether::test::Probe::Stub& s) {
+    grpc::ClientContext cc;
+    cc.set_deadline(std::chrono::system_clock::now() + 10s);
+    Reply r;
+    return s.Echo(&cc, req, &r).ok();
+  };
+  const auto root =
+      tether::with_value(tether::background(), tether::trace_key, tether::TraceContext::new_root());
+  auto tether_call = [&] {
+    auto [ctx, cancel] = tether::with_timeout(root, 10s);
+    Reply r;
+    return tether::grpc::call(ctx,
+                              [&](grpc::ClientContext* cc) { return s_adapter->Echo(cc, req, &r); })
+        .ok();
+  };
+  std::vector<double> r_pool, r_inline, r_adapter;
+  throughput(threads, 0.5, [&] { return raw_call(*s_pool); });  // warm-up
+  throughput(threads, 0.5, tether_call);
+  for (int i = 0; i < rounds; ++i) {  // interleaved, so load changes hit all alike
+    r_pool.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool); }));
+    r_adapter.push_back(throughput(threads, seconds, tether_call));
+    r_inline.push_back(throughput(threads, seconds, [&] { return raw_call(*s_inline); }));
+  }
+  auto med = [](std::vector<double> v) { return pct(std::move(v), 0.5); };
+  std::printf("| unary Echo | calls/s (median of %d rounds) | min | max |\n|---|---|---|---|\n",
+              rounds);
+  auto row = [&](const char* what, const std::vector<double>& v) {
+    std::printf("| %s | %.0f | %.0f | %.0f |\n", what, med(v), pct(v, 0), pct(v, 1));
+  };
+  row("raw gRPC, work on a pool (baseline)", r_pool);
+  row("tether::grpc (Dispatcher::unary + grpc::call)", r_adapter);
+  row("raw gRPC, finished inline on gRPC's thread", r_inline);
+  std::vector<double> ratio;
+  for (int i = 0; i < rounds; ++i) ratio.push_back(r_adapter[i] / r_pool[i]);
+  std::printf(
+      "\nadapter vs baseline: %+.1f %% calls/s (medians); median of per-round ratios %+.1f %%\n\n",
+      (med(r_adapter) / med(r_pool) - 1) * 100, (med(ratio) - 1) * 100);
+
+  // ---- 2. cancel latency ----------------------------------------------------------------
+  std::vector<double> raw_lat, raw_wake_lat, tether_lat, hop2_lat;
+  tether_test::TestServer lat;
+  auto s_lat = stub_for(lat.port());
+  auto raw_sample = [&] {  // raw: TryCancel → OnCancel
+    raw_cancel_seen = 0;
+    raw_wake_seen = 0;
+    raw_hold_started = false;
+    grpc::ClientContext cc;
+    Reply r;
+    std::promise<void> done;
+    s_pool->async()->Hold(&cc, &req, &r, [&](grpc::Status) { done.set_value(); });
+    while (!raw_hold_started.load()) std::this_thread::yield();  // the call is in the handler
+    const auto t0 = Clock::now();
+    cc.TryCancel();
+    done.get_future().wait();
+    while (raw_cancel_seen.load() == 0 || raw_wake_seen.load() == 0) std::this_thread::yield();
+    raw_lat.push_back(std::chrono::duration<double, std::milli>(
+                          Clock::time_point(Clock::duration(raw_cancel_seen.load())) - t0)
+                          .count());
+    raw_wake_lat.push_back(std::chrono::duration<double, std::milli>(
+                               Clock::time_point(Clock::duration(raw_wake_seen.load())) - t0)
+                               .count());
+  };
+  auto tether_sample = [&](std::size_t i) {  // tether: cancel() → server ctx done
+    auto [ctx, cancel] = tether::with_cancel(tether::background());
+    tether::grpc::ClientCall call(ctx);
+    Reply r;
+    std::promise<void> done;
+    s_lat->async()->Hold(&call.client_context(), &req, &r, [&](grpc::Status) { done.set_value(); });
+    while (lat.rec.count() <= i) std::this_thread::yield();  // as the raw side waits
+    auto seen = lat.rec.wait_call(i);
+    if (!seen) std::abort();
+    std::atomic<Clock::time_point::rep> at{0};
+    auto reg = tether::after_func(seen->ctx, [&] { at = Clock::now().time_since_epoch().count(); });
+    const auto t0 = Clock::now();
+    cancel();
+    done.get_future().wait();
+    seen->ctx.done().wait();
+    while (at.load() == 0) std::this_thread::yield();
+    if (!(tether::cause(seen->ctx) == tether::grpc::errc::client_cancelled)) std::abort();
+    tether_lat.push_back(std::chrono::duration<double, std::milli>(
+                             Clock::time_point(Clock::duration(at.load())) - t0)
+                             .count());
+    reg.stop_and_wait();
+  };
+  for (int i = 0; i < samples; ++i) {  // interleaved
+    raw_sample();
+    tether_sample(static_cast<std::size_t>(i));
+  }
+  {  // two hops: client → Relay (upstream) → Hold (downstream)
+    tether_test::TestServer downstream, upstream;
+    upstream.service.set_downstream(downstream.channel());
+    auto s_up = stub_for(upstream.port());
+    for (int i = 0; i < samples; ++i) {
+      auto [ctx, cancel] = tether::with_cancel(tether::background());
+      tether::grpc::ClientCall call(ctx);
+      Reply r;
+      std::promise<void> done;
+      s_up->async()->Relay(&call.client_context(), &req, &r,
+                           [&](grpc::Status) { done.set_value(); });
+      auto hop2 = downstream.rec.wait_call(static_cast<std::size_t>(i));
+      if (!hop2) std::abort();
+      std::atomic<Clock::time_point::rep> at{0};
+      auto reg =
+          tether::after_func(hop2->ctx, [&] { at = Clock::now().time_since_epoch().count(); });
+      const auto t0 = Clock::now();
+      cancel();
+      done.get_future().wait();
+      hop2->ctx.done().wait();
+      while (at.load() == 0) std::this_thread::yield();
+      hop2_lat.push_back(std::chrono::duration<double, std::milli>(
+                             Clock::time_point(Clock::duration(at.load())) - t0)
+                             .count());
+      reg.stop_and_wait();
+    }
+  }
+  std::printf(
+      "| cancel latency, %d calls each (ms) | min | p50 | p90 | max |\n|---|---|---|---|---|\n",
+      samples);
+  print_latency("raw gRPC: TryCancel → OnCancel", raw_lat);
+  print_latency("raw gRPC: TryCancel → work waiting on a condvar woken by OnCancel", raw_wake_lat);
+  print_latency("tether::grpc: ctx cancel() → server ctx done", tether_lat);
+  print_latency("two hops: ctx cancel() → 2nd hop's ctx done", hop2_lat);
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+    std::fclose(f);
+  }
+  std::printf("\nload average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+  adapter.shutdown();
+}
