@@ -1,6 +1,9 @@
 // tether::http::Server against bad input: malformed requests, oversized headers and bodies,
 // slow clients, and propagation headers that must not be trusted.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <stdexcept>
 
 #include <chrono>
 #include <future>
@@ -94,6 +97,99 @@ TEST(HttpBadInput, BodyWithinTheLimitIsServed) {
   auto res = c.read_response();
   ASSERT_TRUE(res);
   EXPECT_EQ(tether_test::body_of(*res), "10");
+}
+
+// Peak resident memory of this process (each ctest test runs in a process of its own).
+long peak_rss_kib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+// Sends `head`, then `piece` until `total` bytes went out or the server stopped taking
+// them, then reads the answer.
+int status_after_flood(std::uint16_t port, const std::string& head, const std::string& piece,
+                       std::size_t total) {
+  RawSocket c(port);
+  c.send(head);
+  try {
+    for (std::size_t sent = 0; sent < total; sent += piece.size()) c.send(piece);
+  } catch (const std::runtime_error&) {
+    // the server answered and closed: what we wanted to see
+  }
+  auto res = c.read_response();
+  return res ? tether_test::status_of(*res) : 0;
+}
+
+TEST(HttpBadInput, TwentyMegabytesOfTrailersAre431WithBoundedMemory) {
+  BudgetServer s({});
+  const long before = peak_rss_kib();
+  const std::string head =
+      "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n";
+  const std::string trailer = "X-T: " + std::string(1000, 'a') + "\r\n";
+  EXPECT_EQ(status_after_flood(s.server.port(), head, trailer, 20u << 20), 431);
+  const long grown_kib = peak_rss_kib() - before;
+  EXPECT_LT(grown_kib, 8 * 1024) << "the server buffered the trailers (" << grown_kib << " KiB)";
+}
+
+TEST(HttpBadInput, ChunkExtensionsBeyondTheHeaderLimitAre400WithBoundedMemory) {
+  ServerOptions o;
+  o.header_limit = 1024;
+  BudgetServer s(o);
+  const long before = peak_rss_kib();
+  const std::string head = "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Many chunks, each with a modest extension: each line fits, their sum does not.
+  const std::string chunk = "1;ext=" + std::string(200, 'e') + "\r\nx\r\n";
+  EXPECT_EQ(status_after_flood(s.server.port(), head, chunk, 64 * 1024), 400);
+  // One chunk-size line far beyond the limit: refused before it is held whole.
+  EXPECT_EQ(
+      status_after_flood(s.server.port(), head + "1;ext=", std::string(64 * 1024, 'e'), 20u << 20),
+      431);
+  EXPECT_LT(peak_rss_kib() - before, 8 * 1024);
+}
+
+TEST(HttpBadInput, TransferEncodingWhoseLastCodingIsNotChunkedIs400) {
+  BudgetServer s({});
+  const std::string body = "5\r\nhello\r\n0\r\n\r\n";
+  EXPECT_EQ(status_after_sending(s.server.port(),
+                                 "POST /upload HTTP/1.1\r\nHost: x\r\n"
+                                 "Transfer-Encoding: gzip\r\n\r\n" +
+                                     body),
+            400);
+  EXPECT_EQ(status_after_sending(s.server.port(),
+                                 "POST /upload HTTP/1.1\r\nHost: x\r\n"
+                                 "Transfer-Encoding: chunked, gzip\r\n\r\n" +
+                                     body),
+            400);
+  EXPECT_EQ(status_after_sending(s.server.port(),
+                                 "POST /upload HTTP/1.1\r\nHost: x\r\n"
+                                 "Transfer-Encoding: Chunked\r\n\r\n" +
+                                     body),
+            200);
+}
+
+TEST(HttpBadInput, AHandlerThatThrowsGets500WithoutItsMessageWhichGoesToTheLog) {
+  AccessLogSink log;
+  ServerOptions o;
+  o.access_log = log.sink();
+  Server server(tether::background(), o);
+  server.route("GET", "/boom", [](const tether::Context&, const Request&) -> Response {
+    throw std::runtime_error("secret: db password is hunter2");
+  });
+  server.start();
+  RawSocket c(server.port());
+  c.send(tether_test::get_request("/boom"));
+  auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::status_of(*res), 500);
+  EXPECT_EQ(res->find("hunter2"), std::string::npos) << *res;
+  EXPECT_EQ(tether_test::body_of(*res), "Internal Server Error");
+  auto entry = log.wait_for(1);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->status, 500);
+  EXPECT_EQ(entry->error, "secret: db password is hunter2");
+  EXPECT_NE(entry->format().find("error=\"secret: db password is hunter2\""), std::string::npos);
 }
 
 TEST(HttpBadInput, StalledHalfRequestIsClosedAfterReadTimeout) {

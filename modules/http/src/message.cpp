@@ -68,6 +68,7 @@ std::string AccessLogEntry::format() const {
   std::string line = method + " " + path + " " + std::to_string(status) + " " + duration_text +
                      " trace=" + trace_id;
   if (!cause.empty()) line += " cause=\"" + cause + "\"";
+  if (!error.empty()) line += " error=\"" + error + "\"";
   return line;
 }
 

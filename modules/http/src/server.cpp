@@ -18,9 +18,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,6 +31,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -37,6 +40,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tether/context.hpp"
@@ -157,9 +161,23 @@ const char* reason_phrase(int status) {
 
 Response status_response(int status) { return Response::text(status, reason_phrase(status)); }
 
+// Room to read beyond the header limit: one read's worth of body or pipelined bytes.
+constexpr std::size_t kReadSlack = 16 * 1024;
+
+// True unless Transfer-Encoding is present and its last coding is not "chunked".
+bool last_coding_is_chunked_if_any(beast::string_view te) {
+  if (te.empty()) return true;
+  std::size_t end = te.find_last_not_of(" \t,");
+  if (end == beast::string_view::npos) return false;
+  std::size_t start = te.find_last_of(" \t,", end);
+  start = start == beast::string_view::npos ? 0 : start + 1;
+  return beast::iequals(te.substr(start, end + 1 - start), "chunked");
+}
+
 // The status for a request that could not be read; 0 means "just close".
 int status_for_read_error(const error_code& ec) {
   if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::buffer_overflow) return 431;  // trailers or a chunk line too large
   if (ec == bhttp::error::body_limit) return 413;
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
   if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
@@ -185,6 +203,7 @@ struct Server::Impl {
   }
 
   void accept();
+  void accept_later();
   void close_acceptor();
   std::error_code shutdown(const Context& ctx);
   std::vector<std::shared_ptr<Connection>> open_connections();
@@ -224,12 +243,15 @@ struct Server::Impl {
   std::size_t in_flight = 0;  // under mu: requests dispatched and not yet finished
   bool stopping = false;      // under mu: shutdown has begun; no new request starts
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // under mu
+  bool accept_paused = false;  // under mu: max_connections reached; a closing one resumes
 
   // Destroyed in reverse order: the worker pool (holding connections) goes before the
   // io_context that owns their sockets.
   net::io_context ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  tcp::acceptor acceptor;  // touched on its strand
+  tcp::acceptor acceptor;                                     // touched on its strand
+  net::steady_timer accept_backoff{acceptor.get_executor()};  // on the acceptor's strand
+  std::chrono::milliseconds accept_delay{0};                  // on the acceptor's strand
   std::uint16_t bound_port = 0;
   net::thread_pool workers;
   std::vector<std::thread> io_threads;
@@ -242,11 +264,32 @@ struct Server::Impl {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+      : server_(server),
+        stream_(std::move(socket)),
+        // Bounded memory: what the parser must hold at once (the header section, a chunk-size
+        // line with its extensions, the trailer section) fits in the header limit plus one
+        // read; more is refused (431) instead of growing the buffer without end.
+        buffer_(server.options.header_limit + kReadSlack) {
+    on_chunk_header_ = [this](std::uint64_t, beast::string_view extensions, error_code& ec) {
+      chunk_extension_bytes_ += extensions.size();
+      if (chunk_extension_bytes_ > server_.options.header_limit)
+        ec = bhttp::error::bad_chunk_extension;  // 400: they count against the header limit
+    };
+  }
 
   ~Connection() {
-    std::lock_guard lock(server_.mu);
-    server_.connections.erase(this);
+    bool resume = false;
+    {
+      std::lock_guard lock(server_.mu);
+      server_.connections.erase(this);
+      resume = server_.accept_paused && !server_.stopping;
+      server_.accept_paused = false;
+    }
+    if (resume) {
+      net::post(server_.acceptor.get_executor(), [&s = server_] {
+        if (s.acceptor.is_open()) s.accept();
+      });
+    }
   }
 
   void start() {
@@ -283,6 +326,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(server_.options.header_limit, UINT32_MAX)));
     parser_->body_limit(server_.options.body_limit);
+    chunk_extension_bytes_ = 0;
+    parser_->on_chunk_header(on_chunk_header_);
     stream_.expires_after(server_.options.read_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
@@ -302,6 +347,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void dispatch() {
     auto& msg = parser_->get();
+    if (!last_coding_is_chunked_if_any(msg[bhttp::field::transfer_encoding]))
+      return write_error(400);  // RFC 9112 §6.3: the body's length cannot be determined
     started_ = Clock::now();
     request_ = Request{};
     request_.method = std::string(msg.method_string());
@@ -356,9 +403,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       try {
         response = route->handler(ctx, self->request_);
       } catch (const std::exception& e) {
-        response = Response::text(500, std::string("internal error: ") + e.what());
+        response = status_response(500);  // the text is for the log, never for the client
+        self->handler_error_ = e.what();
       } catch (...) {
         response = status_response(500);
+        self->handler_error_ = "an exception not derived from std::exception";
       }
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
@@ -369,13 +418,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Keeps one read outstanding while the handler runs: the only way to learn that the
   // client went away. Data is kept (a pipelined request); EOF or an error cancels.
   void watch() {
-    const std::size_t limit =
-        server_.options.header_limit +
-        static_cast<std::size_t>(std::min<std::uint64_t>(server_.options.body_limit, 64 * 1024));
-    if (!handler_running_ || peer_gone_ || buffer_.size() >= limit) return;
+    const std::size_t room = buffer_.max_size() - buffer_.size();
+    if (!handler_running_ || peer_gone_ || room == 0) return;
     watching_ = true;
     stream_.socket().async_read_some(
-        buffer_.prepare(4096),
+        buffer_.prepare(std::min<std::size_t>(room, 4096)),
         net::bind_cancellation_slot(
             watch_cancel_.slot(),
             [self = shared_from_this()](error_code ec, std::size_t n) { self->on_watch(ec, n); }));
@@ -459,6 +506,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       entry.cause = why.message();
       entry.cause_code = why.code();
     }
+    entry.error = std::exchange(handler_error_, {});
     server_.options.access_log(entry);
 
     cancel_timer_.reset();  // a finished request's context is cancelled, as in Go
@@ -512,8 +560,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Server::Impl& server_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;  // at most header_limit + kReadSlack bytes
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::function<void(std::uint64_t, beast::string_view, error_code&)> on_chunk_header_;
+  std::size_t chunk_extension_bytes_ = 0;  // of the request being read
+  std::string handler_error_;  // written by the worker before it posts the response back
   std::array<char, 1024> discard_{};
 
   // The request being served.
@@ -538,16 +589,32 @@ void Server::Impl::accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
     if (ec) {
       if (!acceptor.is_open()) return;  // closed by shutdown
-      return accept();                  // e.g. EMFILE: keep serving the others
+      return accept_later();            // EMFILE, ENFILE, ENOBUFS...: do not spin
     }
+    accept_delay = {};
     auto conn = std::make_shared<Connection>(*this, std::move(socket));
+    bool full = false;
     {
       std::lock_guard lock(mu);
       if (stopping) return;  // conn closes its socket on destruction
       connections.emplace(conn.get(), conn);
+      full = options.max_connections != 0 && connections.size() >= options.max_connections;
+      accept_paused = full;
     }
     conn->start();
-    accept();
+    if (!full) accept();  // else the next connection to close resumes accepting
+  });
+}
+
+// Go's net/http: a failed accept is retried after 5 ms, doubling up to 1 s, so that running
+// out of descriptors neither spins the I/O threads nor stops the server for good.
+void Server::Impl::accept_later() {
+  using namespace std::chrono_literals;
+  accept_delay =
+      accept_delay == 0ms ? 5ms : std::min<std::chrono::milliseconds>(accept_delay * 2, 1s);
+  accept_backoff.expires_after(accept_delay);
+  accept_backoff.async_wait([this](error_code ec) {
+    if (!ec && acceptor.is_open()) accept();
   });
 }
 
@@ -556,6 +623,7 @@ void Server::Impl::close_acceptor() {
   net::dispatch(acceptor.get_executor(), [&] {
     error_code ignored;
     acceptor.close(ignored);
+    accept_backoff.cancel();
     closed.set_value();
   });
   closed.get_future().wait();

@@ -131,7 +131,8 @@ struct Response {
 };
 
 /// A request handler. It runs on a worker thread; `ctx` is the request context (see the
-/// header comment). Throwing answers 500 and logs the exception's message.
+/// header comment). Throwing answers 500 with a generic body; the exception's message goes
+/// to the access log (AccessLogEntry::error), never to the client.
 using Handler = std::function<Response(const Context& ctx, const Request& request)>;
 
 /// One access-log record, written when a request is finished.
@@ -145,6 +146,9 @@ struct AccessLogEntry {
   /// The cause's code: http::errc::client_disconnected, http::errc::server_shutdown,
   /// tether::errc::deadline_exceeded (504), or whatever a parent context was cancelled with.
   std::error_code cause_code;
+  /// A handler's exception message (status 500). The client gets only "Internal Server
+  /// Error": the text may hold internals and goes to the log alone.
+  std::string error;
 
   /// "GET /search 200 1.234ms trace=4bf9… cause=\"client disconnected\"".
   std::string format() const;
@@ -176,8 +180,17 @@ struct ServerOptions {
   std::chrono::milliseconds default_timeout{30'000};
   /// The largest `grpc-timeout` a caller may ask for; larger values are capped to it.
   std::chrono::milliseconds max_timeout{60'000};
-  std::size_t header_limit = 8 * 1024;     ///< request line + headers; beyond it: 431
+  /// Request line + headers; beyond it: 431. It also bounds what a chunked body may carry
+  /// besides data: chunk extensions (in all, beyond it: 400) and the trailer section
+  /// (with at most 16 KiB of read-ahead beyond it: 431), so memory per connection stays
+  /// bounded.
+  std::size_t header_limit = 8 * 1024;
   std::uint64_t body_limit = 1024 * 1024;  ///< beyond it: 413
+  /// Open connections at most (0: no limit). At the limit the server stops accepting — new
+  /// clients wait in the kernel's listen backlog — until a connection closes. Independently,
+  /// when accept() fails (EMFILE, ENFILE: out of descriptors) the server retries after 5 ms,
+  /// doubling up to 1 s, as Go's net/http does, instead of spinning.
+  std::size_t max_connections = 10'000;
   /// Defaults to one line per request on stderr.
   AccessLog access_log;
 };
