@@ -21,11 +21,11 @@ for extra in "$@"; do
     *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
   esac
 done
-# Modules, the demo and test suites add their own packages here (one file per part, one
+# Modules, tools, the demo and test suites add their own packages here (one file per part, one
 # package per line).
 shopt -s nullglob
 root="$(dirname "$0")/.."
-lists=("$root"/modules/*/packages.txt "$root"/demo/packages.txt)
+lists=("$root"/modules/*/packages.txt "$root"/tools/*/packages.txt "$root"/demo/packages.txt)
 [[ $test_packages -eq 1 ]] && lists+=("$root"/tests/*/packages.txt)
 for f in "${lists[@]}"; do
   while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done <"$f"

@@ -64,7 +64,8 @@ pg::Result<SeedReport> seed(const tether::Context& ctx, pg::Connection& conn, st
       {"COMMIT", false}};
   for (const auto& [sql, with_users] : steps) {
     if (auto r = run(sql, with_users); !r) {
-      if (conn.healthy() || conn.is_open()) (void)conn.exec(tether::background(), "ROLLBACK");
+      if (conn.healthy() || conn.is_open())
+        (void)conn.exec(tether::without_cancel(ctx), "ROLLBACK");
       return r.error();
     }
   }

@@ -71,7 +71,7 @@ sq::Result<SeedReport> seed_table(const tether::Context& ctx, const std::string&
   if (auto r = db.exec(ctx, "PRAGMA synchronous = OFF"); !r) return r.error();
   if (auto r = db.exec(ctx, "BEGIN"); !r) return r.error();
   auto fail = [&](sq::Error e) -> sq::Result<SeedReport> {
-    if (db.in_transaction()) (void)db.exec(tether::background(), "ROLLBACK");
+    if (db.in_transaction()) (void)db.exec(tether::without_cancel(ctx), "ROLLBACK");
     return e;
   };
   if (auto r = db.exec(ctx, "DROP TABLE IF EXISTS " + std::string(table)); !r)

@@ -45,7 +45,7 @@ bool degraded(Outcome o) {
 }  // namespace
 
 template <class Fetch>
-SourceResult UsersEndpoint::observe(Source source, const tether::Context& ctx,
+SourceResult UsersEndpoint::observe(const tether::Context& ctx, Source source,
                                     const std::string& trace, Fetch&& fetch) {
   const auto start = std::chrono::steady_clock::now();
   SourceResult r = fetch();
@@ -94,7 +94,7 @@ Response UsersEndpoint::handle(const tether::Context& request_ctx,
     RequestScope scope(request_ctx, req.method, req.path());
     FanOut fan(scope.context(), p_.pool);
     fan.critical(Source::profile, [&](const tether::Context& ctx) -> std::error_code {
-      profile = observe(Source::profile, ctx, trace,
+      profile = observe(ctx, Source::profile, trace,
                         [&] { return p_.profile.fetch(ctx, request_for(Source::profile)); });
       switch (profile.outcome) {
         case Outcome::ok:
@@ -110,12 +110,12 @@ Response UsersEndpoint::handle(const tether::Context& request_ctx,
       return {};
     });
     fan.non_critical(Source::preferences, [&](const tether::Context& ctx) {
-      preferences = observe(Source::preferences, ctx, trace, [&] {
+      preferences = observe(ctx, Source::preferences, trace, [&] {
         return p_.preferences.fetch(ctx, request_for(Source::preferences));
       });
     });
     fan.non_critical(Source::activity, [&](const tether::Context& ctx) {
-      activity = observe(Source::activity, ctx, trace,
+      activity = observe(ctx, Source::activity, trace,
                          [&] { return p_.activity.fetch(ctx, request_for(Source::activity)); });
     });
     (void)fan.wait();  // the outcomes above say everything the error would

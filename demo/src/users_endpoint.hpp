@@ -49,7 +49,7 @@ class UsersEndpoint {
 
  private:
   template <class Fetch>
-  SourceResult observe(Source source, const tether::Context& ctx, const std::string& trace,
+  SourceResult observe(const tether::Context& ctx, Source source, const std::string& trace,
                        Fetch&& fetch);
 
   Parts p_;

@@ -208,7 +208,7 @@ TEST(AsioAsyncWaitDone, DestroyingIoContextDestroysPendingWait) {
   EXPECT_FALSE(called);
 }
 
-net::awaitable<void> read_or_done(Socket& sock, const tether::Context& ctx, int& winner) {
+net::awaitable<void> read_or_done(tether::Context ctx, Socket& sock, int& winner) {
   using namespace net::experimental::awaitable_operators;
   std::array<char, 16> buf{};
   auto r = co_await (sock.async_read_some(net::buffer(buf), net::use_awaitable) ||
@@ -220,7 +220,7 @@ TEST(AsioCoroutine, ContextWinsRaceAgainstRead) {
   SocketPair s;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   int winner = -1;
-  net::co_spawn(s.ioc, read_or_done(s.a, ctx, winner), net::detached);
+  net::co_spawn(s.ioc, read_or_done(ctx, s.a, winner), net::detached);
   std::thread canceller([c = cancel.func()] { c(); });
   s.ioc.run_for(10s);
   canceller.join();
@@ -231,7 +231,7 @@ TEST(AsioCoroutine, ReadWinsRaceAndTheWaitIsCancelled) {
   SocketPair s;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   int winner = -1;
-  net::co_spawn(s.ioc, read_or_done(s.a, ctx, winner), net::detached);
+  net::co_spawn(s.ioc, read_or_done(ctx, s.a, winner), net::detached);
   net::write(s.b, net::buffer("x", 1));
   s.ioc.run_for(10s);
   EXPECT_EQ(winner, 0);
@@ -239,7 +239,7 @@ TEST(AsioCoroutine, ReadWinsRaceAndTheWaitIsCancelled) {
   EXPECT_FALSE(ctx.err());
 }
 
-net::awaitable<error_code> bound_read(Socket& sock, tether::Context ctx) {
+net::awaitable<error_code> bound_read(tether::Context ctx, Socket& sock) {
   std::array<char, 16> buf{};
   auto [ec, n] = co_await sock.async_read_some(
       net::buffer(buf), tether::asio::bind_context(ctx, net::as_tuple(net::use_awaitable)));
@@ -250,7 +250,7 @@ TEST(AsioCoroutine, BoundAwaitableReadIsAbortedByContext) {
   SocketPair s;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   std::optional<error_code> result;
-  net::co_spawn(s.ioc, bound_read(s.a, ctx), [&](std::exception_ptr e, error_code ec) {
+  net::co_spawn(s.ioc, bound_read(ctx, s.a), [&](std::exception_ptr e, error_code ec) {
     EXPECT_FALSE(e);
     result = ec;
   });

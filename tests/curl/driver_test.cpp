@@ -149,7 +149,7 @@ TEST(CurlDriver, StartIsSafeFromManyThreads) {
 
 namespace {
 
-tether_test::Detached fetch(tether::curl::Driver& driver, const tether::Context& ctx, CURL* easy,
+tether_test::Detached fetch(tether::Context ctx, tether::curl::Driver& driver, CURL* easy,
                             std::promise<std::pair<std::error_code, std::thread::id>>& out) {
   std::error_code ec = co_await driver.start(ctx, easy, {.on_body = [](std::string_view) {}});
   out.set_value({ec, std::this_thread::get_id()});
@@ -173,7 +173,7 @@ TEST(CurlDriver, CoAwaitResumesOnTheDriverThreadWithTheResult) {
   Easy easy(server.url("/slow?n=5&ms=20"));  // 100 ms: still running when awaited
   std::promise<std::pair<std::error_code, std::thread::id>> done;
   auto result = done.get_future();
-  fetch(driver, tether::background(), easy, done);
+  fetch(tether::background(), driver, easy, done);
   auto [ec, thread] = result.get();
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_NE(thread, std::this_thread::get_id());
@@ -186,7 +186,7 @@ TEST(CurlDriver, CoAwaitACancelledTransferGivesTheContextsError) {
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 50ms);
   std::promise<std::pair<std::error_code, std::thread::id>> done;
   auto result = done.get_future();
-  fetch(driver, ctx, easy, done);
+  fetch(ctx, driver, easy, done);
   EXPECT_EQ(result.get().first, tether::errc::deadline_exceeded);
 }
 

@@ -22,7 +22,7 @@ TEST(CurlHeaders, UserHeadersAreKeptAndFieldsOfTheSameNameReplaced) {
   user = curl_slist_append(user, "GRPC-Timeout: 99S");
   user = curl_slist_append(user, "traceparent: junk");
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 1s);
-  auto lines = tether::curl::internal::propagated_headers(user, ctx, 20ms);
+  auto lines = tether::curl::internal::propagated_headers(ctx, user, 20ms);
   curl_slist_free_all(user);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "Accept: text/plain");
@@ -35,7 +35,7 @@ TEST(CurlHeaders, UserHeadersAreKeptAndFieldsOfTheSameNameReplaced) {
 }
 
 TEST(CurlHeaders, WithoutADeadlineOnlyTheTraceIsSent) {
-  auto lines = tether::curl::internal::propagated_headers(nullptr, tether::background(), 20ms);
+  auto lines = tether::curl::internal::propagated_headers(tether::background(), nullptr, 20ms);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].rfind("traceparent: ", 0), 0u);
 }

@@ -157,7 +157,7 @@ TEST(GrpcAcrossHostsChild, Client) {
   keepalive(args);
   auto kept = tether::test::Probe::NewStub(
       ::grpc::CreateCustomChannel(addr, ::grpc::InsecureChannelCredentials(), args));
-  auto run = [](const char* name, tether::test::Probe::Stub& stub, const tether::Context& ctx) {
+  auto run = [](const tether::Context& ctx, const char* name, tether::test::Probe::Stub& stub) {
     const auto t0 = std::chrono::steady_clock::now();
     Reply reply;
     auto st = tether::grpc::call(
@@ -166,8 +166,8 @@ TEST(GrpcAcrossHostsChild, Client) {
         std::to_string(ms(std::chrono::steady_clock::now() - t0)) + " " + st.error_message());
   };
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 1500ms);
-  std::thread a([&, c = ctx] { run("deadline-call", *plain, c); });
-  std::thread b([&] { run("keepalive-call", *kept, tether::background()); });
+  std::thread a([&, c = ctx] { run(c, "deadline-call", *plain); });
+  std::thread b([&] { run(tether::background(), "keepalive-call", *kept); });
   a.join();
   b.join();
   std::this_thread::sleep_for(60s);  // until the test kills us

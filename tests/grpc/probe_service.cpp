@@ -44,7 +44,7 @@ std::shared_ptr<Seen> ProbeService::start(const char* method, ::grpc::CallbackSe
   return seen;
 }
 
-void begin_work(Recorder& rec, const std::shared_ptr<Seen>& seen, const tether::Context& ctx) {
+void begin_work(const tether::Context& ctx, Recorder& rec, const std::shared_ptr<Seen>& seen) {
   seen->ctx = ctx;
   seen->work_thread = std::this_thread::get_id();
   seen->started = std::chrono::steady_clock::now();
@@ -57,7 +57,7 @@ void begin_work(Recorder& rec, const std::shared_ptr<Seen>& seen, const tether::
 }
 
 namespace {
-void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
+void fill(const tether::Context& ctx, Reply* reply, const Seen& seen) {
   reply->set_traceparent(seen.traceparent);
   reply->set_deadline_left_us(
       seen.left ? std::chrono::duration_cast<std::chrono::microseconds>(*seen.left).count() : -1);
@@ -76,11 +76,11 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
   }
   auto seen = start("Echo", sc);
   return d_.unary(sc, [this, seen, req, reply](const tether::Context& ctx) {
-    begin_work(rec_, seen, ctx);
+    begin_work(ctx, rec_, seen);
     if (req->text() == "throw") throw std::runtime_error("handler threw");
     if (req->text() == "fail") return ::grpc::Status(::grpc::StatusCode::NOT_FOUND, "no such");
     reply->set_text(req->text());
-    fill(reply, *seen, ctx);
+    fill(ctx, reply, *seen);
     return ::grpc::Status::OK;
   });
 }
@@ -89,8 +89,8 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
                                                const Request* req, Reply* reply) {
   auto seen = start("Hold", sc);
   return d_.unary(sc, [this, seen, req, reply](const tether::Context& ctx) {
-    begin_work(rec_, seen, ctx);
-    fill(reply, *seen, ctx);
+    begin_work(ctx, rec_, seen);
+    fill(ctx, reply, *seen);
     const auto hold = req->hold_ms() > 0 ? std::chrono::milliseconds(req->hold_ms()) : 60s;
     ctx.done().wait_for(hold);
     if (ctx.err()) reply->set_text(tether::cause(ctx).message());
@@ -102,7 +102,7 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
                                                 const Request* req, Reply* reply) {
   auto seen = start("Relay", sc);
   return d_.unary(sc, [this, seen, req, reply](const tether::Context& ctx) {
-    begin_work(rec_, seen, ctx);
+    begin_work(ctx, rec_, seen);
     // Downstream under the handler's own context: its deadline, trace and cancellation.
     return tether::grpc::call(
         ctx, [&](::grpc::ClientContext* cc) { return downstream_->Hold(cc, *req, reply); });
@@ -114,7 +114,7 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
   auto seen = start("Count", sc);
   return d_.server_stream<Reply>(
       sc, [this, seen, req](const tether::Context& ctx, tether::grpc::Writer<Reply>& out) {
-        begin_work(rec_, seen, ctx);
+        begin_work(ctx, rec_, seen);
         for (int i = 0; req->count() == 0 || i < req->count(); ++i) {
           Reply r;
           r.set_text(std::to_string(i));
@@ -132,7 +132,7 @@ void fill(Reply* reply, const Seen& seen, const tether::Context& ctx) {
   return d_.bidi<Request, Reply>(
       sc, [this, seen](const tether::Context& ctx, tether::grpc::Reader<Request>& in,
                        tether::grpc::Writer<Reply>& out) {
-        begin_work(rec_, seen, ctx);
+        begin_work(ctx, rec_, seen);
         Request req;
         for (;;) {
           if (auto ec = in.read(ctx, req)) {

@@ -82,11 +82,12 @@ class ProbeService final : public tether::test::Probe::CallbackService {
 };
 
 /// Fills what the work saw at its start (thread, time left, after_func) and records it.
-void begin_work(Recorder& rec, const std::shared_ptr<Seen>& seen, const tether::Context& ctx);
+void begin_work(const tether::Context& ctx, Recorder& rec, const std::shared_ptr<Seen>& seen);
 
 /// The Probe service on 127.0.0.1 (a free port), shut down through the Dispatcher.
 class TestServer {
  public:
+  // tether-vet: ignore[context-first] an optional base context, defaulted after the options
   explicit TestServer(tether::grpc::ServerOptions options = {},
                       const tether::Context& base = tether::background(),
                       std::string host = "127.0.0.1",

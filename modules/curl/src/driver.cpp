@@ -35,7 +35,7 @@ namespace tether::curl::internal {
 
 /// One transfer started on a Driver; shared by the Transfer handle and the driver.
 struct TransferState {
-  TransferState(CURL* e, Context c, Options options)
+  TransferState(Context c, CURL* e, Options options)
       : easy(e), ctx(std::move(c)), handle(e, std::move(options)) {}
 
   // Set by start() before the state is published, then read-only (handle: driver thread).
@@ -299,7 +299,7 @@ Driver::~Driver() {
 }
 
 Transfer Driver::start(const Context& ctx, CURL* easy, Options options) {
-  auto s = std::make_shared<TransferState>(easy, ctx, std::move(options));
+  auto s = std::make_shared<TransferState>(ctx, easy, std::move(options));
   s->driver = impl_;
   std::error_code early = ctx.err();  // already done: no connection at all
   if (!early && easy == nullptr) early = make_error_code(CURLE_BAD_FUNCTION_ARGUMENT);

@@ -38,7 +38,7 @@ void global_init() {
   (void)once;
 }
 
-std::vector<std::string> propagated_headers(const curl_slist* user, const Context& ctx,
+std::vector<std::string> propagated_headers(const Context& ctx, const curl_slist* user,
                                             std::chrono::milliseconds margin) {
   std::vector<std::string> lines;
   for (const curl_slist* it = user; it != nullptr; it = it->next) {
@@ -83,7 +83,7 @@ std::error_code HandleOptions::apply(const Context& ctx) {
     }
   }
   if (rc == CURLE_OK && options_.propagate) {
-    for (const auto& line : propagated_headers(options_.headers, ctx, options_.deadline_margin)) {
+    for (const auto& line : propagated_headers(ctx, options_.headers, options_.deadline_margin)) {
       curl_slist* grown = curl_slist_append(headers_, line.c_str());
       if (grown == nullptr) {
         rc = CURLE_OUT_OF_MEMORY;

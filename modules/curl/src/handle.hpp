@@ -21,7 +21,7 @@ void global_init();
 /// those naming grpc-timeout or traceparent (case-insensitively), then the context's
 /// `grpc-timeout` (when ctx has a deadline) and `traceparent`. Pure apart from the clock
 /// and the span id generator.
-std::vector<std::string> propagated_headers(const curl_slist* user, const Context& ctx,
+std::vector<std::string> propagated_headers(const Context& ctx, const curl_slist* user,
                                             std::chrono::milliseconds margin);
 
 /// How much later than the context's deadline CURLOPT_TIMEOUT_MS is set, so that the

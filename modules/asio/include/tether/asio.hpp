@@ -200,6 +200,7 @@ requires boost::asio::execution::executor<Executor> ||
 /// Waits on `timer` until it expires or `ctx` is done, whichever comes first. Completes
 /// with success at expiry, with asio::error::operation_aborted when ctx ended the wait
 /// (or the timer was cancelled). Signature: void(boost::system::error_code).
+// tether-vet: ignore[context-first] Asio's order: the I/O object first, like timer.async_wait
 template <class Clock, class Traits, class Executor, class Token>
 auto async_wait(boost::asio::basic_waitable_timer<Clock, Traits, Executor>& timer,
                 const Context& ctx, Token&& token) {
@@ -226,6 +227,7 @@ template <class Token>
 auto async_wait_done(const Context& ctx, Token&& token) {
   namespace net = boost::asio;
   return net::async_initiate<Token, void(boost::system::error_code)>(
+      // tether-vet: ignore[context-first] async_initiate passes the handler first
       [](auto handler, Context c) {
         auto ex = net::get_associated_executor(handler);
         static_assert(!std::is_same_v<decltype(ex), net::system_executor>,

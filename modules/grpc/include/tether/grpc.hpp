@@ -440,6 +440,7 @@ struct ClientOptions {
 /// running on another thread). ClientCall does all of this in the right order.
 class ClientBinding {
  public:
+  // tether-vet: ignore[context-first] binds `cc`: what is bound comes first, as in lock_guard
   ClientBinding(::grpc::ClientContext& cc, const Context& ctx, const ClientOptions& options = {});
   ~ClientBinding() { hook_.stop_and_wait(); }
   ClientBinding(const ClientBinding&) = delete;
