@@ -1,14 +1,19 @@
-// Shared by the tether::curl tests: an RAII easy handle, latency bounds, and a coroutine
-// type just big enough to co_await a Transfer.
+// Shared by the tether::curl tests: an RAII easy handle, latency bounds, the "ends at the
+// deadline" check, and a coroutine type just big enough to co_await a Transfer.
 #pragma once
 
 #include <curl/curl.h>
+#include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <system_error>
+
+#include "tether/context.hpp"
 
 namespace tether_test {
 
@@ -61,6 +66,29 @@ inline double ms_since(
     std::chrono::steady_clock::time_point t0,
     std::chrono::steady_clock::time_point t1 = std::chrono::steady_clock::now()) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
+/// Runs `perform()` (a transfer under `ctx` that a silent server never answers) and checks
+/// that it ends with deadline_exceeded, promptly after the context's deadline and after the
+/// context was done; prints both delays, labelled `what`.
+template <class Perform>
+void expect_ends_at_the_deadline(const char* what, const tether::Context& ctx, Perform perform) {
+  const auto deadline = *ctx.deadline();
+  std::atomic<std::chrono::steady_clock::time_point> done_at{};
+  auto hook = tether::after_func(ctx, [&] { done_at.store(std::chrono::steady_clock::now()); });
+  const std::error_code ec = perform();
+  const auto returned_at = std::chrono::steady_clock::now();
+  hook.stop_and_wait();  // it ran (the context is done): wait until it has stored done_at
+  const auto late = ms_since(deadline, returned_at);
+  const auto after_done = ms_since(done_at.load(), returned_at);
+  std::printf(
+      "[ measure ] %s, silent server: returned %.2f ms after the deadline, "
+      "%.2f ms after the context was done\n",
+      what, late, after_done);
+  EXPECT_EQ(ec, tether::errc::deadline_exceeded) << ec.message();
+  EXPECT_GE(late, 0.0);
+  EXPECT_LT(after_done, kPromptly.count());  // tether::curl's own part
+  EXPECT_LT(late, (kPromptly + kTimerLateness).count());
 }
 
 /// A fire-and-forget coroutine: starts at once, frees itself at the end.

@@ -37,22 +37,8 @@ TEST(CurlDriver, ServerThatNeverAnswersEndsAtTheDeadlineWithDeadlineExceeded) {
   tether::curl::Driver driver;
   Easy easy(server.url("/silent"));
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 300ms);
-  const auto deadline = *ctx.deadline();
-  std::atomic<std::chrono::steady_clock::time_point> done_at{};
-  auto hook = tether::after_func(ctx, [&] { done_at.store(std::chrono::steady_clock::now()); });
-  auto ec = driver.perform(ctx, easy);
-  const auto returned_at = std::chrono::steady_clock::now();
-  hook.stop_and_wait();  // it ran (the context is done): wait until it has stored done_at
-  const auto late = ms_since(deadline, returned_at);
-  const auto after_done = ms_since(done_at.load(), returned_at);
-  std::printf(
-      "[ measure ] driver, silent server: returned %.2f ms after the deadline, "
-      "%.2f ms after the context was done\n",
-      late, after_done);
-  EXPECT_EQ(ec, tether::errc::deadline_exceeded) << ec.message();
-  EXPECT_GE(late, 0.0);
-  EXPECT_LT(after_done, tether_test::kPromptly.count());  // tether::curl's own part
-  EXPECT_LT(late, (tether_test::kPromptly + tether_test::kTimerLateness).count());
+  tether_test::expect_ends_at_the_deadline("driver", ctx,
+                                           [&, c = ctx] { return driver.perform(c, easy); });
 }
 
 TEST(CurlDriver, ContextAlreadyDoneIsReadyAtOnceWithoutConnecting) {

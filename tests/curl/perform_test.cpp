@@ -71,22 +71,8 @@ TEST(CurlPerform, ServerThatNeverAnswersEndsAtTheDeadlineWithDeadlineExceeded) {
   Easy easy(server.url("/silent"));
   const auto timeout = 300ms;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), timeout);
-  const auto deadline = *ctx.deadline();
-  std::atomic<std::chrono::steady_clock::time_point> done_at{};
-  auto hook = tether::after_func(ctx, [&] { done_at.store(std::chrono::steady_clock::now()); });
-  auto ec = tether::curl::perform(ctx, easy);
-  const auto returned_at = std::chrono::steady_clock::now();
-  hook.stop_and_wait();  // it ran (the context is done): wait until it has stored done_at
-  const auto late = ms_since(deadline, returned_at);
-  const auto after_done = ms_since(done_at.load(), returned_at);
-  std::printf(
-      "[ measure ] perform, silent server: returned %.2f ms after the deadline, "
-      "%.2f ms after the context was done\n",
-      late, after_done);
-  EXPECT_EQ(ec, tether::errc::deadline_exceeded) << ec.message();
-  EXPECT_GE(late, 0.0);
-  EXPECT_LT(after_done, tether_test::kPromptly.count());  // tether::curl's own part
-  EXPECT_LT(late, (tether_test::kPromptly + tether_test::kTimerLateness).count());
+  tether_test::expect_ends_at_the_deadline("perform", ctx,
+                                           [&, c = ctx] { return tether::curl::perform(c, easy); });
   EXPECT_EQ(server.accepted(), 1);
 }
 
