@@ -72,7 +72,7 @@ inline double ms_since(
 /// that it ends with deadline_exceeded, promptly after the context's deadline and after the
 /// context was done; prints both delays, labelled `what`.
 template <class Perform>
-void expect_ends_at_the_deadline(const char* what, const tether::Context& ctx, Perform perform) {
+void expect_ends_at_the_deadline(const tether::Context& ctx, const char* what, Perform perform) {
   const auto deadline = *ctx.deadline();
   std::atomic<std::chrono::steady_clock::time_point> done_at{};
   auto hook = tether::after_func(ctx, [&] { done_at.store(std::chrono::steady_clock::now()); });

@@ -37,7 +37,7 @@ TEST(CurlDriver, ServerThatNeverAnswersEndsAtTheDeadlineWithDeadlineExceeded) {
   tether::curl::Driver driver;
   Easy easy(server.url("/silent"));
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 300ms);
-  tether_test::expect_ends_at_the_deadline("driver", ctx,
+  tether_test::expect_ends_at_the_deadline(ctx, "driver",
                                            [&, c = ctx] { return driver.perform(c, easy); });
 }
 

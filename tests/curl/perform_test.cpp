@@ -71,7 +71,7 @@ TEST(CurlPerform, ServerThatNeverAnswersEndsAtTheDeadlineWithDeadlineExceeded) {
   Easy easy(server.url("/silent"));
   const auto timeout = 300ms;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), timeout);
-  tether_test::expect_ends_at_the_deadline("perform", ctx,
+  tether_test::expect_ends_at_the_deadline(ctx, "perform",
                                            [&, c = ctx] { return tether::curl::perform(c, easy); });
   EXPECT_EQ(server.accepted(), 1);
 }
