@@ -444,6 +444,11 @@ inline Context todo() noexcept { return internal::Access::context(&internal::tod
 /// hand long work to another thread. A callback on a never-cancelled context (background,
 /// without_cancel) never runs and holds nothing.
 ///
+/// Until it runs or is stopped, a registration keeps `ctx` alive (its node, its deadline
+/// timer, its place under its parent), whether or not the returned Registration is kept —
+/// as Go's AfterFunc does. On a context that may never be cancelled, call `stop()` once the
+/// callback is no longer wanted.
+///
 /// If `f` throws, tether prints the exception to stderr and calls std::terminate(), as
 /// std::stop_callback does: a callback has no caller to report to.
 template <class F>
