@@ -262,20 +262,24 @@ class TimerService {
   /// lock while cancelling (which runs callbacks and may arm or disarm other timers).
   void fire_due(Nanos now) {
     for (;;) {
-      TimerNode* t = nullptr;
-      Shard* from = nullptr;
-      for (Shard& sh : shards_) {  // pick the earliest due head
+      Shard* from = nullptr;  // the shard whose head is due first
+      Nanos earliest = kNoDeadline;
+      for (Shard& sh : shards_) {
         std::lock_guard lk(sh.mu);
         if (!sh.heap.empty() && sh.heap[0]->deadline <= now &&
-            (t == nullptr || sh.heap[0]->deadline < t->deadline)) {
-          t = sh.heap[0];
+            (from == nullptr || sh.heap[0]->deadline < earliest)) {
+          earliest = sh.heap[0]->deadline;
           from = &sh;
         }
       }
-      if (t == nullptr) return;
+      if (from == nullptr) return;
+      TimerNode* t = nullptr;
       {
+        // TRICKY: take the head again under its own lock, never a node seen under another
+        // shard's lock: once that lock is released, the node may be disarmed and freed.
         std::lock_guard lk(from->mu);
-        if (from->heap.empty() || from->heap[0] != t) continue;  // changed meanwhile
+        if (from->heap.empty() || from->heap[0]->deadline > now) continue;  // changed meanwhile
+        t = from->heap[0];
         from->remove_at(0);
         // A node whose count reached zero is being freed; it disarms itself, nothing to do.
         if (!try_retain(t)) t = nullptr;
