@@ -1,6 +1,6 @@
 # tether_doc_examples(<markdown file>)
 # Extracts every ```cpp fenced block of the file as a complete program, builds it against
-# tether::core (and tether::testing, for ManualClock; and a module, see below) and
+# tether's core layers (core, sync, propagation, registry, testing; and a module, see below) and
 # registers a ctest test that runs it (label "docs"). A block preceded by a
 # line "<!-- expect: TEXT -->" must also print TEXT. Blocks fenced with ```c++ (not
 # ```cpp) are fragments and are not extracted — use them only for signatures.
@@ -35,22 +35,37 @@ function(tether_doc_examples md)
     # A block that includes a module's header (<tether/grpc.hpp>) links that module, and is
     # left out when the module is not built.
     set(module "")
-    string(REGEX MATCHALL "#include <tether/[a-z]+\\.hpp>" includes "${code}")
+    # (<tether/grpc.hpp> or <tether/asio/awaitable.hpp>: the first path segment names it).
+    string(REGEX MATCHALL "#include <tether/[a-z]+[./]" includes "${code}")
     foreach(include IN LISTS includes)
-      string(REGEX REPLACE "#include <tether/([a-z]+)\\.hpp>" "\\1" name "${include}")
+      string(REGEX REPLACE "#include <tether/([a-z]+)[./]" "\\1" name "${include}")
       if(EXISTS ${PROJECT_SOURCE_DIR}/modules/${name})
-        set(module tether::${name})
+        list(APPEND module tether::${name})
       endif()
     endforeach()
-    if(module AND NOT TARGET ${module})
+    set(missing FALSE)
+    foreach(m IN LISTS module)
+      if(NOT TARGET ${m})
+        set(missing TRUE)
+      endif()
+    endforeach()
+    if(missing)
       continue()
     endif()
     # gRPC is not TSan-instrumented: its examples cannot run under TSan (tests/grpc says why).
-    if(module STREQUAL "tether::grpc" AND TETHER_SANITIZE MATCHES "thread")
+    if("tether::grpc" IN_LIST module AND TETHER_SANITIZE MATCHES "thread")
       continue()
     endif()
+    # The tutorials' ContextManager is example code (examples/context_manager.hpp).
+    if(code MATCHES "#include \"context_manager.hpp\"")
+      if(NOT TARGET tether_example_context_manager)
+        continue()
+      endif()
+      list(APPEND module tether_example_context_manager)
+    endif()
     add_executable(${target} ${src})
-    target_link_libraries(${target} PRIVATE tether::core tether::testing ${module})
+    target_link_libraries(${target} PRIVATE tether::core tether::sync tether::propagation
+                          tether::registry tether::testing ${module})
     tether_warnings(${target})
     add_test(NAME docs.${stem}.example_${i} COMMAND ${target})
     set_tests_properties(docs.${stem}.example_${i} PROPERTIES LABELS "docs" TIMEOUT 60)

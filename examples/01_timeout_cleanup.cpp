@@ -8,7 +8,7 @@
 // In C++ the canceller is RAII (`defer cancel()` is automatic), and the work waits with
 // tether::sleep_for, which — unlike Go's time.Sleep — returns as soon as the context ends.
 #include <tether/context.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -12,8 +12,8 @@
 // handler and joins every worker; the worker still stops as soon as the request context
 // ends (the client went away).
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -10,7 +10,7 @@
 //     }
 //   }
 #include <tether/context.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -6,8 +6,8 @@
 //   for _, stage := range stages { stage := stage; g.Go(func() error { return stage.Run(ctx) }) }
 //   return g.Wait()
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -9,8 +9,8 @@
 // With tether::Group the cancel-on-first-error and the join are built in; set_limit bounds
 // how many tasks run at once (Go: g.SetLimit).
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -14,8 +14,8 @@
 // errgroup: the tasks return nothing (void) and record their own errors; tether::Group
 // serves as the WaitGroup that always joins.
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

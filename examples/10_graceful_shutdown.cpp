@@ -14,11 +14,11 @@
 // once two jobs are in flight, so the run is deterministic.
 #include <signal.h>
 #include <unistd.h>
-#include <tether/channel.hpp>
+#include <tether/sync/channel.hpp>
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/signal.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/signal.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -3,9 +3,9 @@
 // "Mastering Context in Go" tests its ContextManager with three tests: cancellation
 // propagates into ExecuteWithContext, a timeout context times out, values survive
 // derivation. Here they are against tether::ContextManager, with the same timings (the
-// unit tests in tests/core/concurrency_context_manager_test.cpp run them on a ManualClock).
+// unit tests in examples/context_manager_test.cpp run them on a ManualClock).
 #include <tether/context.hpp>
-#include <tether/context_manager.hpp>
+#include "context_manager.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -10,7 +10,7 @@
 #include <string>
 
 #ifndef TETHER_DEMO_BASELINE
-#include "tether/group.hpp"
+#include "tether/sync/group.hpp"
 #endif
 
 namespace tether_demo {

@@ -22,7 +22,7 @@
 #include "options.hpp"
 #include "service.hpp"
 #include "tether/context.hpp"
-#include "tether/signal.hpp"
+#include "tether/sync/signal.hpp"
 
 using namespace std::chrono_literals;
 

@@ -1,4 +1,4 @@
-# demo-tour's tests (issue #7), included by tests/demo/CMakeLists.txt:
+# demo-tour's tests, included by tests/demo/CMakeLists.txt:
 #   demo.tour                         the guided tour, run as a test        (labels demo;tour)
 #   demo.browser                      headless Chromium on /debug/contexts  (labels demo;browser)
 #   demo.load                         wrk + disconnecting clients, then no context left in the

@@ -19,7 +19,7 @@
 
 #include "tether/grpc.hpp"
 #include "tether/propagation.hpp"
-#include "tether/sync.hpp"
+#include "tether/sync/sleep.hpp"
 
 namespace tether::grpc {
 namespace {

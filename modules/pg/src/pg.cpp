@@ -1,4 +1,4 @@
-// tether::pg — see include/tether/pg.hpp for the contract.
+// tether::pg — see modules/pg/include/tether/pg.hpp for the contract.
 #include "tether/pg.hpp"
 
 #include <libpq-fe.h>

@@ -3,8 +3,8 @@
 // Each expectation sits on the line of its finding: no reformatting.
 // clang-format off
 #include <tether/context.hpp>
-#include <tether/group.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/group.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <chrono>
 #include <string>

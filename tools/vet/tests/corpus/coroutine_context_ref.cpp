@@ -4,7 +4,7 @@
 // Each expectation sits on the line of its finding: no reformatting.
 // clang-format off
 #include <tether/context.hpp>
-#include <tether/coro.hpp>
+#include <tether/sync/coro.hpp>
 
 #include <coroutine>
 #include <exception>

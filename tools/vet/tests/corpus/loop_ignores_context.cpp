@@ -3,7 +3,7 @@
 // Each expectation sits on the line of its finding: no reformatting.
 // clang-format off
 #include <tether/context.hpp>
-#include <tether/sync.hpp>
+#include <tether/sync/sleep.hpp>
 
 #include <sqlite3.h>
 #include <sys/socket.h>
