@@ -1,4 +1,4 @@
-// tether::sqlite — see include/tether/sqlite.hpp for the contract.
+// tether::sqlite — see modules/sqlite/include/tether/sqlite.hpp for the contract.
 #include "tether/sqlite.hpp"
 
 #include <sqlite3.h>
@@ -236,6 +236,101 @@ Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
   return rows;
 }
 
+namespace {
+
+/// Drops the whitespace and ';' separating statements from the front of `sql`.
+void skip_separators(std::string_view& sql) noexcept {
+  while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t' ||
+                          sql.front() == '\r' || sql.front() == ';'))
+    sql.remove_prefix(1);
+}
+
+/// The next statement of `sql`, compiled, and its text; `sql` is left at what follows.
+/// `stmt` is null when the rest was only a comment.
+struct Prepared {
+  StmtPtr stmt;
+  std::string_view text;
+};
+Result<Prepared> prepare_next(const Context& ctx, sqlite3* db, std::string_view& sql) {
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) {
+    if (ctx.err()) return context_error(ctx, "interrupted preparing \"" + excerpt(sql) + "\"");
+    return sqlite_error(db, rc);
+  }
+  const std::string_view text = sql.substr(0, static_cast<std::size_t>(tail - sql.data()));
+  sql.remove_prefix(text.size());
+  return Prepared{std::move(stmt), text};
+}
+
+/// Checks that `params` fit the statement (and that only exec without parameters runs
+/// several statements), then binds them.
+Result<void> bind_checked(sqlite3* db, const Prepared& p, std::span<const Param> params,
+                          bool several_allowed) {
+  if (!several_allowed) {
+    return Error{sqlite_code(SQLITE_MISUSE),
+                 "several statements in one call are only allowed in exec without "
+                 "parameters: \"" +
+                     excerpt(p.text) + "\""};
+  }
+  const int expected = sqlite3_bind_parameter_count(p.stmt.get());
+  if (static_cast<std::size_t>(expected) != params.size()) {
+    return Error{sqlite_code(SQLITE_RANGE), "\"" + excerpt(p.text) + "\" takes " +
+                                                std::to_string(expected) + " parameters, " +
+                                                std::to_string(params.size()) + " given"};
+  }
+  if (const int rc = bind(p.stmt.get(), params); rc != SQLITE_OK) return sqlite_error(db, rc);
+  return {};
+}
+
+/// The error for a statement that stopped with `rc`: the context's when it ended (an
+/// interrupt, or a lock wait the busy handler gave up), saying what SQLite rolled back.
+Error step_error(const Context& ctx, sqlite3* db, const Prepared& p, int rc,
+                 bool was_in_transaction, bool is_write) {
+  // A stale sqlite3_interrupt cannot reach the next statement: SQLite clears the flag
+  // when a statement starts on a connection with no other statement running.
+  const int primary = rc & 0xff;
+  if (!ctx.err() ||
+      (primary != SQLITE_INTERRUPT && primary != SQLITE_BUSY && primary != SQLITE_LOCKED))
+    return sqlite_error(db, rc);
+  std::string what = primary == SQLITE_INTERRUPT
+                         ? "interrupted \"" + excerpt(p.text) + "\""
+                         : "gave up waiting for a lock (" + std::string(sqlite3_errmsg(db)) +
+                               ") for \"" + excerpt(p.text) + "\"";
+  Error e = context_error(ctx, what);
+  if (was_in_transaction && sqlite3_get_autocommit(db) != 0) {
+    e.rolled_back = true;
+    e.message += "; SQLite rolled back the enclosing transaction";
+  } else if (is_write && primary == SQLITE_INTERRUPT) {
+    e.message += "; the statement's changes were rolled back";
+  }
+  return e;
+}
+
+/// Steps the statement to its end, interrupted at once when the context ends; appends its
+/// rows to `rows` when given.
+Result<void> step_all(const Context& ctx, sqlite3* db, const Prepared& p, std::vector<Row>* rows) {
+  const bool was_in_transaction = sqlite3_get_autocommit(db) == 0;
+  const bool is_write = sqlite3_stmt_readonly(p.stmt.get()) == 0;
+  int rc;
+  {
+    // The latency path: interrupt at once when the context ends. Deregistered (waiting
+    // for a run in flight) before the statement is finalized.
+    Registration interrupt = after_func(ctx, [db] { sqlite3_interrupt(db); });
+    // tether-vet: ignore[loop-ignores-context] ctx stops sqlite3_step: handlers, interrupt
+    while ((rc = sqlite3_step(p.stmt.get())) == SQLITE_ROW) {
+      if (rows) rows->push_back(read_row(p.stmt.get()));
+    }
+    interrupt.stop_and_wait();
+  }
+  if (rc == SQLITE_DONE) return {};
+  return step_error(ctx, db, p, rc, was_in_transaction, is_write);
+}
+
+}  // namespace
+
 Result<void> Connection::run(const Context& ctx, std::string_view sql,
                              std::span<const Param> params, Rows* out) {
   auto* db = static_cast<sqlite3*>(db_);
@@ -245,77 +340,19 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
   std::vector<Row> rows;
   std::vector<std::string> columns;
   bool first = true;
-  while (true) {
-    while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t' ||
-                            sql.front() == '\r' || sql.front() == ';'))
-      sql.remove_prefix(1);
-    if (sql.empty()) break;
+  for (skip_separators(sql); !sql.empty(); skip_separators(sql)) {
     if (ctx.err()) return context_error(ctx, "not started: \"" + excerpt(sql) + "\"");
-
-    sqlite3_stmt* raw = nullptr;
-    const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
-    StmtPtr stmt(raw);
-    if (rc != SQLITE_OK) {
-      if (ctx.err()) return context_error(ctx, "interrupted preparing \"" + excerpt(sql) + "\"");
-      return sqlite_error(db, rc);
-    }
-    const std::string_view text = sql.substr(0, static_cast<std::size_t>(tail - sql.data()));
-    sql.remove_prefix(text.size());
-    if (!stmt) continue;  // only a comment or whitespace
-
-    if (!first && (!params.empty() || out)) {
-      return Error{sqlite_code(SQLITE_MISUSE),
-                   "several statements in one call are only allowed in exec without "
-                   "parameters: \"" +
-                       excerpt(text) + "\""};
-    }
-    const int expected = sqlite3_bind_parameter_count(stmt.get());
-    if (static_cast<std::size_t>(expected) != params.size()) {
-      return Error{sqlite_code(SQLITE_RANGE), "\"" + excerpt(text) + "\" takes " +
-                                                  std::to_string(expected) + " parameters, " +
-                                                  std::to_string(params.size()) + " given"};
-    }
-    if (rc = bind(stmt.get(), params); rc != SQLITE_OK) return sqlite_error(db, rc);
+    auto prepared = prepare_next(ctx, db, sql);
+    if (!prepared) return prepared.error();
+    if (!prepared->stmt) continue;  // only a comment or whitespace
+    const bool several_allowed = first || (params.empty() && !out);
+    if (auto bound = bind_checked(db, *prepared, params, several_allowed); !bound) return bound;
     first = false;
     if (out && columns.empty()) {
-      for (int i = 0, n = sqlite3_column_count(stmt.get()); i < n; ++i)
-        columns.emplace_back(sqlite3_column_name(stmt.get(), i));
+      for (int i = 0, n = sqlite3_column_count(prepared->stmt.get()); i < n; ++i)
+        columns.emplace_back(sqlite3_column_name(prepared->stmt.get(), i));
     }
-
-    const bool was_in_transaction = sqlite3_get_autocommit(db) == 0;
-    const bool is_write = sqlite3_stmt_readonly(stmt.get()) == 0;
-    {
-      // The latency path: interrupt at once when the context ends. Deregistered (waiting
-      // for a run in flight) before the statement is finalized.
-      Registration interrupt = after_func(ctx, [db] { sqlite3_interrupt(db); });
-      // tether-vet: ignore[loop-ignores-context] ctx stops sqlite3_step: handlers, interrupt
-      while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-        if (out) rows.push_back(read_row(stmt.get()));
-      }
-      interrupt.stop_and_wait();
-    }
-    if (rc == SQLITE_DONE) continue;
-
-    // A stale sqlite3_interrupt cannot reach the next statement: SQLite clears the flag
-    // when a statement starts on a connection with no other statement running.
-    const int primary = rc & 0xff;
-    if (ctx.err() &&
-        (primary == SQLITE_INTERRUPT || primary == SQLITE_BUSY || primary == SQLITE_LOCKED)) {
-      std::string what = primary == SQLITE_INTERRUPT
-                             ? "interrupted \"" + excerpt(text) + "\""
-                             : "gave up waiting for a lock (" + std::string(sqlite3_errmsg(db)) +
-                                   ") for \"" + excerpt(text) + "\"";
-      Error e = context_error(ctx, what);
-      if (was_in_transaction && sqlite3_get_autocommit(db) != 0) {
-        e.rolled_back = true;
-        e.message += "; SQLite rolled back the enclosing transaction";
-      } else if (is_write && primary == SQLITE_INTERRUPT) {
-        e.message += "; the statement's changes were rolled back";
-      }
-      return e;
-    }
-    return sqlite_error(db, rc);
+    if (auto done = step_all(ctx, db, *prepared, out ? &rows : nullptr); !done) return done;
   }
   if (out) *out = Rows(std::move(columns), std::move(rows));
   return {};
