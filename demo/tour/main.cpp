@@ -196,8 +196,9 @@ int main(int argc, char** argv) {
         {"caller's timeout header", caller_timeout_header},
     };
 #ifdef TETHER_DEMO_TOUR_GRPC
+    const fs::path log_path(service_log);  // tour-service.log → tour-service-grpc-edge.log, …
     const GrpcTour grpc{demo, activity, data_dir,
-                        service_log.substr(0, service_log.rfind('.')) + "-grpc"};
+                        (log_path.parent_path() / (log_path.stem().string() + "-grpc")).string()};
     scenarios.push_back(
         {"client hangs up, activity over gRPC", [&grpc](DemoService&, const Progress& progress) {
            return grpc_client_hangup(grpc, progress);
