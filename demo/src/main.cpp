@@ -49,13 +49,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  log.info("listening", {{"port", service.port()},
-                         {"activity_port", service.activity_port()},
-                         {"pid", static_cast<long>(::getpid())},
-                         {"registry", options.registry ? "on" : "off"},
-                         {"baseline", tether_demo::baseline_build()},
-                         {"timeout_ms", options.timeout.count()},
-                         {"preferences", options.postgres ? "postgres" : "sqlite"}});
+  log.info("listening",
+           {{"port", service.port()},
+            {"activity_port", service.activity_port()},
+            {"activity", options.activity_grpc.empty() ? "http" : "grpc"},
+            {"activity_address", options.activity_grpc.empty()
+                                     ? "127.0.0.1:" + std::to_string(service.activity_port())
+                                     : options.activity_grpc},
+            {"pid", static_cast<long>(::getpid())},
+            {"registry", options.registry ? "on" : "off"},
+            {"baseline", tether_demo::baseline_build()},
+            {"timeout_ms", options.timeout.count()},
+            {"preferences", options.postgres ? "postgres" : "sqlite"}});
   for (const tether_demo::Fields& note : service.start_notes()) log.info("data ready", note);
 
   // Until SIGINT or SIGTERM. TRICKY: this waits in poll(2) on the done descriptor rather

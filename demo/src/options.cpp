@@ -37,11 +37,14 @@ std::string usage() {
   return R"(usage: tether-demo [flags]
 
 The tutorials' service: GET /users/{id} merges a profile (SQLite, critical), preferences
-(SQLite or PostgreSQL, non-critical) and recent activity (an HTTP service, non-critical),
+(SQLite or PostgreSQL, non-critical) and recent activity (an HTTP service in-process, or a
+gRPC one in another process, non-critical),
 in parallel under one deadline. See docs/demo.md.
 
   --port N                 listen port on 127.0.0.1 (default 8080; 0 = any free port)
   --activity-port N        port of the in-process activity service (default 0 = any)
+  --activity-grpc HOST:PORT  call the activity service over gRPC, in a separate process
+                           (tether-demo-activity), instead of the in-process HTTP one
   --data-dir DIR           where the SQLite files live (default ./demo-data); created and
                            seeded on first start, reused later
   --users N                users to seed (default 100000); ids 1..N exist, others are 404
@@ -120,6 +123,10 @@ ParseResult parse(int argc, const char* const* argv, const char* postgres_env) {
       error = port(o.port);
     } else if (name == "--activity-port") {
       error = port(o.activity_port);
+    } else if (name == "--activity-grpc") {
+      if (value.empty() || value.find(':') == std::string_view::npos)
+        error = bad(name, value, "HOST:PORT of tether-demo-activity");
+      o.activity_grpc = std::string(value);
     } else if (name == "--data-dir") {
       if (value.empty()) error = bad(name, value, "a directory");
       o.data_dir = std::string(value);

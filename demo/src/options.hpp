@@ -4,7 +4,8 @@
 // latency and failure knobs set the behaviour of the three data sources for every request;
 // a request can override them with query parameters (see knobs.hpp). Defaults make
 // `tether-demo` with no flags a working service: SQLite files in ./demo-data, the activity
-// service in-process, no artificial latency, no failures.
+// service in-process (over HTTP; --activity-grpc calls a separate gRPC process instead), no
+// artificial latency, no failures.
 //
 // parse() never exits and never prints: it returns the options or a message, and main()
 // decides (exit 2 with the message on stderr, as the contract asks for a bad flag or value).
@@ -30,6 +31,9 @@ struct SourceKnobs {
 struct Options {
   std::uint16_t port = 8080;        ///< 0: any free port
   std::uint16_t activity_port = 0;  ///< the in-process activity service; 0: any free port
+  /// "HOST:PORT" of a tether-demo-activity process to call over gRPC instead of the
+  /// in-process HTTP activity service; empty (the default): in-process HTTP.
+  std::string activity_grpc;
   std::string data_dir = "demo-data";
   std::int64_t users = 100'000;  ///< ids 1..users exist
   /// Preferences from PostgreSQL: nullopt = the SQLite file; "" = start a throwaway local

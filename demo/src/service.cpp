@@ -15,6 +15,9 @@
 #ifdef TETHER_DEMO_HAVE_PG
 #include "pg_preferences.hpp"
 #endif
+#ifdef TETHER_DEMO_HAVE_GRPC
+#include "grpc_activity.hpp"
+#endif
 
 namespace tether_demo {
 
@@ -102,12 +105,22 @@ void Service::start(const tether::Context& ctx) {
     p.preferences = std::make_unique<SqlitePreferences>(preferences_db);
   }
 
-  // The activity service, in-process on its own port.
-  p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
-                                                         options_.workers, options_.users);
-  listen(*p.activity_service, options_.activity_port, "the activity service");
-  p.activity = std::make_unique<ActivitySource>("http://127.0.0.1:" +
+  if (!options_.activity_grpc.empty()) {
+    // The activity service over gRPC, in its own process (tether-demo-activity). gRPC
+    // connects lazily: until it is up, the calls fail and the source is degraded.
+#ifdef TETHER_DEMO_HAVE_GRPC
+    p.activity = std::make_unique<GrpcActivity>(options_.activity_grpc);
+#else
+    throw std::runtime_error("--activity-grpc: this build has no gRPC support (tether::grpc)");
+#endif
+  } else {
+    // The activity service, in-process on its own port.
+    p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
+                                                           options_.workers, options_.users);
+    listen(*p.activity_service, options_.activity_port, "the activity service");
+    p.activity = std::make_unique<HttpActivity>("http://127.0.0.1:" +
                                                 std::to_string(p.activity_service->port()));
+  }
 
   // Three sources per request handler may block at once.
   p.pool = std::make_unique<TaskPool>(3 * static_cast<std::size_t>(options_.workers));

@@ -9,7 +9,8 @@
 //   Service::StopReport report = service.shutdown(grace);
 //
 // Parts: the data (seed.hpp), the three sources (sources.hpp, pg_preferences.hpp), the
-// in-process activity service (activity_service.hpp), the task pool the sources run on,
+// in-process activity service (activity_service.hpp) or, with --activity-grpc, a client of
+// the gRPC one in another process (grpc_activity.hpp), the task pool the sources run on,
 // the metrics, and one tether::http::Server with the routes
 //   GET /users/{id}          users_endpoint.hpp
 //   GET /debug/contexts      debug_page.hpp (HTML), /debug/contexts.json (JSON)

@@ -114,7 +114,7 @@ SourceResult SqlitePreferences::fetch(const tether::Context& ctx, const SourceRe
   });
 }
 
-SourceResult ActivitySource::fetch(const tether::Context& ctx, const SourceRequest& request) {
+SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest& request) {
   std::string url = base_url_ + "/activity/" + std::to_string(request.user_id);
   if (request.latency.count() > 0 || request.fail)
     url += "?latency_ms=" + std::to_string(request.latency.count()) +

@@ -3,7 +3,8 @@
 //
 //   profile      SQLite (profiles.db), critical: without it there is no answer;
 //   preferences  SQLite (preferences.db) or PostgreSQL, non-critical;
-//   activity     an HTTP call to the activity service (tether::http::Client), non-critical.
+//   activity     a call to the activity service, non-critical: over HTTP (tether::http::Client)
+//                to the in-process one, or over gRPC (tether::grpc) to tether-demo-activity.
 //
 // Each fetch() takes the source's own context and a SourceRequest: the user id plus this
 // request's artificial latency and injected failure. Latency is work the context
@@ -11,8 +12,9 @@
 // has passed (see sqlite_connections.hpp), in PostgreSQL pg_sleep() inside the query
 // (stopped by tether::pg's PQcancel), and for activity the activity service's handler,
 // which waits on its own request context — cancelled when tether::http::Client closes the
-// connection. An injected failure is an SQL error raised by the database (demo_fail()) or a
-// 503 from the activity service.
+// connection, or when tether::grpc cancels the call. An injected failure is an SQL error
+// raised by the database (demo_fail()), or a 503 (HTTP) / UNAVAILABLE (gRPC) from the
+// activity service.
 //
 // fetch() never throws for an expected failure and never logs: it returns a SourceResult,
 // which the endpoint logs ("source" lines) and counts (metrics).
@@ -82,11 +84,19 @@ class SqlitePreferences final : public PreferencesSource {
   SqliteConnections connections_;
 };
 
-/// The recent activity, from the activity service at `base_url` ("http://127.0.0.1:PORT").
+/// The recent activity: the in-process HTTP service (HttpActivity, the default) or the
+/// gRPC one in another process (GrpcActivity, grpc_activity.hpp, `--activity-grpc`).
 class ActivitySource {
  public:
-  explicit ActivitySource(std::string base_url) : base_url_(std::move(base_url)) {}
-  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request);
+  virtual ~ActivitySource() = default;
+  virtual SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) = 0;
+};
+
+/// The activity service at `base_url` ("http://127.0.0.1:PORT"), over HTTP.
+class HttpActivity final : public ActivitySource {
+ public:
+  explicit HttpActivity(std::string base_url) : base_url_(std::move(base_url)) {}
+  SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
 
  private:
   std::string base_url_;

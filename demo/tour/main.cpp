@@ -1,11 +1,14 @@
 // tether-demo-tour — the guided tour of the demo service.
 //
-// Starts tether-demo as a child process, reads its JSON log, runs six scenarios against it
+// Starts tether-demo as a child process, reads its JSON log, runs its scenarios against it
 // (a normal request, a slow non-critical source, a slow critical source, a client that hangs
-// up, a caller's timeout header, SIGTERM during load), prints a table of what was expected
-// and what was observed, and exits 0 only if every scenario behaved.
+// up, a caller's timeout header, SIGTERM during load) — and, in a build with tether::grpc,
+// a client that hangs up while the activity call goes over gRPC to a process of its own —,
+// prints a table of what was expected and what was observed, and exits 0 only if every
+// scenario behaved.
 //
-//   tether-demo-tour [--demo PATH] [--data-dir DIR] [--service-log FILE] [--keep-going]
+//   tether-demo-tour [--demo PATH] [--activity PATH] [--data-dir DIR] [--service-log FILE]
+//                    [--keep-going]
 //
 // Exit status: 0 all scenarios behaved; 1 a scenario misbehaved; 2 bad flags; 3 the tour
 // itself failed (the service did not start, a socket could not be opened...).
@@ -16,6 +19,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -30,8 +34,11 @@ namespace fs = std::filesystem;
 using namespace tether::demo_tour;
 
 constexpr const char* kUsage =
-    "usage: tether-demo-tour [--demo PATH] [--data-dir DIR] [--service-log FILE] [--keep-going]\n"
+    "usage: tether-demo-tour [--demo PATH] [--activity PATH] [--data-dir DIR]\n"
+    "                        [--service-log FILE] [--keep-going]\n"
     "  --demo PATH         the tether-demo executable (default: next to this program)\n"
+    "  --activity PATH     the tether-demo-activity executable, for the gRPC scenario\n"
+    "                      (default: next to this program)\n"
     "  --data-dir DIR      the service's SQLite files, seeded on first use and reused\n"
     "                      (default: demo-data next to this program)\n"
     "  --service-log FILE  where the service's log lines are copied (default: \n"
@@ -47,8 +54,9 @@ non-critical). Every one of them receives the request's tether::Context. This to
 the service, then shows what that buys: a slow non-critical source costs a partial answer
 at the deadline, not a hung request; a slow critical source is a 504 at the deadline; a
 client that hangs up stops the running SQL query and the downstream HTTP call within
-milliseconds (watch the service log and /metrics); a caller's grpc-timeout header bounds
-the whole request; SIGTERM lets every request in flight finish. Times below are wall-clock
+milliseconds (watch the service log and /metrics) — also when the activity service is a
+separate process called over gRPC; a caller's grpc-timeout header bounds the whole
+request; SIGTERM lets every request in flight finish. Times below are wall-clock
 readings on this machine, checked with generous margins. Read docs/demo.md for the service,
 its endpoints (/debug/contexts shows the live context tree in a browser) and `make serve`.
 )";
@@ -127,6 +135,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const std::string here = self_dir();
   std::string demo = here + "/tether-demo";
+  std::string activity = here + "/tether-demo-activity";
   std::string data_dir = here + "/demo-data";
   std::string service_log = here + "/tour-service.log";
   bool keep_going = false;
@@ -148,6 +157,8 @@ int main(int argc, char** argv) {
       keep_going = true;
     } else if (arg == "--demo" || arg.rfind("--demo=", 0) == 0) {
       demo = value("--demo");
+    } else if (arg == "--activity" || arg.rfind("--activity=", 0) == 0) {
+      activity = value("--activity");
     } else if (arg == "--data-dir" || arg.rfind("--data-dir=", 0) == 0) {
       data_dir = value("--data-dir");
     } else if (arg == "--service-log" || arg.rfind("--service-log=", 0) == 0) {
@@ -176,15 +187,26 @@ int main(int argc, char** argv) {
               << service.process().pid() << "); its log: " << service_log << "\n"
               << std::endl;
 
-    using Scenario = ScenarioResult (*)(DemoService&, const Progress&);
-    const std::vector<std::pair<const char*, Scenario>> scenarios{
+    using Scenario = std::function<ScenarioResult(DemoService&, const Progress&)>;
+    std::vector<std::pair<const char*, Scenario>> scenarios{
         {"normal request", normal_request},
         {"slow non-critical source", slow_non_critical_source},
         {"slow critical source", slow_critical_source},
         {"client disconnects mid-request", client_disconnects},
         {"caller's timeout header", caller_timeout_header},
-        {"SIGTERM during load", sigterm_during_load},
     };
+#ifdef TETHER_DEMO_TOUR_GRPC
+    const fs::path log_path(service_log);  // tour-service.log → tour-service-grpc-edge.log, …
+    const GrpcTour grpc{demo, activity, data_dir,
+                        (log_path.parent_path() / (log_path.stem().string() + "-grpc")).string()};
+    scenarios.push_back(
+        {"client hangs up, activity over gRPC", [&grpc](DemoService&, const Progress& progress) {
+           return grpc_client_hangup(grpc, progress);
+         }});
+#else
+    std::cout << "(this build has no tether::grpc: the gRPC scenario is left out)\n" << std::endl;
+#endif
+    scenarios.push_back({"SIGTERM during load", sigterm_during_load});  // last: it stops it
     bool stop = false;
     for (std::size_t i = 0; i < scenarios.size(); ++i) {
       const std::string tag =

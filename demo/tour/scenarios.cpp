@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -527,6 +530,134 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
   return obs.result("SIGTERM during load (" + std::to_string(kSigtermClients) + " in flight)",
                     "every request in flight gets a complete 200; \"stopped\" says dropped 0; "
                     "exit 0");
+}
+
+// (g) ----------------------------------------------------------------------------------
+namespace {
+
+// Stops a service the scenario started (SIGTERM, bounded); its exit status, described.
+std::string stop_service(DemoService& service, Observation& obs, const char* what) {
+  service.process().signal(SIGTERM);
+  auto status = service.process().wait_exit(10s);
+  if (!status) {
+    service.process().kill_and_reap();
+    obs.fail(std::string(what) + " had not exited 10 s after SIGTERM (killed)");
+    return "killed";
+  }
+  obs.check(exited_cleanly(*status), std::string(what) + " did not exit 0 after SIGTERM");
+  return describe_wait_status(*status);
+}
+
+}  // namespace
+
+ScenarioResult grpc_client_hangup(const GrpcTour& tour, const Progress& progress) {
+  Observation obs;
+  const char* name = "client hangs up, activity over gRPC";
+  const char* expected =
+      "the hang-up cancels the gRPC call and the activity handler's context (\"client "
+      "cancelled\"), each logged < 100 ms after it; one trace id in both processes' logs";
+  std::optional<DemoService> activity, edge;
+  try {
+    progress("starting tether-demo-activity (the activity service over gRPC, its own process)");
+    activity.emplace(DemoServiceOptions{.program = tour.activity,
+                                        .args = {},
+                                        .log_path = tour.log_prefix + "-activity.log",
+                                        .stderr_path = tour.log_prefix + "-activity.log.stderr"});
+    const std::string address = "127.0.0.1:" + std::to_string(activity->port());
+    progress("starting tether-demo --activity-grpc " + address + " --timeout " +
+             std::to_string(kGrpcEdgeDeadline.count()));
+    edge.emplace(DemoServiceOptions{
+        .program = tour.demo,
+        .args = {"--data-dir", tour.data_dir, "--timeout",
+                 std::to_string(kGrpcEdgeDeadline.count()), "--activity-grpc", address},
+        .log_path = tour.log_prefix + "-edge.log",
+        .stderr_path = tour.log_prefix + "-edge.log.stderr"});
+  } catch (const std::exception& e) {
+    obs.fail(e.what());
+    return obs.result(name, expected);
+  }
+
+  const TraceContext trace = TraceContext::new_root();
+  const std::string trace_hex = trace.trace_id_hex();
+  const std::string target = "/users/48?activity_latency=60000";
+  progress("GET " + target + " (trace " + short_trace(trace_hex) +
+           "); hang up once the activity handler is waiting");
+  std::chrono::system_clock::time_point hangup_wall;
+  std::chrono::steady_clock::time_point hangup_steady;
+  {
+    RawConnection c = RawConnection::connect(edge->port());
+    c.send_all(format_get(target, {{"traceparent", traceparent_of(trace)}}));
+    auto started = activity->log().wait_for(
+        [&](const LogLine& l) {
+          return l.msg() == "activity call started" && l.string_field("trace_id") == trace_hex;
+        },
+        kLogBound);
+    if (!started) {
+      obs.fail("the activity service logged no \"activity call started\" for the trace in 3 s");
+    } else {
+      const double left = started->number_field("deadline_left_ms").value_or(-1);
+      char note[120];
+      std::snprintf(note, sizeof note, "deadline arrived over gRPC: %.0f of the edge's %lld ms",
+                    left, static_cast<long long>(kGrpcEdgeDeadline.count()));
+      obs.note(note);
+      obs.check(left > 0 && left < static_cast<double>(kGrpcEdgeDeadline.count()),
+                "the deadline did not travel (or grew)");
+    }
+    hangup_wall = std::chrono::system_clock::now();
+    hangup_steady = std::chrono::steady_clock::now();
+    c.close();  // the scenario itself: the client gives up
+  }
+  // One expected line of one process's log, logged at most kInterruptBound after the hang-up.
+  auto expect = [&](DemoService& who, const char* what, const ServiceLog::Predicate& match,
+                    const std::function<bool(const LogLine&)>& as_expected,
+                    const std::function<std::string(const LogLine&)>& seen) {
+    auto line = who.log().wait_for(match, kLogBound);
+    if (!line) return obs.fail(std::string("no log line for ") + what + " within 3 s");
+    bool from_ts = false;
+    const double after = ms_after(*line, hangup_wall, hangup_steady, from_ts);
+    char when[32];
+    std::snprintf(when, sizeof when, after < 1 ? " within 1 ms" : " +%.0f ms", after);
+    obs.note(seen(*line) + when);
+    obs.check(as_expected(*line), std::string(what) + " not as expected: " + line->text);
+    obs.check(after <= static_cast<double>(kInterruptBound.count()),
+              std::string(what) + " logged " + format_ms(after) + " after the hang-up");
+  };
+  auto cause = [](const LogLine& l) { return "\"" + l.string_field("cause") + "\""; };
+  expect(
+      *edge, "the edge's request", [&](const LogLine& l) { return is_request_line(l, trace_hex); },
+      [](const LogLine& l) {
+        return l.number_field("status") == 499.0 &&
+               l.string_field("cause") == "client disconnected";
+      },
+      [&](const LogLine& l) {
+        return "edge: request " +
+               std::to_string(static_cast<int>(l.number_field("status").value_or(0))) + " " +
+               cause(l);
+      });
+  expect(
+      *edge, "the edge's activity source",
+      [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); },
+      [](const LogLine& l) { return l.flag("call_interrupted"); },
+      [](const LogLine& l) {
+        return "edge: activity " + l.string_field("outcome") +
+               (l.flag("call_interrupted") ? ", gRPC call cancelled" : ", call ran on");
+      });
+  expect(
+      *activity, "the gRPC activity handler",
+      [&](const LogLine& l) {
+        return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
+      },
+      [](const LogLine& l) {
+        return l.string_field("status") == "CANCELLED" &&
+               l.string_field("cause") == "client cancelled";
+      },
+      [&](const LogLine& l) {
+        return "activity process: handler's context " + cause(l) + ", " + l.string_field("status");
+      });
+  obs.note("trace " + short_trace(trace_hex) + " in both logs");
+  obs.note("SIGTERM: edge " + stop_service(*edge, obs, "the edge") + ", activity " +
+           stop_service(*activity, obs, "the activity service"));
+  return obs.result(name, expected);
 }
 
 }  // namespace tether::demo_tour

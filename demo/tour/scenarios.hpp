@@ -1,4 +1,4 @@
-// scenarios.hpp — the six scenarios of the guided tour, one function each.
+// scenarios.hpp — the scenarios of the guided tour, one function each.
 //
 // Each runs against a DemoService started by the tour with `--timeout 500` and returns what
 // it expected, what it observed and whether the two agree. Timings are read from the wall
@@ -57,5 +57,20 @@ ScenarioResult client_disconnects(DemoService& service, const Progress& progress
 ScenarioResult caller_timeout_header(DemoService& service, const Progress& progress);
 /// Ends the service (SIGTERM): run it last.
 ScenarioResult sigterm_during_load(DemoService& service, const Progress& progress);
+
+/// What the gRPC scenario starts: tether-demo-activity (the activity service over gRPC, a
+/// process of its own) and a second tether-demo calling it (`--activity-grpc`).
+struct GrpcTour {
+  std::string demo;        ///< tether-demo
+  std::string activity;    ///< tether-demo-activity
+  std::string data_dir;    ///< the SQLite files (seeded by the tour's main service)
+  std::string log_prefix;  ///< their logs: <prefix>-edge.log, <prefix>-activity.log (+ .stderr)
+};
+/// The edge's request deadline in the gRPC scenario: long, so only the hang-up ends the call.
+inline constexpr std::chrono::milliseconds kGrpcEdgeDeadline{5000};
+/// A client hangs up at the HTTP edge while the activity call over gRPC is waiting: the call
+/// and the activity handler's context are cancelled, one trace id in every process's log.
+/// Starts and stops its own two processes.
+ScenarioResult grpc_client_hangup(const GrpcTour& tour, const Progress& progress);
 
 }  // namespace tether::demo_tour

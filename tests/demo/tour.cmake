@@ -11,8 +11,11 @@
 # sanitizer builds).
 
 # The tour: exits 0 only if every scenario behaved. The first run seeds 100 000 users.
+if(TARGET tether-demo-activity)  # the gRPC scenario's activity service
+  set(_tour_activity --activity $<TARGET_FILE:tether-demo-activity>)
+endif()
 add_test(NAME demo.tour
-  COMMAND tether-demo-tour --demo $<TARGET_FILE:tether-demo> --keep-going
+  COMMAND tether-demo-tour --demo $<TARGET_FILE:tether-demo> ${_tour_activity} --keep-going
           --data-dir ${CMAKE_BINARY_DIR}/demo/demo-data
           --service-log ${CMAKE_CURRENT_BINARY_DIR}/tour-service.log)
 set_tests_properties(demo.tour PROPERTIES LABELS "demo;tour" TIMEOUT 600

@@ -69,11 +69,14 @@
 //
 // The three gRPC server APIs:
 //   * callback API: Dispatcher::unary / server_stream / bidi (below);
-//   * CQ-based async API: build a ServerCall when the call starts; call AsyncNotifyWhenDone
-//     (tag) before requesting the call, and when the tag comes back call
-//     `sc.IsCancelled() ? call.on_cancel() : call.finished()`;
-//   * sync API: gRPC gives no cancel notification (only polling IsCancelled()), so it gets
-//     a ServerCall for the deadline and trace only; prefer the callback API.
+//   * CQ-based async API (no adapter; ServerCall by hand): call AsyncNotifyWhenDone(tag)
+//     before requesting the call, build a ServerCall when the call starts, and when the tag
+//     comes back call `sc.IsCancelled() ? call.on_cancel() : call.finished()` — deadline,
+//     trace, client cancel and end of the RPC, as the callback API;
+//   * sync API: gRPC gives no cancel notification (only polling IsCancelled()), so a
+//     ServerCall built in the handler gives the deadline and the trace, and ends its context
+//     when it goes out of scope as the handler returns; not the client's cancel — prefer the
+//     callback API. (docs/grpc.md, "The other server APIs".)
 //
 // What blocks: Writer::write, Reader::read (until gRPC completes the operation or the
 // context is done), Dispatcher::shutdown (as long as grpc::Server::Shutdown), the
