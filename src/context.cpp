@@ -332,10 +332,14 @@ void free_node(Node* n) noexcept {
     case Kind::kCancel:
     case Kind::kTimer: {
       auto* c = static_cast<CancelNode*>(n);
-      if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(c));
-      // A done node is already unlinked: the cascade detaches before it publishes, and a
-      // canceller unlinks before it drops the reference it held while cancelling.
-      if (!is_done(c->state.load(std::memory_order_acquire))) remove_from_parent(c);
+      // A done node is already unlinked (the cascade detaches before it publishes, and a
+      // canceller unlinks before it drops the reference it held while cancelling) and
+      // already disarmed: whoever published it disarmed it before dropping its reference,
+      // and its creator, which alone arms it, held a reference while arming.
+      if (!is_done(c->state.load(std::memory_order_acquire))) {
+        if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(c));
+        remove_from_parent(c);
+      }
       // Every child and pending callback holds a reference, so the list is empty here.
       release(c->cause);
       delete c->extras.load(std::memory_order_acquire);
