@@ -40,6 +40,15 @@ struct Op {
   const char* name;
   const char* what;
   void (*run)(int n);
+  int counted = kOps;  // operations counted per dump (the divisor)
+};
+
+// Turns Callgrind's collection off for its lifetime: setup inside a counted run.
+struct Uncounted {
+  Uncounted() { CALLGRIND_TOGGLE_COLLECT; }
+  ~Uncounted() { CALLGRIND_TOGGLE_COLLECT; }
+  Uncounted(const Uncounted&) = delete;
+  Uncounted& operator=(const Uncounted&) = delete;
 };
 
 // ---- the floor: what the standard library charges for the same job -----------------------
@@ -97,16 +106,20 @@ void with_timeout_cancel(int n) {
 // Like with_timeout_cancel, with 10 000 other deadlines armed (the heap is not empty).
 void with_timeout_cancel_busy_heap(int n) {
   const tether::Context root = tether::background();
-  static std::vector<tether::Derived<tether::ScopedCancel>> others = [&] {
-    std::vector<tether::Derived<tether::ScopedCancel>> v;
-    for (int i = 0; i < 10'000; i++) v.push_back(tether::with_timeout(root, 2h));
-    return v;
-  }();
+  std::vector<tether::CancelFunc> others;
+  {
+    Uncounted setup;
+    for (int i = 0; i < 10'000; i++)
+      others.push_back(tether::with_timeout(root, 2h).cancel.release());
+  }
   for (int i = 0; i < n; i++) {
     auto [ctx, cancel] = tether::with_timeout(root, 1h);
     cancel();
     keep(ctx.err());
   }
+  Uncounted teardown;  // leaves the heap as it found it, for the operations after this one
+  for (auto& c : others) c();
+  std::vector<tether::CancelFunc>().swap(others);
 }
 
 void with_value_drop(int n) {
@@ -137,6 +150,22 @@ void cancel_fan_out_10(int n) {
   }
 }
 
+// n one-hour timeouts live, then all cancelled oldest first (the order in which requests
+// end); only the cancels are counted. Per cancel, whatever n: the instruction side of
+// "flat in n" (the wall-time side, with cache misses, is TimeoutsCancel in make bench).
+template <int kLive>
+void cancel_live_timeouts_oldest_first(int) {
+  std::vector<tether::CancelFunc> live;
+  {
+    Uncounted setup;
+    live.resize(kLive);
+    for (auto& c : live) c = tether::with_timeout(tether::background(), 1h).cancel.release();
+  }
+  for (auto& c : live) c();
+  Uncounted teardown;
+  std::vector<tether::CancelFunc>().swap(live);  // frees the nodes and the array, uncounted
+}
+
 void err_check(int n) {
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   for (int i = 0; i < n; i++) keep(ctx.err());
@@ -162,6 +191,12 @@ const Op kOpsTable[] = {
     {"after_func+stop", "after_func on a live context, then stop()", after_func_stop},
     {"cancel fan-out 10", "with_cancel + 10 children + cancel (11 contexts)", cancel_fan_out_10},
     {"err()", "ctx.err() on a live context", err_check},
+    {"cancel 1 of 1k live timeouts", "1 000 live, all cancelled oldest first; per cancel",
+     cancel_live_timeouts_oldest_first<1000>, 1000},
+    {"cancel 1 of 10k live timeouts", "10 000 live, all cancelled oldest first; per cancel",
+     cancel_live_timeouts_oldest_first<10000>, 10000},
+    {"cancel 1 of 100k live timeouts", "100 000 live, all cancelled oldest first; per cancel",
+     cancel_live_timeouts_oldest_first<100000>, 100000},
 };
 
 }  // namespace
@@ -182,7 +217,6 @@ int main(int argc, char** argv) {
   auto sentinel = tether::with_timeout(tether::background(), 30min);
   tether::with_timeout(tether::background(), 20ms).ctx.done().wait();
   let_other_threads_settle();
-  std::printf("ops\t%d\n", kOps);
   for (const Op& op : kOpsTable) {
     op.run(kWarmup);
     let_other_threads_settle();
@@ -191,6 +225,7 @@ int main(int argc, char** argv) {
     op.run(kOps);
     CALLGRIND_TOGGLE_COLLECT;
     CALLGRIND_DUMP_STATS_AT(op.name);
+    std::printf("ops\t%s\t%d\n", op.name, op.counted);
   }
   return 0;
 }
