@@ -7,12 +7,16 @@
 #   make test           the whole test suite (same as ./scripts/test)
 #   make load           the demo under wrk: registry off vs contexts replaced by background()
 #                       (scripts/load; ~3 min on an idle machine; build/demo/throughput.md)
-#   make bench          Go's context benchmarks and tether's ports, side by side (< 10 min);
-#                       writes bench/results/latest.{json,png}, docs/performance.md
+#   make bench          Go's context benchmarks and tether's ports, side by side, 3 rounds
+#                       (~10 min); writes bench/results/last-run.{json,png}, and, only if
+#                       the machine was quiet enough for every verdict, publishes it to
+#                       bench/results/latest.{json,png} and docs/performance.md
+#   make bench-instructions   instructions per core operation under Callgrind against the
+#                       std::stop_source floor, bounds checked (deterministic; CI runs it)
 #   make bench-quick    the same, briefly, to check it all works (rough numbers, written to
 #                       build-bench/results/); also: make bench QUICK=1
 
-.PHONY: help demo serve test load bench bench-quick
+.PHONY: help demo serve test load bench bench-quick bench-instructions
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -34,3 +38,6 @@ bench:
 
 bench-quick:
 	bash bench/run.sh --quick
+
+bench-instructions:
+	bash bench/instructions.sh

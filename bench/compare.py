@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
 """Puts Go's context benchmarks and tether's ports side by side (`make bench`).
 
-Reads the text output of Go's suite (`go test -run XXX -bench . -benchmem context`, or the
-compiled test binary with the same flags) and the JSON output of tether_bench (Google
-Benchmark), prints one table, judges every target of issue 4, and writes the whole
-comparison as JSON plus a PNG chart of the ratios (gnuplot, bench/ratios.gp).
+Reads the text output of Go's suites (`go test -run XXX -bench . -benchmem context`, or the
+compiled test binary with the same flags, and bench/go/scale) and the JSON output of
+tether_bench (Google Benchmark), prints one table, judges every target (issues 4 and 13),
+and writes the whole comparison as JSON plus a PNG chart of the ratios (gnuplot,
+bench/ratios.gp).
 
-    compare.py --go go.txt --tether a.json [--tether b.json ...]
-               --json latest.json --chart latest.png
+    compare.py --go go.txt [--go more.txt] --tether a.json [--tether b.json ...]
+               [--loads loads.tsv] --json run.json --chart run.png
                [--compiler /usr/bin/c++] [--commit abc1234] [--quick]
-               [--update-doc docs/performance.md]
+               [--publish latest.json latest.png docs/performance.md]
     compare.py --source-version       prints the sources' commit (for bench/run.sh)
 
-A benchmark reported more than once (Go's -count, Google Benchmark's repetitions) counts
-with its fastest run. Python standard library only. A missed target is a result, not an
-error: the exit status is non-zero only when an input is missing or unreadable.
+A benchmark measured in several rounds (bench/run.sh alternates Go and tether family by
+family, three rounds) counts with the median of its runs; the spread (max − min) ÷ median
+is reported beside it. Every time target needs a quiet machine: a family whose 1-minute
+load average (--loads: family, round, load before, load after) went above
+LOAD_LIMIT_PER_CPU × nproc gets "no verdict", never "met". Only a full run in which every
+target got a verdict is publishable: --publish then copies it to the published JSON and
+chart and rewrites the generated section of docs/performance.md; otherwise the run says it
+is not publishable and stays in --json/--chart. Python standard library only. A missed
+target is a result, not an error: the exit status is non-zero only when an input is
+missing or unreadable.
 """
 
 import argparse
@@ -24,6 +32,8 @@ import math
 import os
 import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 
@@ -38,7 +48,19 @@ RATIO_TARGETS = [
     (r"CommonParentCancel", 0.7),
     (r"DeepValueSameGoRoutine/depth=10", 0.4),
     (r"DeepValueSameGoRoutine/depth=100", 0.05),
+    (r"TimeoutsCancel/order=\w+/n=1000000", 0.5),
 ]
+# A time target is judged only if the 1-minute load average stayed at or below this many
+# runnable threads per CPU while its family ran (2 CPUs: 1.2); above it, "no verdict".
+LOAD_LIMIT_PER_CPU = 0.6
+# "Flat in n": the cost per context at the largest n at most this multiple of the smallest.
+FLAT_GROWTH_MAX = 2.0
+FLAT_FAMILIES = [r"TimeoutsCancel/order=oldest", r"TimeoutsCancel/order=newest"]
+# Families whose operation is a batch of n contexts (bench/scale.cpp, bench/go/scale):
+# the table shows ns per context, ns/op ÷ n.
+PER_CONTEXT_FAMILIES = ("TimeoutsCancel", "ScaleLiveTimeouts", "ScaleFanOut", "ScaleChain")
+# tether on GOMAXPROCS threads must be no slower per operation than on one thread.
+THREAD_SCALING = [r"WithTimeout/concurrency=\d+"]
 # Heap allocations per derived context (Go: 2–5).
 ALLOCS_PER_DERIVED_CONTEXT_MAX = 1.0
 # Resident memory of one million live timeouts.
@@ -60,46 +82,56 @@ NOTES = {
     "CommonParentCancelFloor": "CommonParentCancel's 200 divisions alone: the floor of both",
     "RegistryRequestTree": "a request's 6 contexts; registry_off vs no_registry_call = its cost when off",
     "RegistrySnapshot": "one snapshot of 100 tracked request trees (500 contexts)",
+    "TimeoutsCancel": "ns per cancel, n one-hour timeouts live (creating them is not timed)",
+    "ScaleLiveTimeouts": "ns per timeout: create n (up to n pending), cancel them oldest first",
+    "ScaleFanOut": "ns per child: one cancel() of a parent with n children",
+    "ScaleChain": "ns per context: one cancel() of the root of a chain of n",
 }
 
 # The order of tether's own benchmarks in the table (after Go's, which keep Go's order).
 ADDITIONS_ORDER = ["CommonParentCancelFloor", "WithValueChain", "ValueHit", "AfterFuncRegisterStop",
                    "DerivedContext", "RegistryRequestTree", "RegistrySnapshot", "CancelFanOut",
-                   "CancelWakeLatency", "LiveTimeouts"]
+                   "CancelWakeLatency", "LiveTimeouts", "TimeoutsCancel", "ScaleLiveTimeouts",
+                   "ScaleFanOut", "ScaleChain"]
 
 GB_SUFFIXES = re.compile(r"/(threads:\d+|real_time|manual_time|process_time|iterations:\d+|"
                          r"min_time:[\d.]+s?|repeats:\d+)")
 
 
-def parse_go(path):
-    """Returns (rows, info): rows in Go's order, name → {ns, bytes, allocs}."""
+def parse_go(paths):
+    """Returns (rows, info): rows in Go's order, name → {ns_per_op (median), runs_ns, ...}."""
     rows, info = {}, {}
     line_re = re.compile(r"^Benchmark(\S+)\s+(\d+)\s+([\d.]+) ns/op"
                          r"(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?")
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            for key in ("goos", "goarch", "cpu", "pkg"):
-                if line.startswith(key + ":"):
-                    info[key] = line.split(":", 1)[1].strip()
-            m = line_re.match(line)
-            if not m:
-                continue
-            name = re.sub(r"-\d+$", "", m.group(1))  # Go appends -GOMAXPROCS when it is > 1
-            row = {
-                "iterations": int(m.group(2)),
-                "ns_per_op": float(m.group(3)),
-                "bytes_per_op": float(m.group(4)) if m.group(4) else None,
-                "allocs_per_op": float(m.group(5)) if m.group(5) else None,
-                "runs": 1,
-            }
-            # With -count N a benchmark is reported N times: keep the fastest run.
-            if name in rows:
-                row["runs"] = rows[name]["runs"] + 1
-                if rows[name]["ns_per_op"] <= row["ns_per_op"]:
-                    rows[name]["runs"] = row["runs"]
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                for key in ("goos", "goarch", "cpu", "pkg"):
+                    if line.startswith(key + ":"):
+                        info[key] = line.split(":", 1)[1].strip()
+                m = line_re.match(line)
+                if not m:
                     continue
-            rows[name] = row
+                name = re.sub(r"-\d+$", "", m.group(1))  # Go appends -GOMAXPROCS when > 1
+                row = rows.setdefault(name, {"runs_ns": [], "iterations": 0,
+                                             "bytes_per_op": None, "allocs_per_op": None})
+                row["runs_ns"].append(float(m.group(3)))
+                row["iterations"] += int(m.group(2))
+                if m.group(4):
+                    row["bytes_per_op"] = float(m.group(4))
+                    row["allocs_per_op"] = float(m.group(5))
+    for row in rows.values():
+        summarize_runs(row)
     return rows, info
+
+
+def summarize_runs(row):
+    """Sets ns_per_op (the median of the runs), spread ((max − min) ÷ median) and runs."""
+    runs = row.get("runs_ns") or []
+    row["runs"] = len(runs)
+    if runs:
+        row["ns_per_op"] = statistics.median(runs)
+        row["spread"] = (max(runs) - min(runs)) / row["ns_per_op"] if row["ns_per_op"] else 0.0
 
 
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -137,14 +169,24 @@ def parse_tether(paths):
                 row["cpu_ns_per_op"] = b["cpu_time"] * unit
             row["counters"] = {k: v for k, v in b.items()
                                if k not in STANDARD_KEYS and isinstance(v, (int, float))}
-            # With --benchmark_repetitions N there are N runs: keep the fastest.
+            # One entry per run (rounds of bench/run.sh, or repetitions): keep them all.
             previous = rows.get(name)
-            row["runs"] = previous["runs"] + 1 if previous else 1
-            if previous and "error" not in previous and (
-                    "error" in row or previous["ns_per_op"] <= row["ns_per_op"]):
-                previous["runs"] = row["runs"]
-                continue
-            rows[name] = row
+            if previous is None:
+                row["runs_ns"], row["runs_cpu_ns"] = [], []
+                rows[name] = previous = row
+            elif "error" in row:
+                previous["error"] = row["error"]
+            else:
+                previous["counters"] = row["counters"]
+            if "error" not in row:
+                previous["runs_ns"].append(row["ns_per_op"])
+                previous["runs_cpu_ns"].append(row["cpu_ns_per_op"])
+    for row in rows.values():
+        summarize_runs(row)
+        if row.get("runs_cpu_ns"):
+            row["cpu_ns_per_op"] = statistics.median(row["runs_cpu_ns"])
+        if row["runs"] == 0:
+            row.pop("ns_per_op", None)
     return rows, context
 
 
@@ -155,8 +197,29 @@ def ratio_target(name):
     return None
 
 
-def build_rows(go, tether):
-    """One row per benchmark: Go's suite in Go's order, then tether's additions."""
+def per_context_n(name):
+    """n for a benchmark whose operation is a batch of n contexts (ns/op ÷ n), else None."""
+    if name.split("/")[0] not in PER_CONTEXT_FAMILIES:
+        return None
+    m = re.search(r"(?:^|/)n=(\d+)(?:/|$)", name)
+    return int(m.group(1)) if m else None
+
+
+def family_load(loads, name):
+    """The highest 1-minute load average seen while this benchmark's family ran, or None."""
+    return loads.get(name.split("/")[0])
+
+
+def time_verdict(ok, load, load_limit):
+    """A time target's verdict: only on a quiet machine (load known and within the limit)."""
+    if load is None or load > load_limit:
+        return "no verdict"
+    return "met" if ok else "MISSED"
+
+
+def build_rows(go, tether, loads, load_limit):
+    """One row per benchmark: Go's suites in Go's order, then tether's additions; then the
+    derived checks (memory, flatness in n, thread scaling)."""
     rows = []
     def addition_rank(name):
         family = name.split("/")[0]
@@ -165,12 +228,17 @@ def build_rows(go, tether):
     for name in names:
         g, t = go.get(name), tether.get(name)
         family = name.split("/")[0]
+        per = per_context_n(name) or 1
         row = {
             "benchmark": name,
-            "go_ns_per_op": g["ns_per_op"] if g else None,
-            "tether_ns_per_op": t.get("ns_per_op") if t else None,
-            "go_allocs_per_op": g["allocs_per_op"] if g else None,
+            "go_ns_per_op": g["ns_per_op"] / per if g else None,
+            "go_spread": g.get("spread") if g else None,
+            "tether_ns_per_op": t["ns_per_op"] / per if t and "ns_per_op" in t else None,
+            "tether_spread": t.get("spread") if t else None,
+            "go_allocs_per_op": (g["allocs_per_op"] / per if g and g["allocs_per_op"] is not None
+                                 else None),
             "tether_allocs_per_op": (t["counters"].get("allocs_per_op") if t else None),
+            "load": family_load(loads, name),
             "ratio": None,
             "target": None,
             "verdict": "",
@@ -187,9 +255,10 @@ def build_rows(go, tether):
             if row["ratio"] is None:
                 row["verdict"] = "NO DATA"
             else:
-                row["verdict"] = "met" if row["ratio"] <= limit else "MISSED"
+                row["verdict"] = time_verdict(row["ratio"] <= limit, row["load"], load_limit)
 
         if family == "DerivedContext":
+            # Allocations do not depend on the load: judged whatever it was.
             if name in GO_ALLOCS_PER_DERIVED:
                 source, per_op = GO_ALLOCS_PER_DERIVED[name]
                 if source in go and go[source]["allocs_per_op"] is not None:
@@ -204,22 +273,94 @@ def build_rows(go, tether):
         rows.append(row)
 
         if family == "LiveTimeouts" and t:
-            mb = t["counters"].get("resident_MB")
-            n = int(t["counters"].get("timeouts", 0))
-            memory = {
-                "benchmark": f"{name} resident MB",
-                "go_ns_per_op": None, "tether_ns_per_op": None, "ratio": None,
-                "go_allocs_per_op": None, "tether_allocs_per_op": None,
-                "resident_MB": mb,
-                "target": f"≤ {LIVE_TIMEOUTS_RESIDENT_MB_MAX:g} MB" + (
-                    " (at n=1000000)" if n != 1000000 else ""),
-                "verdict": "NO DATA" if mb is None else (
-                    "met" if mb <= LIVE_TIMEOUTS_RESIDENT_MB_MAX else "MISSED"),
-                "note": "resident-set growth while all are live (/proc/self/statm)",
-            }
-            if n != 1000000 and mb is not None:
-                memory["verdict"] = "n/a (scaled-down run)"
-            rows.append(memory)
+            rows.append(live_timeouts_memory_row(name, t))
+    rows += flatness_rows(go, tether, loads, load_limit)
+    rows += thread_scaling_rows(tether, loads, load_limit)
+    return rows
+
+
+def derived_row(name, target, verdict, note, **fields):
+    row = {"benchmark": name, "go_ns_per_op": None, "tether_ns_per_op": None, "ratio": None,
+           "go_spread": None, "tether_spread": None, "load": None,
+           "go_allocs_per_op": None, "tether_allocs_per_op": None,
+           "target": target, "verdict": verdict, "note": note}
+    row.update(fields)
+    return row
+
+
+def live_timeouts_memory_row(name, t):
+    mb = t["counters"].get("resident_MB")
+    n = int(t["counters"].get("timeouts", 0))
+    # Memory does not depend on the load: judged whatever it was.
+    verdict = "NO DATA" if mb is None else (
+        "met" if mb <= LIVE_TIMEOUTS_RESIDENT_MB_MAX else "MISSED")
+    if n != 1000000 and mb is not None:
+        verdict = "n/a (scaled-down run)"
+    return derived_row(f"{name} resident MB",
+                       f"≤ {LIVE_TIMEOUTS_RESIDENT_MB_MAX:g} MB"
+                       + (" (at n=1000000)" if n != 1000000 else ""), verdict,
+                       "resident-set growth while all are live (/proc/self/statm)",
+                       resident_MB=mb)
+
+
+def growth(rows, prefix):
+    """(per-op cost at the largest n ÷ at the smallest n, smallest n, largest n) or None."""
+    sizes = {}
+    for name, r in rows.items():
+        if name.startswith(prefix + "/n=") and r.get("ns_per_op"):
+            sizes[per_context_n(name)] = r["ns_per_op"] / per_context_n(name)
+    if len(sizes) < 2:
+        return None
+    lo, hi = min(sizes), max(sizes)
+    return sizes[hi] / sizes[lo], lo, hi
+
+
+def flatness_rows(go, tether, loads, load_limit):
+    """Per family of scale rows: how much the cost per context grows from the smallest n to
+    the largest, both sides; a target for the families of FLAT_FAMILIES."""
+    prefixes = []
+    for name in list(go) + list(tether):
+        if per_context_n(name) is not None:
+            prefix = name.rsplit("/n=", 1)[0]
+            if prefix not in prefixes:
+                prefixes.append(prefix)
+    rows = []
+    for prefix in prefixes:
+        t, g = growth(tether, prefix), growth(go, prefix)
+        if t is None:
+            continue
+        grow, lo, hi = t
+        flat_target = any(re.fullmatch(p, prefix) for p in FLAT_FAMILIES)
+        verdict = ""
+        if flat_target:
+            verdict = ("n/a (scaled-down run)" if hi < 1000000 else
+                       time_verdict(grow <= FLAT_GROWTH_MAX, family_load(loads, prefix),
+                                    load_limit))
+        rows.append(derived_row(
+            f"{prefix} growth n={lo}→{hi}",
+            f"≤ {FLAT_GROWTH_MAX:g}× (flat)" if flat_target else None, verdict,
+            "cost per context at the largest n ÷ at the smallest: 1 = flat",
+            tether_growth=grow, go_growth=g[0] if g else None,
+            load=family_load(loads, prefix)))
+    return rows
+
+
+def thread_scaling_rows(tether, loads, load_limit):
+    """tether per operation on GOMAXPROCS threads ÷ on one thread (≤ 1: no slower)."""
+    rows = []
+    for name, r in tether.items():
+        if not any(re.fullmatch(p, name) for p in THREAD_SCALING):
+            continue
+        one = tether.get(name + "/threads=1")
+        if not one or not one.get("ns_per_op") or not r.get("ns_per_op"):
+            continue
+        threads = r.get("threads") or 1
+        scaling = r["ns_per_op"] / one["ns_per_op"]
+        rows.append(derived_row(
+            f"{name} {threads} threads ÷ 1", "≤ 1 (no slower)",
+            time_verdict(scaling <= 1.0, family_load(loads, name), load_limit),
+            "tether ns/op on GOMAXPROCS threads ÷ ns/op on one thread",
+            thread_scaling=scaling, load=family_load(loads, name)))
     return rows
 
 
@@ -247,26 +388,44 @@ def fmt_ratio(v):
     return f"{v:.3g}"
 
 
+def fmt_spread(v):
+    return "" if v is None else f"±{v * 50:.0f}%"  # half the range, around the median
+
+
+def fmt_load(v):
+    return "" if v is None else f"{v:.2f}"
+
+
 def table(rows):
-    header = ["benchmark", "Go ns/op", "tether ns/op", "ratio", "target", "verdict",
-              "Go allocs/op", "tether allocs/op"]
+    header = ["benchmark", "Go ns/op", "Go ±", "tether ns/op", "tether ±", "ratio", "target",
+              "verdict", "load", "Go allocs/op", "tether allocs/op"]
     body = []
     for r in rows:
-        tether_ns = fmt_ns(r["tether_ns_per_op"])
+        go_ns, tether_ns = fmt_ns(r["go_ns_per_op"]), fmt_ns(r["tether_ns_per_op"])
+        ratio = fmt_ratio(r["ratio"])
         if r.get("resident_MB") is not None:
             tether_ns = f"{r['resident_MB']:.1f} MB"
-        body.append([r["benchmark"], fmt_ns(r["go_ns_per_op"]), tether_ns,
-                     fmt_ratio(r["ratio"]), r["target"] or "", r["verdict"],
+        if r.get("tether_growth") is not None:
+            tether_ns = f"{r['tether_growth']:.2f}×"
+            go_ns = "—" if r.get("go_growth") is None else f"{r['go_growth']:.2f}×"
+        if r.get("thread_scaling") is not None:
+            tether_ns = f"{r['thread_scaling']:.2f}×"
+        body.append([r["benchmark"], go_ns, fmt_spread(r.get("go_spread")), tether_ns,
+                     fmt_spread(r.get("tether_spread")), ratio, r["target"] or "",
+                     r["verdict"], fmt_load(r.get("load")),
                      fmt_num(r["go_allocs_per_op"]), fmt_num(r["tether_allocs_per_op"])])
     return header, body
 
 
+RIGHT_ALIGNED = {1, 2, 3, 4, 5, 8, 9, 10}
+VERDICT_COLUMN = 7
+
+
 def render_text(header, body):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    right = {1, 2, 3, 6, 7}
 
     def line(cells):
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+        return "  ".join(str(c).rjust(w) if i in RIGHT_ALIGNED else str(c).ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     out = [line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in body]
@@ -274,12 +433,12 @@ def render_text(header, body):
 
 
 def render_markdown(header, body):
-    out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join(["---"] + ["---:"] * 3 + ["---", "---"] + ["---:"] * 2) + "|"]
+    align = ["---:" if i in RIGHT_ALIGNED else "---" for i in range(len(header))]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for r in body:
         cells = [c.replace("|", "\\|") for c in map(str, r)]
-        if cells[5] in ("MISSED", "NO DATA"):
-            cells[5] = f"**{cells[5]}**"
+        if cells[VERDICT_COLUMN] in ("MISSED", "NO DATA"):
+            cells[VERDICT_COLUMN] = f"**{cells[VERDICT_COLUMN]}**"
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -381,7 +540,8 @@ def chart(rows, png, subtitle):
                 continue
             limit = ratio_target(r["benchmark"])
             # Colour: 11 met, 12 missed, 13 no target (line types set in ratios.gp).
-            colour = 13 if limit is None else (11 if r["ratio"] <= limit else 12)
+            colour = 13 if limit is None or r["verdict"] == "no verdict" else (
+                11 if r["ratio"] <= limit else 12)
             low = min(low, r["ratio"], limit or 1.0)
             high = max(high, r["ratio"])
             f.write(f"{i}\t{r['benchmark']}\t{r['ratio']:.6g}\t"
@@ -423,19 +583,20 @@ def update_doc(path, result, chart_path):
     lines = [
         DOC_BEGIN,
         "",
-        f"Measured {result['measured'] or result['generated_utc']} at tether commit "
-        f"`{m['tether_commit']}`:",
+        f"Measured from {result['measured'] or '?'} to {result['generated_utc']} at tether "
+        f"commit `{m['tether_commit']}`:",
         "",
         f"- CPU: {m['cpu_model']}, nproc {m['nproc']} (GOMAXPROCS and benchmark threads: "
         f"{m['gomaxprocs']})",
         f"- C++: {m['compiler']}, CMake Release build",
         f"- Go: {m['go']}",
-        f"- each figure is the fastest of {m['runs_per_benchmark']['go']} runs (Go) and "
-        f"{m['runs_per_benchmark']['tether']} runs (tether) of the benchmark",
+        f"- {m['rounds']} rounds; in each, Go and tether alternate family by family; every "
+        "figure is the median of the rounds, ± half the spread (max − min) around it",
         f"- kernel: Linux {m['kernel']}",
-        "- 1-minute load average during the run: "
-        + (f"{load[0]:.1f} to {load[1]:.1f}" if load else "unknown")
-        + f" (above {m['nproc']} means other processes were competing for the CPUs)",
+        "- the highest 1-minute load average seen while a family ran: "
+        + (f"{load[0]:.2f} to {load[1]:.2f}, by family" if load else "unknown")
+        + f"; a time target is judged only at or below {result['load_limit']:g} "
+        f"({LOAD_LIMIT_PER_CPU:g} × nproc), per family (column *load*: the highest seen)",
         "",
         f"Targets met: **{summary['met']} of {summary['judged']}**"
         + (". Missed: " + ", ".join(f"`{n}`" for n in summary["missed"]) + "."
@@ -454,18 +615,37 @@ def update_doc(path, result, chart_path):
     return True
 
 
+def read_loads(path):
+    """family → the highest 1-minute load average recorded around any of its runs."""
+    loads = {}
+    if not path:
+        return loads
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 3 or line.startswith("#"):
+                continue
+            highest = max(float(x) for x in fields[2:])
+            loads[fields[0]] = max(loads.get(fields[0], 0.0), highest)
+    return loads
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--go", required=True, help="output of go test -bench . -benchmem context")
+    p.add_argument("--go", required=True, action="append",
+                   help="output of go test -bench . -benchmem (context, bench/go/scale)")
     p.add_argument("--tether", required=True, action="append", help="tether_bench JSON output")
-    p.add_argument("--json", required=True, help="where to write the comparison")
-    p.add_argument("--chart", required=True, help="where to write the PNG chart")
+    p.add_argument("--loads", help="loads.tsv of bench/run.sh: family, round, load before, after")
+    p.add_argument("--json", required=True, help="where to write this run's comparison")
+    p.add_argument("--chart", required=True, help="where to write this run's PNG chart")
     p.add_argument("--compiler", default="", help="the C++ compiler tether_bench was built with")
     p.add_argument("--commit", help="the sources' git commit when tether_bench was built "
                    "(default: now)")
     p.add_argument("--quick", action="store_true", help="mark the results as a quick run")
-    p.add_argument("--update-doc", metavar="MD",
-                   help="rewrite the generated section of this page (docs/performance.md)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds bench/run.sh made")
+    p.add_argument("--publish", nargs=3, metavar=("JSON", "PNG", "MD"),
+                   help="if every target got a verdict: copy the run here and rewrite the "
+                   "generated section of MD (docs/performance.md)")
     args = p.parse_args()
 
     go, go_info = parse_go(args.go)
@@ -475,15 +655,22 @@ def main():
     if not tether:
         sys.exit("compare.py: no tether benchmark results")
 
-    rows = build_rows(go, tether)
-    header, body = table(rows)
     info = machine(args.compiler, args.commit, go_info, context)
-    info["runs_per_benchmark"] = {"go": max(r["runs"] for r in go.values()),
-                                  "tether": max(r["runs"] for r in tether.values())}
-    # A target without a measurement (a port that failed or was filtered out) is not met.
+    loads = read_loads(args.loads)
+    if loads:
+        info["load_average_1min_range"] = [min(loads.values()), max(loads.values())]
+    load_limit = LOAD_LIMIT_PER_CPU * (info["nproc"] or 1)
+    rows = build_rows(go, tether, loads, load_limit)
+    header, body = table(rows)
+    info["rounds"] = args.rounds
+    # A target without a measurement (a port that failed or was filtered out) is not met;
+    # one measured on a busy machine is not judged at all.
     judged = [r for r in rows if r["verdict"] in ("met", "MISSED", "NO DATA")]
     missed = [r["benchmark"] + (" (no data)" if r["verdict"] == "NO DATA" else "")
               for r in judged if r["verdict"] != "met"]
+    unjudged = [r["benchmark"] for r in rows if r["verdict"] == "no verdict"]
+    publishable = not args.quick and not unjudged and not any(
+        r["verdict"] == "NO DATA" for r in rows)
 
     print()
     print(render_text(header, body))
@@ -495,15 +682,18 @@ def main():
     for line in details(tether, go):
         print("  " + line)
     print()
-    print(f"targets met: {len(judged) - len(missed)} of {len(judged)}"
+    print(f"targets met: {len(judged) - len(missed)} of {len(judged)} judged"
           + (f"; MISSED: {', '.join(missed)}" if missed else ""))
+    if unjudged:
+        print(f"NO VERDICT (1-minute load above {load_limit:g} while the family ran): "
+              + ", ".join(unjudged))
     if args.quick:
         print("(quick run: short timings, rough numbers; not for docs/performance.md)")
     print(f"machine: {info['cpu_model']}, nproc {info['nproc']}, {info['compiler']}, {info['go']}")
     load = info["load_average_1min_range"]
     if load:
-        print(f"1-minute load average during the run: {load[0]:.1f} to {load[1]:.1f} (above "
-              f"{info['nproc']} means other processes competed for the CPUs)")
+        print(f"highest 1-minute load average per family: {load[0]:.2f} to {load[1]:.2f} "
+              f"(verdicts need ≤ {load_limit:g})")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     result = {
@@ -512,13 +702,19 @@ def main():
         # When the first tether_bench process started (Google Benchmark's clock).
         "measured": (context.get("dates") or [None])[0],
         "quick": args.quick,
+        "publishable": publishable,
+        "load_limit": load_limit,
+        "loads_per_family": loads,
         "machine": info,
         "targets": {
             "ratio": {p: v for p, v in RATIO_TARGETS},
             "allocs_per_derived_context_max": ALLOCS_PER_DERIVED_CONTEXT_MAX,
             "live_timeouts_resident_mb_max": LIVE_TIMEOUTS_RESIDENT_MB_MAX,
+            "flat_growth_max": FLAT_GROWTH_MAX,
+            "load_limit_per_cpu": LOAD_LIMIT_PER_CPU,
         },
-        "summary": {"judged": len(judged), "met": len(judged) - len(missed), "missed": missed},
+        "summary": {"judged": len(judged), "met": len(judged) - len(missed), "missed": missed,
+                    "no_verdict": unjudged},
         "rows": rows,
         "details": details(tether, go),
         "markdown_table": render_markdown(header, body),
@@ -532,8 +728,19 @@ def main():
                 + (" (quick run)" if args.quick else "")).replace("'", "")
     drawn = chart(rows, args.chart, subtitle)
     print(f"wrote {args.json}" + (f" and {args.chart}" if drawn else ""))
-    if args.update_doc and update_doc(args.update_doc, result, args.chart):
-        print(f"updated {args.update_doc}")
+    if not args.publish:
+        return
+    if not publishable:
+        print("NOT PUBLISHABLE: " + ("a quick run" if args.quick else
+              "some targets got no verdict (the machine was busy) or no data")
+              + f"; {args.publish[2]} is left as it was. This run's results: {args.json}")
+        return
+    json_out, png_out, doc = args.publish
+    shutil.copyfile(args.json, json_out)
+    if drawn:
+        shutil.copyfile(args.chart, png_out)
+    if update_doc(doc, result, png_out):
+        print(f"published: {json_out}, {png_out}, {doc}")
 
 
 if __name__ == "__main__" and len(sys.argv) == 2 and sys.argv[1] == "--source-version":

@@ -329,6 +329,15 @@ void register_go_suite(int threads) {
                       [concurrency](benchmark::State& s) { WithTimeout(s, concurrency); })
         ->Threads(threads)
         ->UseRealTime();
+    // Not in Go's suite: the same on one thread, for the target "no slower per operation
+    // on GOMAXPROCS threads than on one" (issue #13; bench/compare.py).
+    if (threads > 1) {
+      RegisterBenchmark(
+          ("WithTimeout/concurrency=" + std::to_string(concurrency) + "/threads=1").c_str(),
+          [concurrency](benchmark::State& s) { WithTimeout(s, concurrency); })
+          ->Threads(1)
+          ->UseRealTime();
+    }
   }
 
   for (int depth : {1, 10, 100, 1000}) {

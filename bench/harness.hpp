@@ -69,8 +69,9 @@ class AllocationMeter {
   bool counting_ = false;
 };
 
-/// Registration of the two halves of the suite (go_suite.cpp, additions.cpp).
+/// Registration of the parts of the suite (go_suite.cpp, additions.cpp, scale.cpp).
 void register_go_suite(int threads);
 void register_additions();
+void register_scale();
 
 }  // namespace tether_bench

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
 
   tether_bench::register_go_suite(threads);
   tether_bench::register_additions();
+  tether_bench::register_scale();
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

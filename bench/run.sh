@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# `make bench`: Go's own context benchmarks and tether's ports of them, in the same run on
-# the same machine, compared in one table (bench/compare.py).
-#   bench/run.sh           full run (a few minutes); writes bench/results/latest.{json,png}
-#                          and the generated section of docs/performance.md
-#   bench/run.sh --quick   short run to check everything works; numbers are rough, so it
-#                          writes build-bench/results/quick.{json,png} instead
+# `make bench`: Go's own context benchmarks and tether's ports of them, plus the scale
+# families of both (bench/go/scale, bench/scale.cpp), in the same run on the same machine,
+# compared in one table (bench/compare.py).
+#   bench/run.sh           full run: 3 rounds; in each, Go and tether alternate family by
+#                          family (Go first in odd rounds, tether first in even ones).
+#                          Writes bench/results/last-run.{json,png}; if every target got a
+#                          verdict (the machine was quiet), publishes it as
+#                          bench/results/latest.{json,png} and docs/performance.md
+#   bench/run.sh --quick   one short round to check everything works; numbers are rough,
+#                          so it writes build-bench/results/quick.{json,png} only
+# Each family's 1-minute load average is recorded before and after it runs; a family that
+# ran above 0.6 × nproc gets "no verdict" (bench/compare.py, LOAD_LIMIT_PER_CPU).
 # Needs nothing but Debian packages (scripts/setup.sh bench installs golang-go, gnuplot).
-# Works offline: Go's suite is part of Go's standard library, no module is downloaded.
+# Works offline: Go's suite is part of Go's standard library, and bench/go/scale imports
+# nothing else (GOPATH mode, no module is downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,16 +27,18 @@ esac
 build=build-bench
 raw="$build/results"
 if [[ $quick -eq 1 ]]; then
+  rounds=1
   out_json="$raw/quick.json" out_png="$raw/quick.png"
   go_time=(-test.benchtime=2000x)
+  go_scale_time=(-test.benchtime=3x -test.short)
   tether_time=(--benchmark_min_time=0.01)
+  export TETHER_BENCH_QUICK=1  # scale families: n ≤ 10 000
 else
-  out_json=bench/results/latest.json out_png=bench/results/latest.png
-  # Three shorter runs of everything; compare.py keeps each side's fastest. On a shared
-  # machine the minimum is the run least disturbed by other processes.
-  go_time=(-test.benchtime=0.5s -test.count=3)
-  tether_time=(--benchmark_min_time=0.3 --benchmark_repetitions=3
-    --benchmark_display_aggregates_only=true)
+  rounds=3
+  out_json=bench/results/last-run.json out_png=bench/results/last-run.png
+  go_time=(-test.benchtime=0.5s)
+  go_scale_time=(-test.benchtime=0.3s)
+  tether_time=(--benchmark_min_time=0.3)
 fi
 
 echo "== setup: Debian packages (golang-go, gnuplot-nox, libbenchmark-dev, ...)"
@@ -43,47 +52,77 @@ cmake --build "$build" -j2 --target tether_bench
 mkdir -p "$raw" bench/results
 
 # Go's untouched suite from GOROOT, compiled once: exactly what
-# `go test -run XXX -bench . -benchmem context` runs. Caches live in the build dir so this
-# works as any user on a fresh machine; GOPROXY=off and GOTOOLCHAIN=local: never touch the
-# network.
+# `go test -run XXX -bench . -benchmem context` runs; and the Go halves of the scale
+# families, in GOPATH mode from the standard library only. Caches live in the build dir so
+# this works as any user on a fresh machine; GOPROXY=off and GOTOOLCHAIN=local: never touch
+# the network.
 export GOCACHE="$PWD/$build/go/cache" GOPATH="$PWD/$build/go/path" GOFLAGS="" \
-  GOPROXY=off GOTOOLCHAIN=local GO111MODULE=""
-echo "== Go $(go env GOVERSION): go test -c context (Go's own benchmark_test.go)"
+  GOPROXY=off GOTOOLCHAIN=local GO111MODULE=off
+echo "== Go $(go env GOVERSION): go test -c context (Go's own benchmark_test.go), bench/go/scale"
 mkdir -p "$build/go"
 go test -c -o "$build/go/context.test" context
-gosuite="$PWD/$build/go/context.test"
+go test -c -o "$build/go/scale.test" ./bench/go/scale
 tether="$build/bench/tether_bench"
-tether_out() { echo --benchmark_out="$raw/$1.json" --benchmark_out_format=json; }
-rm -f "$raw"/go.txt "$raw"/tether*.json
+rm -f "$raw"/go-*.txt "$raw"/tether-*.json "$raw"/loads.tsv
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # The million live timeouts first, in a fresh process of their own, so the resident-memory
 # reading is not blurred by memory that other benchmarks freed.
 echo "== tether: LiveTimeouts"
-"$tether" --benchmark_filter='^LiveTimeouts' $(tether_out tether-LiveTimeouts)
+"$tether" --benchmark_filter='^LiveTimeouts' \
+  --benchmark_out="$raw/tether-LiveTimeouts.json" --benchmark_out_format=json
 
-# Then Go's benchmarks one family at a time, each followed at once by tether's port: on a
-# shared machine the two halves of a ratio then see the same load.
-families=$("$gosuite" -test.list '^Benchmark' | sed -n 's/^Benchmark//p')
-for family in $families; do
-  echo "== Go: Benchmark$family"
-  (cd "$build/go" && "$gosuite" -test.run XXX -test.bench "^Benchmark$family\$" -test.benchmem \
-    "${go_time[@]}") | tee -a "$raw/go.txt"
-  echo "== tether: $family"
-  "$tether" --benchmark_filter="^$family" "${tether_time[@]}" $(tether_out "tether-$family")
+run_go() {  # <test binary> <family> <round> <time flags...>
+  local binary=$1 family=$2 round=$3
+  shift 3
+  echo "== Go: Benchmark$family (round $round)"
+  (cd "$build/go" && "$PWD/$(basename "$binary")" -test.run XXX \
+    -test.bench "^Benchmark$family\$" -test.benchmem "$@") | tee -a "$raw/go-r$round.txt"
+}
+run_tether() {  # <family> <round>
+  echo "== tether: $1 (round $2)"
+  "$tether" --benchmark_filter="^$1(/|\$)" "${tether_time[@]}" \
+    --benchmark_out="$raw/tether-$1-r$2.json" --benchmark_out_format=json
+}
+
+go_families=$("$build/go/context.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
+scale_families=$("$build/go/scale.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
+echo "# family round load-before load-after (1-minute load average)" >"$raw/loads.tsv"
+for round in $(seq 1 "$rounds"); do
+  for family in $go_families $scale_families; do
+    binary="$build/go/context.test" flags=("${go_time[@]}")
+    if [[ " $scale_families " == *" $family "* ]]; then
+      binary="$build/go/scale.test" flags=("${go_scale_time[@]}")
+    fi
+    before=$(load1)
+    # Alternate who goes first, so that neither side always runs after the other.
+    if ((round % 2 == 1)); then
+      run_go "$binary" "$family" "$round" "${flags[@]}"
+      run_tether "$family" "$round"
+    else
+      run_tether "$family" "$round"
+      run_go "$binary" "$family" "$round" "${flags[@]}"
+    fi
+    echo "$family $round $before $(load1)" >>"$raw/loads.tsv"
+  done
+  # tether's own benchmarks: every name outside Go's families.
+  echo "== tether: its own benchmarks (round $round)"
+  "$tether" --benchmark_filter="-^($(echo $go_families $scale_families | tr ' ' '|')|LiveTimeouts)(/|\$)" \
+    "${tether_time[@]}" --benchmark_out="$raw/tether-additions-r$round.json" \
+    --benchmark_out_format=json
 done
-
-# Last, tether's own benchmarks: every name outside Go's families.
-echo "== tether: its own benchmarks"
-"$tether" --benchmark_filter="-^($(echo $families | tr ' ' '|')|LiveTimeouts)" \
-  "${tether_time[@]}" $(tether_out tether-additions)
 
 echo "== comparison"
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
-args=(--go "$raw/go.txt" --compiler "$compiler" --commit "$commit" --json "$out_json" --chart "$out_png")
+args=(--loads "$raw/loads.tsv" --compiler "$compiler" --commit "$commit" --rounds "$rounds"
+  --json "$out_json" --chart "$out_png")
+for f in "$raw"/go-r*.txt; do args+=(--go "$f"); done
 for f in "$raw"/tether-*.json; do args+=(--tether "$f"); done
 if [[ $quick -eq 1 ]]; then
   args+=(--quick)
 else
-  args+=(--update-doc docs/performance.md)  # a full run refreshes the published numbers
+  # Published only if every target got a verdict; compare.py says which way it went.
+  args+=(--publish bench/results/latest.json bench/results/latest.png docs/performance.md)
 fi
 python3 bench/compare.py "${args[@]}"

@@ -3,7 +3,8 @@
 #   scripts/setup.sh            the packages for building everything (and the demo)
 #   scripts/setup.sh test       + what only tests need (tests/*/packages.txt: chromium for
 #                               the browser test, wrk for the load run)
-#   scripts/setup.sh bench      + golang-go and gnuplot, for `make bench`
+#   scripts/setup.sh bench      + golang-go, gnuplot and valgrind, for `make bench`
+#   scripts/setup.sh instructions   + valgrind, for `make bench-instructions` (CI runs it)
 # Needs root (or sudo) only when something is missing; never downloads anything but
 # Debian packages.
 set -euo pipefail
@@ -17,7 +18,8 @@ test_packages=0
 for extra in "$@"; do
   case "$extra" in
     test) test_packages=1 ;;
-    bench) packages+=(golang-go gnuplot-nox) ;;
+    bench) packages+=(golang-go gnuplot-nox valgrind) ;;
+    instructions) packages+=(valgrind) ;;
     *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
   esac
 done

@@ -1,12 +1,14 @@
 // The shared timer service: every deadline of the process, one thread, sharded heaps.
 //
-// Deadlines live in kShards binary min-heaps of TimerNode pointers ordered by deadline;
-// each node knows its shard and its heap position, so arming and disarming are O(log n)
-// and take only that shard's lock. A thread arms into its own shard (assigned round-robin
-// at its first deadline), so threads that create and cancel timeouts concurrently do not
-// contend — Go keeps a timer heap per P for the same reason. The heaps reference their
-// nodes weakly: a node whose last handle drops disarms itself (under its shard's lock)
-// before it is freed, and the service thread only fires a node it can still retain.
+// Deadlines live in kShards binary min-heaps of (deadline, TimerNode*) entries; each node
+// knows its shard and its heap position, so arming is O(log n) and disarming O(1)
+// amortized (lazy: see Shard), each under that shard's lock only. A thread arms into its
+// own shard (assigned round-robin at its first deadline), so threads that create and
+// cancel timeouts concurrently do not contend — Go keeps a timer heap per P for the same
+// reason. The heaps reference their nodes weakly: a node whose last handle drops disarms
+// itself (under its shard's lock) before it is freed, unless it is done (then whoever
+// published it has disarmed it), and the service thread only fires a node it can still
+// retain.
 //
 // One thread serves every shard. It sleeps until the earliest deadline of all shards;
 // arm() wakes it only when the new deadline is earlier than that (`wake_hint_` lets arm()
@@ -31,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "internal/futex.hpp"
 #include "internal/tree.hpp"
 #include "tether/context.hpp"
 
@@ -45,10 +48,64 @@ std::atomic<std::int64_t> manual_wall_start{0};
 
 constexpr std::uint32_t kShards = 8;
 
+/// A shard's lock: one word; taking and releasing it uncontended is one atomic operation
+/// each (std::mutex: about 60 instructions the round trip, on every arm and disarm).
+/// Contended, it spins briefly, then sleeps on a futex (Drepper's three-state mutex:
+/// 0 free, 1 locked, 2 locked and someone may sleep). BasicLockable, for std::lock_guard.
+class ShardLock {
+ public:
+  void lock() noexcept {
+    std::uint32_t expected = 0;
+    if (!word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+      lock_contended();
+  }
+  void unlock() noexcept {
+    if (word_.exchange(0, std::memory_order_release) == 2) futex_wake(word_, kLockBitset, 1);
+  }
+
+ private:
+  void lock_contended() noexcept {
+    for (int spin = 0; spin < 100; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      std::uint32_t expected = 0;
+      if (word_.load(std::memory_order_relaxed) == 0 &&
+          word_.compare_exchange_weak(expected, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return;
+    }
+    // Taken with 2 from here on: we cannot know whether other sleepers remain.
+    while (word_.exchange(2, std::memory_order_acquire) != 0) futex_wait(word_, 2, kLockBitset);
+  }
+
+  std::atomic<std::uint32_t> word_{0};
+};
+
+/// One slot of a shard's heap: the deadline is kept inline, so that comparisons read only
+/// the heap's own array, and `node` is null once the deadline was disarmed (see Shard).
+struct Entry {
+  Nanos deadline;
+  TimerNode* node;
+};
+
+/// A shard's heap has this many disarmed entries at least before it is compacted.
+constexpr std::size_t kCompactAtLeast = 64;
+
 /// One heap of armed deadlines and its lock.
+///
+/// Disarming is lazy, as in Go's timer heap: it clears the entry's node pointer and sets
+/// the node's heap_index to kNotArmed in O(1), and leaves the entry (with its deadline, so
+/// the heap order holds) to be dropped later — at once if it is the last one, when it
+/// reaches the root and the service thread looks at the heap, or when disarmed entries
+/// make up a quarter of the heap (one O(n) compaction per n/4 disarms). So cancelling many
+/// live timeouts costs the same per cancel whatever the order, where eager removal of the
+/// earliest one sifts through every level of the heap.
 struct alignas(64) Shard {
-  std::mutex mu;
-  std::vector<TimerNode*> heap;  // under mu
+  ShardLock mu;
+  std::vector<Entry> heap;   // under mu
+  std::size_t disarmed = 0;  // under mu: entries whose node is null
 
   static std::size_t index(const TimerNode* t) {
     return t->heap_index.load(std::memory_order_relaxed);
@@ -56,11 +113,15 @@ struct alignas(64) Shard {
   static void set_index(TimerNode* t, std::size_t i) {
     t->heap_index.store(i, std::memory_order_release);
   }
-  bool less(std::size_t a, std::size_t b) const { return heap[a]->deadline < heap[b]->deadline; }
+  void place(std::size_t i, Entry e) {
+    heap[i] = e;
+    if (e.node != nullptr) set_index(e.node, i);
+  }
+  bool less(std::size_t a, std::size_t b) const { return heap[a].deadline < heap[b].deadline; }
   void swap_at(std::size_t a, std::size_t b) {
-    std::swap(heap[a], heap[b]);
-    set_index(heap[a], a);
-    set_index(heap[b], b);
+    Entry e = heap[a];
+    place(a, heap[b]);
+    place(b, e);
   }
   void sift_up(std::size_t i) {
     while (i > 0) {
@@ -81,22 +142,59 @@ struct alignas(64) Shard {
     }
   }
   void push(TimerNode* t) {
-    heap.push_back(t);
+    heap.push_back({t->deadline, t});
     set_index(t, heap.size() - 1);
     sift_up(heap.size() - 1);
   }
+  /// Removes the entry at i (armed or disarmed); an armed node becomes not armed.
   void remove_at(std::size_t i) {
-    TimerNode* t = heap[i];
+    Entry e = heap[i];
     std::size_t last = heap.size() - 1;
     if (i != last) swap_at(i, last);
     heap.pop_back();
-    set_index(t, kNotArmed);
+    if (e.node != nullptr) {
+      set_index(e.node, kNotArmed);
+    } else {
+      --disarmed;
+    }
     if (i < heap.size()) {
       sift_down(i);
       sift_up(i);
     }
   }
-  Nanos earliest() const { return heap.empty() ? kNoDeadline : heap[0]->deadline; }
+  /// Disarms t, which is armed in this heap at i: O(1) amortized.
+  void disarm_at(std::size_t i, TimerNode* t) {
+    set_index(t, kNotArmed);
+    heap[i].node = nullptr;
+    ++disarmed;
+    // Disarmed entries at the end are leaves: dropping them keeps the heap order.
+    while (!heap.empty() && heap.back().node == nullptr) {
+      heap.pop_back();
+      --disarmed;
+    }
+    if (disarmed >= kCompactAtLeast && disarmed * 4 >= heap.size()) compact();
+  }
+  /// Drops every disarmed entry and restores the heap order: O(n).
+  void compact() {
+    std::size_t kept = 0;
+    bool sorted = true;  // the usual case (equal timeouts armed in turn): already a heap
+    for (const Entry& e : heap) {
+      if (e.node == nullptr) continue;
+      if (kept > 0 && e.deadline < heap[kept - 1].deadline) sorted = false;
+      place(kept++, e);
+    }
+    heap.resize(kept);
+    disarmed = 0;
+    if (!sorted)
+      for (std::size_t i = kept / 2; i-- > 0;) sift_down(i);
+  }
+  /// The armed deadlines in this heap.
+  std::size_t armed() const { return heap.size() - disarmed; }
+  /// Drops disarmed entries from the root; then the earliest armed deadline.
+  Nanos earliest() {
+    while (!heap.empty() && heap[0].node == nullptr) remove_at(0);
+    return heap.empty() ? kNoDeadline : heap[0].deadline;
+  }
 };
 
 class TimerService {
@@ -136,7 +234,7 @@ class TimerService {
   void disarm(TimerNode* t) noexcept {
     Shard& sh = shards_[t->timer_shard];
     std::lock_guard lk(sh.mu);
-    if (Shard::index(t) != kNotArmed) sh.remove_at(Shard::index(t));
+    if (std::size_t i = Shard::index(t); i != kNotArmed) sh.disarm_at(i, t);
   }
 
   /// The number of armed deadlines, counted under each shard's lock (tests only: nothing
@@ -145,7 +243,7 @@ class TimerService {
     std::size_t n = 0;
     for (Shard& sh : shards_) {
       std::lock_guard lk(sh.mu);
-      n += sh.heap.size();
+      n += sh.armed();
     }
     return n;
   }
@@ -266,9 +364,10 @@ class TimerService {
       Nanos earliest = kNoDeadline;
       for (Shard& sh : shards_) {
         std::lock_guard lk(sh.mu);
-        if (!sh.heap.empty() && sh.heap[0]->deadline <= now &&
-            (from == nullptr || sh.heap[0]->deadline < earliest)) {
-          earliest = sh.heap[0]->deadline;
+        // Only the entry's own deadline is read: never a node seen under another lock.
+        if (!sh.heap.empty() && sh.heap[0].deadline <= now &&
+            (from == nullptr || sh.heap[0].deadline < earliest)) {
+          earliest = sh.heap[0].deadline;
           from = &sh;
         }
       }
@@ -278,11 +377,11 @@ class TimerService {
         // TRICKY: take the head again under its own lock, never a node seen under another
         // shard's lock: once that lock is released, the node may be disarmed and freed.
         std::lock_guard lk(from->mu);
-        if (from->heap.empty() || from->heap[0]->deadline > now) continue;  // changed meanwhile
-        t = from->heap[0];
+        if (from->heap.empty() || from->heap[0].deadline > now) continue;  // changed meanwhile
+        t = from->heap[0].node;  // null: disarmed, only the entry is left to drop
         from->remove_at(0);
         // A node whose count reached zero is being freed; it disarms itself, nothing to do.
-        if (!try_retain(t)) t = nullptr;
+        if (t != nullptr && !try_retain(t)) t = nullptr;
       }
       if (t != nullptr) {
         expire(t);

@@ -4,9 +4,11 @@
 // so nothing here sleeps or measures real time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -372,6 +374,102 @@ TEST(Deadline, ThousandTimersAllFireAndNoneRemainPending) {
         << "context " << i;
   }
   EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
+// Disarming is lazy (src/timer.cpp, Shard): a cancelled deadline's heap entry stays until
+// it reaches the end or the root of the heap, or until a quarter of the heap is cancelled
+// entries and the heap is compacted. These three check that whatever the order of the
+// cancels, exactly the live deadlines stay armed and fire, in deadline order, and that a
+// freed context is never reached through a stale entry (the handles of the cancelled
+// ones are dropped before time moves; ASan would catch a use after free).
+
+// Timeouts of 1..n ms, each recording its number when its deadline fires; created in
+// order of deadline, or in the order of a shuffled seed (so the heap is not just sorted).
+struct NumberedTimeouts {
+  explicit NumberedTimeouts(int n, unsigned shuffle_seed = 0)
+      : registrations(static_cast<std::size_t>(n)), cancels(static_cast<std::size_t>(n)) {
+    std::vector<int> order(static_cast<std::size_t>(n));
+    for (int i = 1; i <= n; ++i) order[static_cast<std::size_t>(i - 1)] = i;
+    if (shuffle_seed != 0) std::shuffle(order.begin(), order.end(), std::mt19937(shuffle_seed));
+    for (int i : order) {
+      auto d = tether::with_timeout(tether::background(), std::chrono::milliseconds(i));
+      registrations[static_cast<std::size_t>(i - 1)] =
+          tether::after_func(d.ctx, [this, i, ctx = d.ctx] {
+            if (ctx.err() == tether::errc::deadline_exceeded) fired.push_back(i);
+          });
+      cancels[static_cast<std::size_t>(i - 1)] = d.cancel.release();
+    }
+  }
+  NumberedTimeouts(const NumberedTimeouts&) = delete;
+  NumberedTimeouts& operator=(const NumberedTimeouts&) = delete;
+  ~NumberedTimeouts() {
+    for (auto& c : cancels) c();  // runs the callbacks still pending (they record nothing)
+  }
+  /// Cancels timeout number i and drops every handle to it, so its node is freed.
+  void cancel_and_drop(int i) {
+    cancels[static_cast<std::size_t>(i - 1)]();
+    cancels[static_cast<std::size_t>(i - 1)] = tether::CancelFunc();
+    registrations[static_cast<std::size_t>(i - 1)] = tether::Registration();
+  }
+  std::vector<int> fired;
+  std::vector<tether::Registration> registrations;
+  std::vector<tether::CancelFunc> cancels;
+};
+
+std::vector<int> numbers(int from, int to) {
+  std::vector<int> v;
+  for (int i = from; i <= to; ++i) v.push_back(i);
+  return v;
+}
+
+TEST(Deadline, CancellingTheEarliestFirstLeavesExactlyTheRestArmedAndInOrder) {
+  ManualClock clock;
+  NumberedTimeouts t(1000);
+  for (int i = 1; i <= 600; ++i) t.cancel_and_drop(i);
+  EXPECT_EQ(clock.pending_timers(), 400u);
+  clock.advance(1s);
+  EXPECT_EQ(t.fired, numbers(601, 1000));
+  EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
+TEST(Deadline, CancellingTheLatestFirstLeavesExactlyTheRestArmedAndInOrder) {
+  ManualClock clock;
+  NumberedTimeouts t(1000);
+  for (int i = 1000; i > 400; --i) t.cancel_and_drop(i);
+  EXPECT_EQ(clock.pending_timers(), 400u);
+  clock.advance(1s);
+  EXPECT_EQ(t.fired, numbers(1, 400));
+  EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
+TEST(Deadline, RandomCancelsAndAdvancesFireExactlyTheLiveDeadlinesInOrder) {
+  const unsigned seed = context_test::test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  ManualClock clock;
+  NumberedTimeouts t(2000, seed | 1);
+  std::vector<bool> cancelled(2001, false);
+  std::vector<int> expected;
+  int now_ms = 0;
+  for (int step = 0; step < 40; ++step) {
+    // Cancel a random batch of the still-pending ones, then move time a little.
+    for (int k = 0; k < 30; ++k) {
+      int i = std::uniform_int_distribution<int>(now_ms + 1, 2000)(rng);
+      if (!cancelled[i]) {
+        cancelled[i] = true;
+        t.cancel_and_drop(i);
+      }
+    }
+    int next_ms = std::min(2000, now_ms + std::uniform_int_distribution<int>(0, 60)(rng));
+    for (int i = now_ms + 1; i <= next_ms; ++i)
+      if (!cancelled[i]) expected.push_back(i);
+    clock.advance(std::chrono::milliseconds(next_ms - now_ms));
+    now_ms = next_ms;
+    ASSERT_EQ(t.fired, expected) << "after step " << step;
+    std::size_t live = 0;
+    for (int i = now_ms + 1; i <= 2000; ++i) live += cancelled[i] ? 0 : 1;
+    ASSERT_EQ(clock.pending_timers(), live) << "after step " << step;
+  }
 }
 
 TEST(Deadline, WaitForPendingSeesATimeoutArmedOnAnotherThread) {

@@ -461,7 +461,10 @@ requires std::invocable < std::decay_t<F>
 // ---- implementation of the templates above -------------------------------------------
 
 namespace internal {
-Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause);
+/// `known_future`: the caller read the clock and found `deadline` later (with_timeout of
+/// a positive timeout), so make_deadline need not read it again.
+Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause,
+                                    bool known_future = false);
 template <class Rep, class Period>
 Nanos timeout_to_deadline(std::chrono::duration<Rep, Period> timeout) noexcept {
   Nanos now = now_ns();
@@ -516,13 +519,15 @@ void Callback<F>::run() noexcept {
 template <class Rep, class Period>
 Derived<ScopedCancel> with_timeout(const Context& parent,
                                    std::chrono::duration<Rep, Period> timeout) {
-  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout), Cause());
+  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout), Cause(),
+                                 timeout > timeout.zero());
 }
 
 template <class Rep, class Period>
 Derived<ScopedCancel> with_timeout_cause(const Context& parent,
                                          std::chrono::duration<Rep, Period> timeout, Cause cause) {
-  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout), std::move(cause));
+  return internal::make_deadline(parent, internal::timeout_to_deadline(timeout), std::move(cause),
+                                 timeout > timeout.zero());
 }
 
 template <class T, class U>

@@ -31,8 +31,9 @@ std::uint32_t timer_home_shard() noexcept;
 /// if a ManualClock has already passed its deadline. O(log n). Called once, by the thread
 /// that created t, after t is linked under its parent.
 void timer_arm(TimerNode* t);
-/// Disarms t if armed. O(log n). Safe from any thread, for a node that was never armed,
-/// and concurrently with timer_arm (both decide under the shard's lock).
+/// Disarms t if armed: O(1) amortized (its heap entry is dropped lazily; t is no longer
+/// referenced by the heap when this returns). Safe from any thread, for a node that was
+/// never armed, and concurrently with timer_arm (both decide under the shard's lock).
 void timer_disarm(TimerNode* t) noexcept;
 std::size_t timer_pending() noexcept;
 /// Called by the timer service when t's deadline has passed (t is retained).
