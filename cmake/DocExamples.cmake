@@ -52,7 +52,7 @@ function(tether_doc_examples md)
     if(missing)
       continue()
     endif()
-    # gRPC is not TSan-instrumented: its examples cannot run under TSan (tests/grpc says why).
+    # gRPC is not TSan-instrumented: its examples cannot run under TSan (modules/grpc/tests says why).
     if("tether::grpc" IN_LIST module AND TETHER_SANITIZE MATCHES "thread")
       continue()
     endif()

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""The Probe service (tests/grpc/probe.proto) and its client in Python, on python3-grpcio.
+"""The Probe service (modules/grpc/tests/probe.proto) and its client in Python, on python3-grpcio.
 
 No generated code: messages are encoded by hand (strings and varints only), methods are
-registered with grpcio's generic handlers. Used by tests/grpc/peers_test.cpp.
+registered with grpcio's generic handlers. Used by modules/grpc/tests/peers_test.cpp.
 
   peer.py server                   prints "listening PORT", then one line per event
   peer.py client ADDR hello        Echo with a traceparent; prints what the server saw

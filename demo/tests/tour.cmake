@@ -1,10 +1,10 @@
-# demo-tour's tests, included by tests/demo/CMakeLists.txt:
+# demo-tour's tests, included by demo/tests/CMakeLists.txt:
 #   demo.tour                         the guided tour, run as a test        (labels demo;tour)
 #   demo.browser                      headless Chromium on /debug/contexts  (labels demo;browser)
 #   demo.load                         wrk + disconnecting clients, then no context left in the
 #                                     registry and no thread growth        (labels demo;load)
 # Each needs tether-demo (TARGET tether-demo); the browser test needs chromium and the load
-# test wrk and python3 (tests/demo/packages.txt) — each is skipped with a message when its
+# test wrk and python3 (demo/tests/packages.txt) — each is skipped with a message when its
 # tool is missing. The tour and the load test seed their own SQLite files once and reuse them.
 # They read wall-clock times (with wide margins): the lock keeps them from running at the
 # same time as each other (scripts/test excludes the labels tour, browser and load from
@@ -41,7 +41,7 @@ if(TETHER_CHROMIUM)
   set_tests_properties(demo.browser PROPERTIES LABELS "demo;browser" TIMEOUT 400
                        RESOURCE_LOCK tether_demo_wall_clock)
 else()
-  message(STATUS "tests/demo: the browser test is skipped (chromium not found; "
+  message(STATUS "demo/tests: the browser test is skipped (chromium not found; "
                  "scripts/setup.sh installs it)")
 endif()
 
@@ -57,6 +57,6 @@ if(TETHER_WRK AND Python3_Interpreter_FOUND)
   set_tests_properties(demo.load PROPERTIES LABELS "demo;load" TIMEOUT 180
                        RESOURCE_LOCK tether_demo_wall_clock)
 else()
-  message(STATUS "tests/demo: the load test is skipped (wrk or python3 not found; "
+  message(STATUS "demo/tests: the load test is skipped (wrk or python3 not found; "
                  "scripts/setup.sh installs wrk)")
 endif()

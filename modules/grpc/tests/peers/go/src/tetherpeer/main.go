@@ -1,4 +1,4 @@
-// The Probe service (tests/grpc/probe.proto) and its client in Go, on Debian's grpc-go
+// The Probe service (modules/grpc/tests/probe.proto) and its client in Go, on Debian's grpc-go
 // (golang-google-grpc-dev, GOPATH mode, offline). No generated code: a codec that passes
 // bytes through, and messages encoded by hand (strings and varints only).
 //
