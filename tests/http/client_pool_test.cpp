@@ -1,0 +1,172 @@
+// tether::http::Client's keep-alive pool, on real sockets: a tether server behind a counting
+// TCP proxy tells how many connections the client really opened.
+//   * calls reuse one connection; parallel calls open more, and the pool keeps at most
+//     max_idle_per_host of them;
+//   * a call cancelled mid-flight closes its connection (the server's handler sees the
+//     disconnect) and the next call opens a new one;
+//   * an idle connection expires after idle_timeout, on the ManualClock (no sleeping);
+//   * a connection the server closed while idle is not used: the next call opens another.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "../support/tcp_proxy.hpp"
+#include "tether/context.hpp"
+#include "tether/http.hpp"
+#include "tether/testing/manual_clock.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tether::http::Client;
+using tether::http::ClientOptions;
+using tether::http::Request;
+using tether::http::Response;
+using tether::http::Server;
+using tether_test::TcpProxy;
+
+// A tether server with "/hello" and a proxy in front of it.
+ClientOptions idle_per_host(std::size_t n) {
+  ClientOptions o;
+  o.max_idle_per_host = n;
+  return o;
+}
+
+struct Upstream {
+  explicit Upstream(std::size_t workers = 4) : server(tether::background(), quiet(workers)) {
+    server.route("GET", "/hello", [](const tether::Context&, const Request&) {
+      return Response::text(200, "hello");
+    });
+  }
+  static tether::http::ServerOptions quiet(std::size_t workers) {
+    tether::http::ServerOptions o;
+    o.workers = workers;
+    o.access_log = [](const auto&) {};
+    return o;
+  }
+  void start() {
+    server.start();
+    proxy.emplace(server.port());
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(proxy->port()) + path;
+  }
+  Server server;
+  std::optional<TcpProxy> proxy;
+};
+
+TEST(HttpClientPool, SequentialCallsReuseOneConnection) {
+  Upstream up;
+  up.start();
+  Client client;
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.get(tether::background(), up.url("/hello"));
+    ASSERT_TRUE(r.ok()) << r.error.message();
+    EXPECT_EQ(r.response.body, "hello");
+  }
+  EXPECT_EQ(up.proxy->accepted(), 1);
+  EXPECT_EQ(client.idle_connections(), 1u);
+}
+
+TEST(HttpClientPool, ParallelCallsOpenMoreAndThePoolKeepsAtMostMaxIdlePerHost) {
+  Upstream up(3);
+  std::atomic<int> arrived{0};
+  std::promise<void> all_in;
+  std::shared_future<void> all_in_f = all_in.get_future().share();
+  up.server.route("GET", "/gather", [&](const tether::Context&, const Request&) {
+    if (++arrived == 3) all_in.set_value();
+    all_in_f.wait_for(10s);  // three calls in flight at once: three connections
+    return Response::text(200, "ok");
+  });
+  up.start();
+  Client client(idle_per_host(2));
+  std::vector<std::future<tether::http::Result>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(std::async(
+        std::launch::async, [&] { return client.get(tether::background(), up.url("/gather")); }));
+  for (auto& c : calls) EXPECT_TRUE(c.get().ok());
+  EXPECT_EQ(up.proxy->accepted(), 3);
+  EXPECT_EQ(client.idle_connections(), 2u);  // the third was closed on return
+  EXPECT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  EXPECT_EQ(up.proxy->accepted(), 3);  // taken from the pool
+}
+
+TEST(HttpClientPool, ACallCancelledMidFlightClosesItsConnectionAndIsNeverReused) {
+  Upstream up;
+  std::promise<void> started;
+  std::promise<std::error_code> handler_saw;
+  up.server.route("GET", "/wait", [&](const tether::Context& ctx, const Request&) {
+    started.set_value();
+    ctx.done().wait_for(10s);
+    handler_saw.set_value(tether::cause(ctx).code());
+    return Response::text(200, "late");
+  });
+  up.start();
+  Client client;
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  ASSERT_EQ(client.idle_connections(), 1u);
+
+  auto [ctx, cancel] = tether::with_cancel(tether::background());
+  auto call =
+      std::async(std::launch::async, [&, c = ctx] { return client.get(c, up.url("/wait")); });
+  ASSERT_EQ(started.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(up.proxy->accepted(), 1);  // the cancelled call took the pooled connection
+  cancel();
+  EXPECT_EQ(call.get().error, tether::errc::canceled);
+  auto saw = handler_saw.get_future();
+  ASSERT_EQ(saw.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(saw.get(), tether::http::errc::client_disconnected);  // really closed
+  EXPECT_EQ(client.idle_connections(), 0u);
+
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  EXPECT_EQ(up.proxy->accepted(), 2);  // a new connection
+}
+
+TEST(HttpClientPool, IdleConnectionsExpireAfterIdleTimeout) {
+  tether::testing::ManualClock clock;
+  Upstream up;
+  up.start();
+  Client client(ClientOptions{.idle_timeout = 30s});
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  EXPECT_EQ(client.idle_connections(), 1u);
+  clock.advance(29s);
+  EXPECT_EQ(client.idle_connections(), 1u);
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());  // reused: idle anew
+  EXPECT_EQ(up.proxy->accepted(), 1);
+  clock.advance(29s);
+  EXPECT_EQ(client.idle_connections(), 1u);
+  clock.advance(1s);  // 30 s since its last use: closed, on this thread, before advance returns
+  EXPECT_EQ(client.idle_connections(), 0u);
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  EXPECT_EQ(up.proxy->accepted(), 2);
+}
+
+TEST(HttpClientPool, AConnectionClosedWhileIdleIsNotUsed) {
+  Upstream up;
+  up.start();
+  Client client;
+  ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  ASSERT_EQ(client.idle_connections(), 1u);
+  up.proxy->close_all();  // the "server" ends the idle connection (a FIN reaches the client)
+  // Noticed before reuse (the descriptor reads EOF), or at the latest when the request on it
+  // gets no response (then the GET is sent again, fresh): either way the call succeeds.
+  auto r = client.get(tether::background(), up.url("/hello"));
+  ASSERT_TRUE(r.ok()) << r.error.message();
+  EXPECT_EQ(r.response.body, "hello");
+  EXPECT_EQ(up.proxy->accepted(), 2);
+}
+
+TEST(HttpClientPool, MaxIdlePerHostZeroMeansAConnectionPerCall) {
+  Upstream up;
+  up.start();
+  Client client(idle_per_host(0));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
+  EXPECT_EQ(up.proxy->accepted(), 3);
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+}  // namespace
