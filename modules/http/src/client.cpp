@@ -330,7 +330,7 @@ struct Exchange {
   std::optional<bhttp::response<bhttp::string_body>> response;
 };
 
-net::awaitable<Exchange> exchange(std::shared_ptr<Client::Pool> pool, Context ctx, Target t,
+net::awaitable<Exchange> exchange(Context ctx, std::shared_ptr<Client::Pool> pool, Target t,
                                   bhttp::request<bhttp::string_body>& req, bool allow_reuse) {
   auto ex = co_await net::this_coro::executor;
   tcp::socket sock(ex);
@@ -387,7 +387,6 @@ bhttp::request<bhttp::string_body> make_request(const Context& ctx, const Client
   req.set(bhttp::field::host, t.authority);
   req.set(bhttp::field::user_agent, "tether-http");
   for (const auto& [name, value] : headers.fields()) req.insert(name, value);
-  req.erase("grpc-timeout");
   if (auto timeout = outgoing_grpc_timeout(ctx, options.deadline_margin))
     req.set("grpc-timeout", *timeout);
   req.set("traceparent", format_traceparent(outgoing_trace(ctx)));
@@ -423,14 +422,14 @@ Result to_result(const Context& ctx, Exchange& x) {
 
 // One call, on the strand it runs on: at most two exchanges (a reused connection that
 // failed before any response byte is retried once, fresh, for an idempotent request).
-net::awaitable<Result> run_call(std::shared_ptr<Client::Pool> pool, Context ctx, std::string method,
+net::awaitable<Result> run_call(Context ctx, std::shared_ptr<Client::Pool> pool, std::string method,
                                 std::string url, Headers headers, std::string body) {
   if (auto err = ctx.err()) co_return failed(err);
   auto target = parse_target(url);
   if (!target) co_return failed(std::make_error_code(std::errc::invalid_argument));
   for (bool first = true;; first = false) {
     auto req = make_request(ctx, pool->options, method, *target, headers, body);
-    Exchange x = co_await exchange(pool, ctx, *target, req, first);
+    Exchange x = co_await exchange(ctx, pool, *target, req, first);
     const bool stale = x.ec && x.reused && !x.got_response && !ctx.err() &&
                        x.ec != net::error::operation_aborted && idempotent(method);
     if (stale && first) continue;
@@ -459,7 +458,7 @@ Result Client::request(const Context& ctx, std::string method, std::string_view 
   std::optional<Result> result;
   std::exception_ptr error;
   net::co_spawn(ioc,
-                run_call(pool_, ctx, std::move(method), std::string(url), std::move(headers),
+                run_call(ctx, pool_, std::move(method), std::string(url), std::move(headers),
                          std::move(body)),
                 [&](std::exception_ptr e, Result r) {
                   error = e;
@@ -485,7 +484,7 @@ net::awaitable<Result> Client::co_request(Context ctx, std::string method, std::
   // A strand of its own: the caller's executor may run on several threads.
   auto strand = net::make_strand(co_await net::this_coro::executor);
   co_return co_await net::co_spawn(strand,
-                                   run_call(pool_, std::move(ctx), std::move(method),
+                                   run_call(std::move(ctx), pool_, std::move(method),
                                             std::move(url), std::move(headers), std::move(body)),
                                    net::use_awaitable);
 }
