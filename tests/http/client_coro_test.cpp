@@ -88,6 +88,7 @@ TEST(HttpClientCoro, ManyCallsInFlightOnOneThreadAndOneCancelledAmongThem) {
   Client client;
   net::io_context ioc;  // one thread: a blocking call would serialise everything
   auto [ctx, cancel] = tether::with_cancel(tether::background());
+  const tether::CancelFunc cancel_wait = cancel.func();
   std::optional<Result> cancelled;
   int answered = 0;
   net::co_spawn(
@@ -102,7 +103,7 @@ TEST(HttpClientCoro, ManyCallsInFlightOnOneThreadAndOneCancelledAmongThem) {
         [&, last = i == 5]() -> net::awaitable<void> {
           Result r = co_await client.co_get(tether::background(), up.url("/hello"));
           if (r.ok() && r.response.body == "hello") ++answered;
-          if (last) cancel();  // the /wait call is still in flight: only a cancel ends it
+          if (last) cancel_wait();  // the /wait call is still in flight: only a cancel ends it
         },
         net::detached);
   }

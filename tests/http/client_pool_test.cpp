@@ -5,13 +5,23 @@
 //   * a call cancelled mid-flight closes its connection (the server's handler sees the
 //     disconnect) and the next call opens a new one;
 //   * an idle connection expires after idle_timeout, on the ManualClock (no sleeping);
-//   * a connection the server closed while idle is not used: the next call opens another.
+//   * a connection the server closed while idle is not used: the next call opens another;
+//   * a reused connection that fails before any response byte is retried once, fresh, for
+//     an idempotent request only (a raw server that closes instead of answering).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <list>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/tcp_proxy.hpp"
@@ -167,6 +177,97 @@ TEST(HttpClientPool, MaxIdlePerHostZeroMeansAConnectionPerCall) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.get(tether::background(), up.url("/hello")).ok());
   EXPECT_EQ(up.proxy->accepted(), 3);
   EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+// A raw HTTP/1.1 server: on its first connection it answers the first request ("first")
+// and closes when the second arrives, without answering — the race of a server closing an
+// idle connection just as the client reuses it. Later connections answer every request
+// ("fresh"). Bodies are not read: requests carry none.
+class ClosesOnSecondRequest {
+ public:
+  ClosesOnSecondRequest() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener_, 8) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("listen failed");
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ClosesOnSecondRequest() {
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  // Reads one request's headers; false on EOF, error or 10 s of silence.
+  static bool read_request(int fd, std::string& buffer) {
+    while (buffer.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      char chunk[4096];
+      if (::poll(&p, 1, 10'000) <= 0) return false;
+      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+    buffer.erase(0, buffer.find("\r\n\r\n") + 4);
+    return true;
+  }
+  static void answer(int fd, const std::string& body) {
+    const std::string r =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    (void)::send(fd, r.data(), r.size(), MSG_NOSIGNAL);
+  }
+  void serve() {
+    std::list<std::thread> connections;
+    for (;;) {
+      const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) break;
+      const bool first = accepted_.fetch_add(1) == 0;
+      connections.emplace_back([fd, first] {
+        std::string buffer;
+        for (int n = 0; read_request(fd, buffer); ++n) {
+          if (first && n == 1) break;  // the second request: close without a word
+          answer(fd, first ? "first" : "fresh");
+        }
+        ::close(fd);
+      });
+    }
+    for (auto& t : connections) t.join();
+  }
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST(HttpClientPool, AReusedConnectionThatFailsBeforeAnyResponseIsRetriedFreshWhenIdempotent) {
+  ClosesOnSecondRequest server;
+  Client client;
+  auto first = client.get(tether::background(), server.url());
+  ASSERT_TRUE(first.ok()) << first.error.message();
+  EXPECT_EQ(first.response.body, "first");
+  auto retried = client.get(tether::background(), server.url());  // the pooled one fails
+  ASSERT_TRUE(retried.ok()) << retried.error.message();
+  EXPECT_EQ(retried.response.body, "fresh");
+  EXPECT_EQ(server.accepted(), 2);
+}
+
+TEST(HttpClientPool, ANonIdempotentRequestIsNotSentTwice) {
+  ClosesOnSecondRequest server;
+  Client client;
+  ASSERT_TRUE(client.post(tether::background(), server.url(), "").ok());
+  auto r = client.post(tether::background(), server.url(), "");  // the pooled one fails
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.response.status, 0);
+  EXPECT_EQ(server.accepted(), 1);  // not retried: the server may have acted on it
 }
 
 }  // namespace

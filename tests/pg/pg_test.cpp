@@ -430,8 +430,8 @@ TEST_F(PgTest, ACancelSlowToBeAcknowledgedNeitherDelaysTheCallerNorHitsTheNextQu
   }
   // And here it goes through once the cancel is acknowledged: the late cancel lands on the
   // interrupted pg_sleep(30), never on this query (long enough to be hit if it were sent).
-  auto next =
-      std::async(std::launch::async, [&] { return conn->query(outer, "SELECT pg_sleep(0.3), 7"); });
+  auto next = std::async(std::launch::async,
+                         [&, o = outer] { return conn->query(o, "SELECT pg_sleep(0.3), 7"); });
   server.release();
   auto n = next.get();
   ASSERT_TRUE(n) << n.error().message;
@@ -464,7 +464,7 @@ TEST_F(PgTest, APoolHandsOutASettlingConnectionOnlyOnceItsCancelIsAcknowledged) 
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().code, tether::errc::deadline_exceeded);
   }
-  auto lease = std::async(std::launch::async, [&] { return pool.acquire(outer); });
+  auto lease = std::async(std::launch::async, [&, o = outer] { return pool.acquire(o); });
   server.release();
   auto l = lease.get();
   ASSERT_TRUE(l) << l.error().message;

@@ -314,9 +314,7 @@ net::awaitable<error_code> resolve(Context ctx, const Target& t, std::vector<tcp
   // runs on this strand, hence never before this wait is registered.
   co_await timer->async_wait(asio::bind_context(ctx, ex, kTuple));
   std::lock_guard lock(lookup->mu);
-  if (!lookup->finished)
-    co_return ctx.err() ? error_code(net::error::operation_aborted)
-                        : error_code(net::error::timed_out);
+  if (!lookup->finished) co_return net::error::operation_aborted;  // by ctx (or the caller)
   out = lookup->endpoints;
   co_return lookup->ec;
 }
