@@ -4,7 +4,7 @@
 # tether_library(<name> [SOURCES <files...>] [TETHER_DEPS <names...>]
 #                [PUBLIC_DEPS <targets...>] [PRIVATE_DEPS <targets...>]
 #                [FIND_DEPENDENCY "<cmake code>"] [PC_REQUIRES "<pkg-config names>"]
-#                [PC_REQUIRES_PRIVATE "<pkg-config names>"])
+#                [PC_REQUIRES_PRIVATE "<pkg-config names>"] [PC_LIBS_PRIVATE "<-l flags>"])
 # Called from <folder>/CMakeLists.txt. Defines tether_<name> (ALIAS tether::<name>) from the
 # folder's include/ and SOURCES — an INTERFACE library when there are none — and installs:
 #   include/tether/...                          the folder's public headers
@@ -15,7 +15,7 @@
 #   lib/pkgconfig/tether-<name>.pc
 # TETHER_DEPS are other tether components, linked PUBLIC.
 function(tether_library name)
-  cmake_parse_arguments(ARG "" "FIND_DEPENDENCY;PC_REQUIRES;PC_REQUIRES_PRIVATE"
+  cmake_parse_arguments(ARG "" "FIND_DEPENDENCY;PC_REQUIRES;PC_REQUIRES_PRIVATE;PC_LIBS_PRIVATE"
                         "SOURCES;TETHER_DEPS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   set(t tether_${name})
   set(includes $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
@@ -61,7 +61,7 @@ function(tether_library name)
     "Name: tether-${name}\nDescription: ${PROJECT_DESCRIPTION}: tether::${name}\n"
     "Version: ${PROJECT_VERSION}\nRequires: ${pc_requires}\n"
     "Requires.private: ${ARG_PC_REQUIRES_PRIVATE}\n"
-    "Cflags: -I\${includedir}\nLibs: ${pc_libs}\n")
+    "Cflags: -I\${includedir}\nLibs: ${pc_libs}\nLibs.private: ${ARG_PC_LIBS_PRIVATE}\n")
   install(FILES ${pc} DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
   set_property(GLOBAL APPEND PROPERTY TETHER_COMPONENTS ${name})
 endfunction()

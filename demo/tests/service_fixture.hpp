@@ -181,7 +181,8 @@ class RunningService {
   /// GET target and parse the body as JSON (null when it is not JSON).
   std::pair<int, Json> get_json(const std::string& target, const std::string& trace_id = "") {
     tether::http::Result r = get(target, trace_id);
-    if (!r) return {0, Json(r.error.message())};
+    // A 504 fails the call (deadline_exceeded) but keeps the response: report its status.
+    if (r.response.status == 0) return {0, Json(r.error.message())};
     return {r.response.status, Json::parse(r.response.body, nullptr, false)};
   }
 

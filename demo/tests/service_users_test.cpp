@@ -70,9 +70,14 @@ TEST_F(UsersTest, AnIdThatIsNotAPositiveNumberIs400) {
 
 TEST_F(UsersTest, AMalformedEscapeInTheIdIs400NotA404) {
   RunningService s(test_options(dir.path()));
+  // Raw requests: tether::http::Client, like Go's, refuses to send a URL with a bad escape.
   for (const char* target : {"/users/%ZZ", "/users/4%2"}) {
-    auto [status, body] = s.get_json(target);
-    EXPECT_EQ(status, 400) << target;
+    EXPECT_EQ(raw_status(s.service().port(), std::string("GET ") + target +
+                                                 " HTTP/1.1\r\nHost: demo\r\n"
+                                                 "Connection: close\r\n\r\n"),
+              400)
+        << target;
+    EXPECT_EQ(s.get_json(target).first, 0) << target;  // the client: invalid_argument
   }
 }
 
@@ -121,7 +126,7 @@ TEST_F(UsersTest, ASlowCriticalSourceIs504) {
   RunningService s(o);
   const std::string trace = "0af7651916cd43dd8448eb211c80319c";
   tether::http::Result r = s.get("/users/42?profile_latency=5000", trace);
-  ASSERT_TRUE(r) << r.error.message();
+  EXPECT_EQ(r.error, tether::errc::deadline_exceeded);  // a 504 is a deadline (http.md)
   EXPECT_EQ(r.response.status, 504);
   auto line = s.capture.wait_for_msg("source", trace, "source", "profile");
   ASSERT_TRUE(line);

@@ -1,8 +1,15 @@
 // The plain value types of tether/http.hpp: headers, requests, responses, log records.
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tether/http.hpp"
 
@@ -45,6 +52,46 @@ std::string_view Request::query() const noexcept {
   std::string_view t = target;
   auto q = t.find('?');
   return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+namespace {
+
+// Calls f(name, value) for each well-formed parameter of `query`, decoded by Boost.URL.
+// A query with a bad escape is taken parameter by parameter, leaving the bad ones out.
+template <class F>
+void for_each_param(std::string_view query, F&& f) {
+  if (query.empty()) return;
+  const boost::urls::encoding_opts plus_is_space(true);
+  if (boost::urls::parse_query(query)) {
+    for (auto p : boost::urls::params_view(query, plus_is_space)) f(p.key, p.value);
+    return;
+  }
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    const std::size_t amp = std::min(query.find('&', start), query.size());
+    const std::string_view one = query.substr(start, amp - start);
+    if (!one.empty() && boost::urls::parse_query(one))
+      for (auto p : boost::urls::params_view(one, plus_is_space)) f(p.key, p.value);
+    start = amp + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> Request::query_params() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for_each_param(query(), [&](std::string name, std::string value) {
+    out.emplace_back(std::move(name), std::move(value));
+  });
+  return out;
+}
+
+std::optional<std::string> Request::query_value(std::string_view name) const {
+  std::optional<std::string> out;
+  for_each_param(query(), [&](const std::string& n, std::string value) {
+    if (!out && n == name) out = std::move(value);
+  });
+  return out;
 }
 
 std::string_view Request::path_value(std::string_view name) const noexcept {

@@ -69,11 +69,22 @@ struct CancelTicket {
     }
     cv.notify_all();
   }
-  // True if the server acknowledged the cancel before `until` (real time).
-  bool wait_until(SteadyTime until) {
-    std::unique_lock lock(mu);
-    cv.wait_until(lock, until, [&] { return done; });
-    return done && sent;
+  // Waits until the request is done, `until` passes (real time) or `ctx` ends.
+  void wait_until(const Context& ctx, SteadyTime until) {
+    Registration wake = after_func(ctx, [this] {
+      std::lock_guard lock(mu);
+      cv.notify_all();
+    });
+    {
+      std::unique_lock lock(mu);
+      cv.wait_until(lock, until, [&] { return done || ctx.err(); });
+    }
+    wake.stop_and_wait();  // the callback touches this ticket
+  }
+  // {done, sent}, without waiting.
+  std::pair<bool, bool> state() {
+    std::lock_guard lock(mu);
+    return {done, sent};
   }
 };
 
@@ -269,6 +280,15 @@ constexpr const char* kQueryCanceled = "57014";
 
 }  // namespace
 
+// A cancel cleanup in progress: the interrupted query's results still being read, and the
+// cancel request whose acknowledgement is awaited, within `until` (the cancel + grace).
+struct Connection::Settling {
+  std::shared_ptr<CancelTicket> ticket;
+  InFlight q;
+  SteadyTime until;
+  bool broken = false;  // the connection broke while draining
+};
+
 const std::error_category& category() noexcept {
   static const PgCategory c;
   return c;
@@ -302,6 +322,7 @@ void bad_column(std::size_t i, std::string_view text, const char* type) {
 Connection::Connection(Connection&& other) noexcept
     : conn_(std::exchange(other.conn_, nullptr)),
       options_(other.options_),
+      settling_(std::move(other.settling_)),
       saved_statement_timeout_(std::move(other.saved_statement_timeout_)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
@@ -309,6 +330,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     close();
     conn_ = std::exchange(other.conn_, nullptr);
     options_ = other.options_;
+    settling_ = std::move(other.settling_);
     saved_statement_timeout_ = std::move(other.saved_statement_timeout_);
   }
   return *this;
@@ -319,17 +341,19 @@ Connection::~Connection() { close(); }
 void Connection::close() noexcept {
   // No hook ever holds this PGconn: cancel requests carry their own PGcancel copy.
   if (conn_) PQfinish(as_pg(std::exchange(conn_, nullptr)));
+  settling_.reset();  // the cancel thread holds its own ticket, not this connection
   saved_statement_timeout_.reset();
 }
 
 int Connection::backend_pid() const noexcept { return conn_ ? PQbackendPID(as_pg(conn_)) : 0; }
 
 bool Connection::healthy() const noexcept {
-  return conn_ && PQstatus(as_pg(conn_)) == CONNECTION_OK &&
+  return conn_ && !settling_ && PQstatus(as_pg(conn_)) == CONNECTION_OK &&
          PQtransactionStatus(as_pg(conn_)) == PQTRANS_IDLE;
 }
 
 bool Connection::probe() noexcept {
+  if (settling_ && !finish_settling(nullptr, -1)) return false;
   if (!healthy()) return false;
   PGconn* c = as_pg(conn_);
   pollfd p{PQsocket(c), POLLIN, 0};
@@ -342,6 +366,48 @@ bool Connection::probe() noexcept {
 
 Result<Connection> Connection::connect(const Context& ctx, std::string_view conninfo) {
   return connect(ctx, conninfo, Options{});
+}
+
+bool Connection::settle(const Context& ctx) {
+  if (settling_) {
+    int done_fd = -1;
+    try {
+      done_fd = ctx.done().fd();
+    } catch (const std::system_error&) {
+      return false;  // no descriptor: cannot wait; still settling
+    }
+    finish_settling(&ctx, done_fd);
+  }
+  return healthy();
+}
+
+bool Connection::finish_settling(const Context* ctx, int done_fd) {
+  while (settling_) {
+    Settling& s = *settling_;
+    PGconn* c = as_pg(conn_);
+    if (!s.q.finished && !s.broken && !s.q.consume()) s.broken = true;
+    const auto [answered, acknowledged] = s.ticket->state();
+    if (s.q.finished && !s.broken && answered && acknowledged) {
+      // Settled: leave pipeline mode (a pipelined query ended with its Sync).
+      const bool ok = PQstatus(c) == CONNECTION_OK && (!s.q.pipeline || PQexitPipelineMode(c) == 1);
+      settling_.reset();
+      if (!ok) close();
+      if (conn_ && PQtransactionStatus(c) == PQTRANS_IDLE) saved_statement_timeout_.reset();
+      return true;
+    }
+    // Broken, the cancel not delivered (it may still be running), or out of grace: closed.
+    if (s.broken || (answered && !acknowledged) || std::chrono::steady_clock::now() >= s.until) {
+      close();
+      return true;
+    }
+    if (!ctx || ctx->err()) return false;
+    if (!s.q.finished) {
+      if (wait_for(PQsocket(c), POLLIN, done_fd, s.until) == Ready::done) return false;
+    } else {
+      s.ticket->wait_until(*ctx, s.until);
+    }
+  }
+  return true;
 }
 
 Result<Connection> Connection::connect(const Context& ctx, std::string_view conninfo,
@@ -392,6 +458,14 @@ Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
     done_fd = ctx.done().fd();
   } catch (const std::system_error& e) {
     return Error{e.code(), e.what(), {}};
+  }
+  if (settling_ && !finish_settling(&ctx, done_fd))
+    return context_error(ctx, "not sent: the previous query's cancel is not acknowledged yet");
+  if (!conn_) {
+    return Error{make_error_code(errc::closed),
+                 "the connection was closed: the previous query's cancel did not settle within "
+                 "cancel_grace",
+                 {}};
   }
 
   // Decide the server-side backstop: statement_timeout, local to this query's transaction.
@@ -471,36 +545,26 @@ Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
   InFlight q(c, pipeline);
   while (!q.finished) {
     if (wait_for(sock, POLLIN, done_fd, std::nullopt) == Ready::done) {
-      // The context ended first: cancel, drain within the grace period, keep the
-      // connection only if it is quiesced.
+      // The context ended first: cancel, read what has arrived, and return now; the
+      // connection settles before its next use (see the header).
       auto ticket = cancel_service().submit(PQgetCancel(c));
       const SteadyTime until = std::chrono::steady_clock::now() + options_.cancel_grace;
-      bool broken = false;
-      while (!q.finished && !broken) {
-        if (wait_for(sock, POLLIN, -1, until) == Ready::timeout) break;
-        broken = !q.consume();
-      }
-      const bool acknowledged = ticket->wait_until(until);
+      settling_ = std::make_shared<Settling>(Settling{std::move(ticket), std::move(q), until});
+      finish_settling(nullptr, -1);  // no waiting: settles only if all is in already
       std::string detail;
       std::string sqlstate;
-      if (q.error) {
-        detail = q.error->message;
-        sqlstate = q.error->sqlstate;
-      } else if (q.finished) {
-        detail = "the query completed before the cancel reached it; its result was discarded";
-      } else if (broken) {
-        detail = "the connection broke while cancelling: " + trimmed(PQerrorMessage(c));
+      const Settling* s = settling_.get();
+      if (s && s->q.error) {
+        detail = s->q.error->message;
+        sqlstate = s->q.error->sqlstate;
+      } else if (s && s->q.finished) {
+        detail = "the query completed before the cancel reached it; its result will be discarded";
+      } else if (s) {
+        detail = "the cancel request was sent; the connection settles before its next use";
       } else {
-        detail = "the server did not finish within the cancel grace period";
+        detail = "the cancel request was sent";
       }
-      const bool quiesced = q.finished && !broken && acknowledged && PQstatus(c) == CONNECTION_OK &&
-                            (!pipeline || PQexitPipelineMode(c) == 1);
-      if (!quiesced) {
-        close();
-        detail += "; the connection was closed";
-      } else if (PQtransactionStatus(c) == PQTRANS_IDLE) {
-        saved_statement_timeout_.reset();
-      }
+      if (!conn_) detail += "; the connection was closed";
       return context_error(ctx, detail, sqlstate);
     }
     if (!q.consume()) {
@@ -554,10 +618,11 @@ struct Lease::State {
   std::size_t open = 0;                           // under mu: idle + leased + connecting
   bool closed = false;                            // under mu
 
-  // Takes a connection back: keeps it if healthy, else drops it and frees its slot.
+  // Takes a connection back: keeps it if healthy or settling (acquire settles it before
+  // handing it out), else drops it and frees its slot.
   void give_back(std::unique_ptr<Connection> conn) noexcept {
     std::unique_lock lock(mu);
-    if (!closed && conn->healthy()) {
+    if (!closed && (conn->healthy() || (conn->settling() && conn->is_open()))) {
       idle.push_back(std::move(conn));
     } else {
       --open;
@@ -632,14 +697,39 @@ Result<Lease> Pool::acquire(const Context& ctx) {
       return finish(context_error(
           ctx, "waiting for a free connection (all " + std::to_string(max) + " in use)"));
     }
-    if (!s.idle.empty()) {
-      std::unique_ptr<Connection> conn = std::move(s.idle.back());
-      s.idle.pop_back();
+    // An idle connection that is healthy, or has settled meanwhile (probed, no waiting).
+    std::size_t still_settling = 0;
+    for (std::size_t i = s.idle.size(); i-- > 0;) {
+      if (s.idle[i]->settling() && !s.idle[i]->probe() && s.idle[i]->settling()) {
+        ++still_settling;
+        continue;
+      }
+      std::unique_ptr<Connection> conn = std::move(s.idle[i]);
+      s.idle.erase(s.idle.begin() + static_cast<std::ptrdiff_t>(i));
       lock.unlock();
       if (conn->probe()) return finish(Lease(state, std::move(conn)));
-      conn.reset();  // died while idle (a server restart): replace it
+      conn.reset();  // died while idle (a server restart), or closed while settling
       lock.lock();
       --s.open;
+      break;
+    }
+    if (still_settling != s.idle.size()) continue;  // one was taken out: look again
+    if (s.open >= s.max_connections && still_settling > 0) {
+      // Only settling connections to wait for: settle the oldest here, within ctx.
+      std::unique_ptr<Connection> conn = std::move(s.idle.front());
+      s.idle.erase(s.idle.begin());
+      lock.unlock();
+      if (conn->settle(ctx)) return finish(Lease(state, std::move(conn)));
+      const bool open = conn->is_open() && conn->settling();  // ctx ended meanwhile
+      lock.lock();
+      if (open) {
+        s.idle.push_back(std::move(conn));
+      } else {
+        --s.open;
+        lock.unlock();
+        conn.reset();
+        lock.lock();
+      }
       continue;
     }
     if (s.open < s.max_connections) {

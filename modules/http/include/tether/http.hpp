@@ -59,6 +59,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "tether/context.hpp"
 
 namespace tether::http {
@@ -109,6 +111,14 @@ struct Request {
   std::string_view path() const noexcept;
   /// The query without '?': "q=x" (empty when there is none).
   std::string_view query() const noexcept;
+  /// The query's parameters, percent-decoded ('+' is a space), in order: for
+  /// "?a=1&b=x%20y&c" {{"a", "1"}, {"b", "x y"}, {"c", ""}}. A malformed parameter (a bad
+  /// %-escape) is left out, as Go's url.ParseQuery drops it. Go: r.URL.Query().
+  std::vector<std::pair<std::string, std::string>> query_params() const;
+  /// The decoded value of the first query parameter called `name` (exact, case-sensitive);
+  /// std::nullopt when there is none. Go: r.URL.Query().Get(name), which cannot tell
+  /// absent from empty.
+  std::optional<std::string> query_value(std::string_view name) const;
 
   /// The value of wildcard `name` of the matched route pattern, percent-decoded: for route
   /// "/users/{id}" and target "/users/42?x=1", path_value("id") is "42". Empty when the route
@@ -232,34 +242,98 @@ class Server {
   std::shared_ptr<Impl> impl_;
 };
 
+// ---- the client ------------------------------------------------------------------------
+//
+// tether::http::Client calls HTTP/1.1 servers under a context: resolving, connecting,
+// writing and reading all end when the context does, and the context's deadline and trace
+// travel with the call (`grpc-timeout`, `traceparent`).
+//
+//   tether::http::Client client;                      // one per process is enough: it pools
+//   auto [ctx, cancel] = tether::with_timeout(parent, 500ms);
+//   tether::http::Result r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");
+//   if (r.error == tether::errc::deadline_exceeded) ...   // ours, or the callee's 504 for it
+//   else if (!r.ok()) ...                                  // canceled, refused, reset, ...
+//   else use(r.response.status, r.response.body);          // any status the server chose
+//
+// A deadline is a deadline. A 504 Gateway Timeout answer fails the call with
+// tether::errc::deadline_exceeded, whoever's deadline it was, as gRPC reports a callee's
+// DEADLINE_EXCEEDED: the client sends the time left minus deadline_margin, so a tether
+// server (or any that honours grpc-timeout) gives up first and answers 504 while the
+// caller still has the margin left — that 504 is the caller's own deadline, and so is the
+// 504 of a service further down the chain that passes the 504 of its own call up. The
+// 504 stays in `response` (status, headers, body) for logs; `response.status` is 0 when
+// there is no response at all. Every other status is an ordinary answer: ok().
+//
+// Connections: one pool per Client (copies share it), keyed by scheme, host and port.
+// A call takes the most recently used idle connection to its host, else connects; after a
+// complete response that allows keep-alive it puts the connection back. A connection
+// whose call failed or was cancelled mid-flight is closed, never reused. At most
+// ClientOptions::max_idle_per_host idle connections per host and max_idle in all are
+// kept (beyond them the connection being returned, or the oldest idle one, is closed);
+// an idle connection is closed after idle_timeout (on tether's clock: ManualClock in
+// tests). Calls in flight are not limited. A connection that the server closed while it
+// was idle is noticed before reuse; if a reused connection fails before any byte of the
+// response arrived, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) is sent
+// once more on a new connection, as Go does.
+//
+// Names: an IP literal ("127.0.0.1", "[::1]") is used as is. A host name is resolved with
+// getaddrinfo on a thread of its own, so the call returns when ctx is done even if the
+// resolver hangs; that thread finishes (and its answer is dropped) when libc gives up, as
+// /etc/resolv.conf says (5 s per try by default).
+//
+// URLs: "http://host[:port][/path][?query]", parsed by Boost.URL; the scheme is
+// case-insensitive, the host may be an IPv6 literal in brackets, a fragment is not sent.
+// Not supported (std::errc::invalid_argument): other schemes (https: no TLS here),
+// user information ("http://user@host/").
+//
+// Threads: Client is thread-safe. The blocking calls run their sockets on the calling
+// thread and block it until the call completes or ctx is done. The awaitable calls
+// (co_get, co_post, co_request) run on the awaiting coroutine's executor, on a strand of
+// their own, and block nothing: use them in coroutine handlers. Destroying a Client closes
+// its idle connections; calls in flight keep what they use alive.
+
 struct ClientOptions {
   /// Subtracted from the time left when sending `grpc-timeout`, so that the server gives
   /// up (and answers 504) before the caller does.
   std::chrono::milliseconds deadline_margin{20};
   std::uint64_t body_limit = 8 * 1024 * 1024;
+  /// Idle keep-alive connections kept per host (scheme, host, port). 0: no keep-alive, a
+  /// connection per call (sent with `Connection: close`). Go: MaxIdleConnsPerHost.
+  std::size_t max_idle_per_host = 4;
+  /// Idle connections kept in all; beyond it the oldest is closed. Go: MaxIdleConns.
+  std::size_t max_idle = 64;
+  /// An idle connection is closed after this long unused. Go: IdleConnTimeout.
+  std::chrono::milliseconds idle_timeout{90'000};
 };
 
-/// The outcome of a client call: `error` is empty and `response` filled on success; on
-/// failure `error` is the context's error (canceled, deadline_exceeded) if the context
-/// ended the call, else the network or protocol error.
+/// The outcome of a client call.
+///
+///   * ok(): the server answered; `response` holds its status (any but 504: 404 and 500
+///     too), headers and body.
+///   * otherwise `error` says why: the context's error (tether::errc::canceled,
+///     deadline_exceeded) if the context ended the call; deadline_exceeded for a 504
+///     answer (then `response` holds that 504; see "A deadline is a deadline" above);
+///     else the network or protocol error (connection refused, reset, a body over
+///     ClientOptions::body_limit, std::errc::invalid_argument for a URL the client does not take).
+///     Without a response, `response.status` is 0, never 200.
 struct Result {
   std::error_code error;
   Response response;
-  explicit operator bool() const noexcept { return !error; }
+  bool ok() const noexcept { return !error; }
+  explicit operator bool() const noexcept { return ok(); }
 };
 
-/// A small HTTP/1.1 client (one connection per call, "http://host:port/path" URLs).
+/// An HTTP/1.1 client with a keep-alive connection pool; see the client comment above.
 class Client {
  public:
   explicit Client(ClientOptions options = {});
 
-  /// GET `url`. Connecting, writing and reading all end when `ctx` is done; the socket is
-  /// then closed and the context's error returned. Blocks the calling thread. Host names
-  /// are resolved with getaddrinfo, which the context cannot interrupt; pass an address.
-  /// `traceparent` always comes from `ctx` (a child span of its trace, or a new trace), and
-  /// so does `grpc-timeout` when `ctx` has a deadline (its time left minus the margin): the
-  /// same headers in `headers` are replaced, so the context stays the one source of truth —
-  /// put a trace in the context (tether::trace_key) to call within it.
+  /// GET `url`. Resolving, connecting, writing and reading all end when `ctx` is done; the
+  /// connection is then closed and the context's error returned. Blocks the calling
+  /// thread. `traceparent` always comes from `ctx` (a child span of its trace, or a new
+  /// trace), and so does `grpc-timeout` when `ctx` has a deadline (its time left minus the
+  /// margin): the same headers in `headers` are replaced, so the context stays the one
+  /// source of truth — put a trace in the context (tether::trace_key) to call within it.
   Result get(const Context& ctx, std::string_view url, Headers headers = {}) const;
   /// POST `body` to `url`; otherwise like get().
   Result post(const Context& ctx, std::string_view url, std::string body,
@@ -268,8 +342,31 @@ class Client {
   Result request(const Context& ctx, std::string method, std::string_view url, Headers headers,
                  std::string body) const;
 
+  /// get() for coroutines: the same call, run on the awaiting coroutine's executor without
+  /// blocking a thread. Take the Context by value (as here): a reference can dangle across
+  /// a suspension.
+  ///
+  ///   boost::asio::awaitable<void> handler(tether::Context ctx) {
+  ///     tether::http::Result r = co_await client.co_get(ctx, "http://127.0.0.1:8081/x");
+  ///   }
+  boost::asio::awaitable<Result> co_get(Context ctx, std::string url, Headers headers = {}) const;
+  /// post() for coroutines.
+  boost::asio::awaitable<Result> co_post(Context ctx, std::string url, std::string body,
+                                         std::string content_type = "application/octet-stream",
+                                         Headers headers = {}) const;
+  /// request() for coroutines.
+  boost::asio::awaitable<Result> co_request(Context ctx, std::string method, std::string url,
+                                            Headers headers, std::string body) const;
+
+  /// Idle connections in the pool now (all hosts). For tests and metrics.
+  std::size_t idle_connections() const;
+
+  /// Internal: the connection pool, in client.cpp.
+  struct Pool;
+
  private:
   ClientOptions options_;
+  std::shared_ptr<Pool> pool_;
 };
 
 }  // namespace tether::http

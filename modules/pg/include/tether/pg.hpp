@@ -8,14 +8,18 @@
 //   1. a cancel request (PQcancel) goes out on a shared cancel thread — PQcancel blocks,
 //      so it never runs on the caller's thread, and the cancel threads are reused, never
 //      one per query;
-//   2. the caller keeps reading the interrupted query's results to the end, for at most
-//      Options::cancel_grace;
-//   3. the connection is kept only if it is *quiesced*: the results were read to the end
-//      AND the server acknowledged the cancel request (the postmaster has signalled the
-//      backend, which is idle by then, so the signal lands on nothing). Otherwise it is
-//      closed. Either way a late cancel can never hit the next query on it.
-//   4. the call returns the context's error, with the server's message as detail
-//      ("context canceled: ERROR: canceling statement due to user request").
+//   2. the call returns the context's error at once: a cleanup never extends a deadline.
+//      What the server already sent is read; the rest is left for later;
+//   3. the connection *settles* off the request path: before its next use (the next query,
+//      Pool::acquire, or settle()) the interrupted query's results are read to the end
+//      AND the server's acknowledgement of the cancel request is awaited (the postmaster
+//      has then signalled the backend, which is idle by then, so the signal lands on
+//      nothing), within Options::cancel_grace of the cancel. A connection that does not
+//      settle in time is closed. So a late cancel can never hit the next query on it: a
+//      connection whose cancel is not yet acknowledged is not reused until it is;
+//   4. the error's message says what was known at return: the server's word if it had
+//      already come ("context canceled: ERROR: canceling statement due to user request"),
+//      else that the cancel was sent.
 //
 // As a server-side backstop, a query whose context has a deadline also sets
 // statement_timeout to the remaining time plus Options::statement_timeout_margin, local to
@@ -43,8 +47,9 @@
 // may be cancelled from any thread.
 //
 // What blocks: connect, query and exec block the caller until the server answers or the
-// context ends — then for at most cancel_grace more. Pool::acquire blocks until a
-// connection is free or the context ends. Process exit waits for cancel requests still in
+// context ends, never longer (a query on a settling connection first waits for it to
+// settle, within the same context). Pool::acquire blocks until a connection is free or the
+// context ends. Process exit waits for cancel requests still in
 // flight (each is one short TCP exchange with the server).
 #pragma once
 
@@ -204,8 +209,10 @@ class Rows {
 class Connection {
  public:
   struct Options {
-    /// After the context ends: how long to wait for the interrupted query's results and the
-    /// cancel acknowledgement before closing the connection instead. Real time.
+    /// After a context ended a query: how long, from the cancel, the connection may take to
+    /// settle (the interrupted query's results read, the cancel acknowledged) before it is
+    /// closed instead. Waited for off the request path: by the connection's next use, never
+    /// by the call that was cancelled. Real time.
     std::chrono::milliseconds cancel_grace{1000};
     /// statement_timeout = remaining deadline + this margin, so the client's own deadline
     /// fires first and the server's is only a backstop. Real time.
@@ -246,12 +253,21 @@ class Connection {
   Result<Rows> query_params(const Context& ctx, std::string_view sql,
                             std::span<const Param> params);
 
-  /// True if the connection is open, not broken and idle outside a transaction — fit to
-  /// go back to a pool. Does no I/O.
+  /// True if the connection is open, not broken, not settling and idle outside a
+  /// transaction — fit to be used. Does no I/O.
   bool healthy() const noexcept;
   /// Like healthy(), and also reads whatever the server sent while the connection sat
-  /// idle (without blocking): notices that the server shut the connection down are seen.
+  /// idle (without blocking): notices that the server shut the connection down are seen,
+  /// and a settling connection whose cleanup has completed becomes healthy.
   bool probe() noexcept;
+  /// True while a cancel cleanup is pending: a query was cancelled and returned, and the
+  /// server has not yet acknowledged the cancel or sent the end of that query's results.
+  bool settling() const noexcept { return settling_ != nullptr; }
+  /// Finishes a pending cancel cleanup on this thread: waits until the interrupted query's
+  /// results are read and the cancel is acknowledged (then the connection is healthy), or
+  /// until cancel_grace from the cancel passes (then it is closed), or until `ctx` ends
+  /// (then it is still settling). Returns healthy(). Queries call it first themselves.
+  bool settle(const Context& ctx);
   bool is_open() const noexcept { return conn_ != nullptr; }
   /// The server process id of this connection (PQbackendPID); 0 if closed.
   int backend_pid() const noexcept;
@@ -261,9 +277,15 @@ class Connection {
   void* native_handle() const noexcept { return conn_; }
 
  private:
+  struct Settling;
   Connection(void* conn, Options options) noexcept : conn_(conn), options_(options) {}
+  // One step of settling: reads what arrived and decides; with `ctx`, waits (bounded by it
+  // and by the grace) until settled or closed. True when no cleanup is pending any more.
+  bool finish_settling(const Context* ctx, int done_fd);
   void* conn_ = nullptr;  // PGconn*
   Options options_;
+  // Set while a cancel cleanup is pending. (shared_ptr: Settling is incomplete here.)
+  std::shared_ptr<Settling> settling_;
   // The statement_timeout in force before this connection first set it inside the current
   // explicit transaction; restored by the next query that has no deadline.
   std::optional<std::string> saved_statement_timeout_;
@@ -308,7 +330,10 @@ class Lease {
 ///   auto rows = (*conn)->query(ctx, "SELECT 1");
 ///
 /// Connections are made on demand, up to max_connections. A connection comes back to the
-/// pool when its Lease is destroyed, and only if healthy(); an idle connection is probed
+/// pool when its Lease is destroyed, and only if healthy() or settling(). acquire() hands
+/// out an idle connection that is (or, probed, has become) healthy; failing that, opens a
+/// new one below max_connections; failing that, settles an idle settling connection on the
+/// caller's thread within the caller's context. An idle connection is probed
 /// before it is handed out again, so connections killed while idle (a server restart) are
 /// replaced, not returned. Destroying the pool closes the idle connections; leases still
 /// out close theirs when they are destroyed.
