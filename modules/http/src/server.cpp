@@ -1,18 +1,22 @@
 // tether::http::Server on Boost.Beast. The one file that knows how a connection lives:
 //
-//   read_request ──► dispatch ──► handler on a worker ──► on_handler_done ──► write_response
+//   read_request ──► dispatch ──► handler ──► on_handler_done ──► write_response
+//                        │          blocking: on a worker, its result posted back
+//                        │          coroutine: co_spawn'ed on the connection's strand
 //                        └──► watch: one read outstanding while the handler runs
 //                              data  → buffered for the next request, read again
 //                              EOF / reset → cancel the request context, "client disconnected"
 //
-// Every Connection member is touched only on the connection's strand, except `request`,
-// which is handed to the worker by post() and not touched by the strand until the handler's
-// result is posted back.
+// Every Connection member is touched only on the connection's strand, except `request_`
+// and `handler_error_`: a blocking handler's worker reads the first and writes the second
+// between the post() that starts it and the post() that hands its result back.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -128,7 +132,8 @@ struct Route {
   std::string method;
   std::string path;
   std::vector<Segment> segments;  // empty for an exact path
-  Handler handler;
+  Handler handler;                // a blocking route: runs on the worker pool
+  CoroutineHandler coroutine;     // a coroutine route: runs on the connection's strand
   std::chrono::milliseconds timeout;
 
   bool is_pattern() const noexcept { return !segments.empty(); }
@@ -177,6 +182,18 @@ bool last_coding_is_chunked_if_any(beast::string_view te) {
   std::size_t start = te.find_last_of(" \t,", end);
   start = start == beast::string_view::npos ? 0 : start + 1;
   return beast::iequals(te.substr(start, end + 1 - start), "chunked");
+}
+
+// A handler's exception: a generic 500 for the client, the text for the log in `error`.
+Response failure_response(std::exception_ptr e, std::string& error) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& ex) {
+    error = ex.what();
+  } catch (...) {
+    error = "an exception not derived from std::exception";
+  }
+  return status_response(500);  // the text is for the log, never for the client
 }
 
 // The status for a request that could not be read; 0 means "just close".
@@ -407,21 +424,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
     handler_running_ = true;
     peer_gone_ = false;
     response_.reset();
+    watch();
+    if (route->coroutine) return spawn_coroutine(*route);
     net::post(server_.workers, [self = shared_from_this(), route, ctx = ctx_] {
       Response response;
       try {
         response = route->handler(ctx, self->request_);
-      } catch (const std::exception& e) {
-        response = status_response(500);  // the text is for the log, never for the client
-        self->handler_error_ = e.what();
       } catch (...) {
-        response = status_response(500);
-        self->handler_error_ = "an exception not derived from std::exception";
+        response = failure_response(std::current_exception(), self->handler_error_);
       }
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
     });
-    watch();
+  }
+
+  // A coroutine route runs on this connection's strand: it starts inline, and its
+  // completion comes back here (co_spawn posts it at least once).
+  void spawn_coroutine(const Route& route) {
+    boost::asio::awaitable<Response> coroutine;
+    try {
+      coroutine = route.coroutine(ctx_, request_);  // a coroutine only creates its frame here
+    } catch (...) {  // a plain function returning an awaitable may throw
+      Response r = failure_response(std::current_exception(), handler_error_);
+      return net::post(stream_.get_executor(), [self = shared_from_this(), r]() mutable {
+        self->on_handler_done(std::move(r));
+      });
+    }
+    net::co_spawn(stream_.get_executor(), std::move(coroutine),
+                  net::bind_executor(stream_.get_executor(),
+                                     [self = shared_from_this()](std::exception_ptr e, Response r) {
+                                       if (e) r = failure_response(e, self->handler_error_);
+                                       self->on_handler_done(std::move(r));
+                                     }));
   }
 
   // Keeps one read outstanding while the handler runs: the only way to learn that the
@@ -708,8 +742,24 @@ Server::~Server() {
 void Server::route(std::string method, std::string path, Handler handler, RouteOptions options) {
   std::vector<Segment> segments;
   if (path.find_first_of("{}") != std::string::npos) segments = parse_pattern(path);
-  impl_->routes.push_back(Route{std::move(method), std::move(path), std::move(segments),
-                                std::move(handler), options.timeout});
+  impl_->routes.push_back(Route{std::move(method),
+                                std::move(path),
+                                std::move(segments),
+                                std::move(handler),
+                                {},
+                                options.timeout});
+}
+
+void Server::route_coroutine(std::string method, std::string path, CoroutineHandler handler,
+                             RouteOptions options) {
+  std::vector<Segment> segments;
+  if (path.find_first_of("{}") != std::string::npos) segments = parse_pattern(path);
+  impl_->routes.push_back(Route{std::move(method),
+                                std::move(path),
+                                std::move(segments),
+                                {},
+                                std::move(handler),
+                                options.timeout});
 }
 
 void Server::start() {
