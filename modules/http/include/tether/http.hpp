@@ -39,9 +39,21 @@
 // ignored, never trusted. The client sends the time left minus a margin as `grpc-timeout`
 // and a `traceparent` with a new span id, in the caller's trace when ctx carries one.
 //
-// Threads: the server runs its sockets on ServerOptions::io_threads threads (one strand
-// per connection) and handlers on a pool of ServerOptions::workers threads; a handler
-// occupies a worker until it returns, so handlers must honour their context. Configure
+// Coroutine handlers: a route whose handler returns boost::asio::awaitable<Response> runs on
+// the I/O threads, holding no thread while it waits — thousands of requests in flight on two
+// threads, as goroutines are in Go; its context ends on the same events. It takes its
+// Context BY VALUE (see CoroutineHandler) and waits with tether/asio/awaitable.hpp:
+//
+//   server.route("GET", "/slow", [](tether::Context ctx, const tether::http::Request&)
+//                                    -> boost::asio::awaitable<tether::http::Response> {
+//     if (auto ec = co_await tether::asio::sleep_for(ctx, 2s)) co_return {};  // cancelled
+//     co_return tether::http::Response::text(200, "slept");
+//   });
+//
+// Threads: the server runs its sockets and coroutine handlers on ServerOptions::io_threads
+// threads (one strand per connection) and blocking handlers on a pool of
+// ServerOptions::workers threads; a blocking handler occupies a worker until it returns, so
+// handlers must honour their context. Configure
 // (route) and start() from one thread; then port() and shutdown() may be called from any
 // thread (shutdown() once at a time, never from a handler). Client is thread-safe; each call runs
 // its own sockets on the calling thread and blocks until it completes or its context is done.
