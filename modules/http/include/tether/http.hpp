@@ -51,7 +51,7 @@
 //   });
 //
 // Threads: the server runs its sockets and coroutine handlers on ServerOptions::io_threads
-// threads (one strand per connection) and blocking handlers on a pool of
+// threads (each connection on one of them) and blocking handlers on a pool of
 // ServerOptions::workers threads; a blocking handler occupies a worker until it returns, so
 // handlers must honour their context. Configure
 // (route) and start() from one thread; then port() and shutdown() may be called from any

@@ -20,9 +20,9 @@
 // wait like any other operation. The context's callback posts the cancellation to the
 // coroutine's executor, so that executor must run one handler at a time: a strand, or an
 // io_context run by one thread (a tether::http coroutine handler runs on its connection's
-// strand). Cancelling the coroutine's own operation (awaitable_operators' `||`, a parallel
-// group) ends them too: they then throw boost::system::system_error(operation_aborted), as
-// any use_awaitable operation does.
+// io_context, which one I/O thread runs). Cancelling the coroutine's own operation
+// (awaitable_operators' `||`, a parallel group) ends them too: they then throw
+// boost::system::system_error(operation_aborted), as any use_awaitable operation does.
 //
 // Thread safety: a coroutine uses them like any awaitable; the context may be cancelled
 // from any thread.
