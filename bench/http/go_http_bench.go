@@ -2,8 +2,12 @@
 // tether_http_bench, with the same commands and output). Standard library only; built in
 // GOPATH mode (GO111MODULE=off) from Debian's golang.
 //
-//	go_http_bench serve [-port P]          GET /hello until stdin closes; prints "listening PORT"
-//	go_http_bench disconnect [-rounds N]   client closes mid-request → r.Context().Done() delay
+//	go_http_bench serve [-port P]    serves until stdin closes; prints "listening PORT":
+//	  GET /hello            "hello", after reading the request context;
+//	  GET /wait?notify=U    sends a UDP datagram "s" to 127.0.0.1:U when the handler starts,
+//	                        then waits for r.Context().Done() and sends "d".
+//
+// tether_http_bench disconnect-client is the client of /wait for both servers.
 //
 // It measures; it asserts nothing.
 package main
@@ -15,8 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
-	"time"
+	"strconv"
 )
 
 func hello(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,7 @@ func serve(port int) {
 	ln := listen(port)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", hello)
+	mux.HandleFunc("/wait", wait)
 	go http.Serve(ln, mux)
 	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)
 	s := bufio.NewScanner(os.Stdin)
@@ -47,56 +51,34 @@ func serve(port int) {
 	}
 }
 
-func disconnect(rounds int) {
-	ln := listen(0)
-	started := make(chan struct{})
-	done := make(chan time.Time)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		<-r.Context().Done()
-		done <- time.Now()
-	})
-	go http.Serve(ln, mux)
-	addr := ln.Addr().String()
-	micros := make([]float64, 0, rounds)
-	for i := 0; i < rounds; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		c.Write([]byte("GET /wait HTTP/1.1\r\nHost: b\r\n\r\n"))
-		<-started
-		closedAt := time.Now()
-		c.Close()
-		micros = append(micros, float64((<-done).Sub(closedAt).Nanoseconds())/1000)
+var udp, _ = net.ListenPacket("udp", "127.0.0.1:0")
+
+// notify sends the one-byte datagram what to 127.0.0.1:U, from the request's ?notify=U.
+func notify(r *http.Request, what byte) {
+	port, err := strconv.Atoi(r.URL.Query().Get("notify"))
+	if err != nil {
+		return
 	}
-	sort.Float64s(micros)
-	pct := func(p float64) float64 {
-		i := int(p * float64(len(micros)))
-		if i >= len(micros) {
-			i = len(micros) - 1
-		}
-		return micros[i]
-	}
-	fmt.Printf("disconnect_us p50=%.1f p90=%.1f p99=%.1f n=%d\n", pct(0.5), pct(0.9), pct(0.99), len(micros))
+	udp.WriteTo([]byte{what}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+}
+
+func wait(w http.ResponseWriter, r *http.Request) {
+	notify(r, 's')
+	<-r.Context().Done()
+	notify(r, 'd')
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go_http_bench serve|disconnect [-port P] [-rounds N]")
+		fmt.Fprintln(os.Stderr, "usage: go_http_bench serve [-port P]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	port := fs.Int("port", 0, "port to listen on (0: any)")
-	rounds := fs.Int("rounds", 2000, "disconnect rounds")
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "serve":
 		serve(*port)
-	case "disconnect":
-		disconnect(*rounds)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)

@@ -2,14 +2,14 @@
 // to go_http_bench.go, Go's net/http, on the same machine).
 //
 //   tether_http_bench serve --handlers coroutine|blocking [--io N] [--workers N] [--port P]
-//       serves GET /hello ("hello", after reading the request context) until stdin closes;
-//       prints "listening PORT" once it accepts.
-//   tether_http_bench disconnect --handlers coroutine|blocking [--io N] [--workers N]
-//                                [--rounds N]
-//       in one process, as the Go program does: a client sends GET /wait, waits until the
-//       handler runs, stamps the time and closes its socket; the handler, waiting on its
-//       request context, stamps the time the context is done. Prints the distribution of
-//       that delay ("disconnect_us p50=… p90=… p99=… n=…").
+//       serves until stdin closes; prints "listening PORT" once it accepts:
+//         GET /hello              "hello", after reading the request context;
+//         GET /wait?notify=U      sends a UDP datagram "s" to 127.0.0.1:U when the handler
+//                                 starts, then waits for its request context and sends "d".
+//   tether_http_bench disconnect-client --port P [--rounds N]
+//       the client of /wait, for any server (Go's too): waits for "s", closes its socket,
+//       and times close() → "d", the server's request context done. Prints
+//       "disconnect_us p50=… p90=… p99=… n=…". The UDP hop is in every figure, on both sides.
 //
 // It measures; it asserts nothing.
 #include <arpa/inet.h>
@@ -20,12 +20,9 @@
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +71,23 @@ tether::http::ServerOptions server_options(const Options& o) {
   return s;
 }
 
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+// Sends the one-byte datagram `what` to 127.0.0.1:port (from the request's ?notify=port).
+void notify(const Request& r, char what) {
+  static const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const std::string_view q = r.query();
+  if (q.substr(0, 7) != "notify=") return;
+  sockaddr_in to = loopback(static_cast<std::uint16_t>(std::stoul(std::string(q.substr(7)))));
+  ::sendto(udp, &what, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+}
+
 Response hello(const tether::Context& ctx) {
   return Response::text(ctx.err() ? 503 : 200, "hello");
 }
@@ -85,9 +99,22 @@ int serve(const Options& o) {
                  [](tether::Context ctx, const Request&) -> net::awaitable<Response> {
                    co_return hello(ctx);
                  });
+    server.route("GET", "/wait",
+                 [](tether::Context ctx, const Request& r) -> net::awaitable<Response> {
+                   notify(r, 's');
+                   co_await tether::asio::done(ctx);
+                   notify(r, 'd');
+                   co_return Response{};
+                 });
   } else {
     server.route("GET", "/hello",
                  [](const tether::Context& ctx, const Request&) { return hello(ctx); });
+    server.route("GET", "/wait", [](const tether::Context& ctx, const Request& r) {
+      notify(r, 's');
+      ctx.done().wait();
+      notify(r, 'd');
+      return Response{};
+    });
   }
   server.start();
   std::printf("listening %u\n", server.port());
@@ -98,47 +125,31 @@ int serve(const Options& o) {
   return 0;
 }
 
-// One round's handshake between the client and the handler.
-struct Round {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
-  std::optional<Clock::time_point> done_at;
+// A UDP socket bound to 127.0.0.1 (port 0: any); its port is what the server is told.
+int udp_socket(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr = loopback(0);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) std::exit(1);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
 
-  void mark_started() {
-    std::lock_guard lock(mu);
-    started = true;
-    cv.notify_all();
-  }
-  void mark_done() {
-    const auto now = Clock::now();
-    std::lock_guard lock(mu);
-    done_at = now;
-    cv.notify_all();
-  }
-  template <class Pred>
-  void wait(Pred pred) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, pred);
-  }
-  void reset() {
-    std::lock_guard lock(mu);
-    started = false;
-    done_at.reset();
-  }
-};
-
-int connect_and_send(std::uint16_t port) {
+int connect_and_send(std::uint16_t port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in addr = loopback(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) std::exit(1);
-  const std::string req = "GET /wait HTTP/1.1\r\nHost: b\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size()))
     std::exit(1);
   return fd;
+}
+
+void expect_datagram(int udp, char what) {
+  char c = 0;
+  while (::recv(udp, &c, 1, 0) == 1 && c != what) {
+  }
 }
 
 double percentile(std::vector<double>& v, double p) {
@@ -146,35 +157,19 @@ double percentile(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-int disconnect(const Options& o) {
-  tether::http::Server server(tether::background(), server_options(o));
-  Round round;
-  if (o.coroutine) {
-    server.route("GET", "/wait",
-                 [&](tether::Context ctx, const Request&) -> net::awaitable<Response> {
-                   round.mark_started();
-                   co_await tether::asio::done(ctx);
-                   round.mark_done();
-                   co_return Response{};
-                 });
-  } else {
-    server.route("GET", "/wait", [&](const tether::Context& ctx, const Request&) {
-      round.mark_started();
-      ctx.done().wait();
-      round.mark_done();
-      return Response{};
-    });
-  }
-  server.start();
+int disconnect_client(const Options& o) {
+  std::uint16_t notify_port = 0;
+  const int udp = udp_socket(notify_port);
+  const std::string request =
+      "GET /wait?notify=" + std::to_string(notify_port) + " HTTP/1.1\r\nHost: b\r\n\r\n";
   std::vector<double> micros;
   for (int i = 0; i < o.rounds; ++i) {
-    round.reset();
-    const int fd = connect_and_send(server.port());
-    round.wait([&] { return round.started; });
+    const int fd = connect_and_send(o.port, request);
+    expect_datagram(udp, 's');
     const auto closed_at = Clock::now();
     ::close(fd);
-    round.wait([&] { return round.done_at.has_value(); });
-    micros.push_back(std::chrono::duration<double, std::micro>(*round.done_at - closed_at).count());
+    expect_datagram(udp, 'd');
+    micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - closed_at).count());
   }
   std::printf("disconnect_us p50=%.1f p90=%.1f p99=%.1f n=%zu\n", percentile(micros, 0.5),
               percentile(micros, 0.9), percentile(micros, 0.99), micros.size());
@@ -186,7 +181,7 @@ int disconnect(const Options& o) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   if (o.command == "serve") return serve(o);
-  if (o.command == "disconnect") return disconnect(o);
+  if (o.command == "disconnect-client") return disconnect_client(o);
   std::fprintf(stderr,
                "usage: tether_http_bench serve|disconnect --handlers coroutine|blocking "
                "[--io N] [--workers N] [--port P] [--rounds N]\n");

@@ -6,8 +6,9 @@
 # workers), with interleaved rounds so that both sides see the same load:
 #   * hello-world requests/s and p99 latency: wrk -t2 -c64 on GET /hello (the handler reads
 #     its request context), with coroutine and with blocking handlers;
-#   * disconnect → request context done, p50/p90/p99: each program runs its own client
-#     (close() mid-request) against its own server, in one process.
+#   * disconnect → request context done, p50/p90/p99: one client process
+#     (tether_http_bench disconnect-client) closes its socket mid-request and times the UDP
+#     datagram the handler sends when its context is done (the same hop on both sides).
 # Targets (issue 14): coroutine ≥ 1.2× Go's req/s, blocking ≥ 1.0×, p99 ≤ Go's, disconnect
 # p50 ≤ Go's. A verdict is given only when the machine was quiet (1-minute load average
 # below 0.5 at start and end); otherwise the figures are printed with "no verdict".
@@ -49,24 +50,38 @@ echo "== build: $(go env GOVERSION) go_http_bench"
 go build -o "$build/go/go_http_bench" bench/http/go_http_bench.go
 gobench="$build/go/go_http_bench"
 
-# Starts a server (its command line in "$@"), runs wrk against it, stops it; prints
-# "<req/s> <p99 in ms>".
-measure() {
-  local fifo port line
+# Starts a server (its command line in "$@"): sets $port and $server_pid; the server runs
+# until fd 9 closes (stop_server).
+start_server() {
   fifo=$(mktemp -u) && mkfifo "$fifo"
   "$@" <"$fifo" >"$fifo.out" &
-  local pid=$!
-  exec 9>"$fifo"  # the server runs until this closes
+  server_pid=$!
+  exec 9>"$fifo"
   until grep -q '^listening' "$fifo.out" 2>/dev/null; do sleep 0.05; done
   port=$(sed -n 's/^listening //p' "$fifo.out")
-  line=$(wrk -t2 -c64 -d"${duration}s" --latency "http://127.0.0.1:$port/hello")
+}
+stop_server() {
   exec 9>&-
-  wait "$pid" || true
+  wait "$server_pid" || true
   rm -f "$fifo" "$fifo.out"
-  local rps p99
+}
+
+# Runs wrk against a server (its command line in "$@"); prints "<req/s> <p99 in ms>".
+measure() {
+  local line rps p99
+  start_server "$@"
+  line=$(wrk -t2 -c64 -d"${duration}s" --latency "http://127.0.0.1:$port/hello")
+  stop_server
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$line")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' <<<"$line")
   echo "$rps $p99"
+}
+
+# The disconnect client (one process) against a server (another): close() → context done.
+disconnect() {
+  start_server "$@"
+  "$tether" disconnect-client --port "$port" --rounds "$disconnects"
+  stop_server
 }
 
 declare -A rps p99
@@ -90,12 +105,8 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 declare -A disc
-for c in go coroutine blocking; do
-  if [[ $c == go ]]; then
-    disc[$c]=$("$gobench" disconnect -rounds "$disconnects")
-  else
-    disc[$c]=$("$tether" disconnect --handlers "$c" --io 2 --workers 2 --rounds "$disconnects")
-  fi
+for c in "${configs[@]}"; do
+  disc[$c]=$(disconnect $(command_of "$c"))
   echo "disconnect $c: ${disc[$c]}"
 done
 p50_of() { sed -n 's/.*p50=\([0-9.]*\).*/\1/p' <<<"$1"; }
