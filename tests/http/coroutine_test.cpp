@@ -81,6 +81,26 @@ TEST(HttpCoroutine, CoroutineRouteAnswersOnTheIoThread) {
   EXPECT_EQ(io_thread.get_future().get(), handler_thread) << "the coroutine ran on a worker";
 }
 
+// What route() checks before it accepts a coroutine (a static_assert there: a lambda taking
+// `const tether::Context&` does not compile).
+TEST(HttpCoroutine, ACoroutineTakingItsContextByReferenceIsRecognised) {
+  auto by_ref = [](const tether::Context&, const Request&) -> net::awaitable<Response> {
+    co_return Response{};
+  };
+  auto by_value = [](tether::Context, const Request&) -> net::awaitable<Response> {
+    co_return Response{};
+  };
+  auto mutable_by_ref = [](const tether::Context&,
+                           const Request&) mutable noexcept -> net::awaitable<Response> {
+    co_return Response{};
+  };
+  using tether::http::internal::first_parameter_is_reference;
+  EXPECT_TRUE(first_parameter_is_reference<decltype(by_ref)>());
+  EXPECT_TRUE(first_parameter_is_reference<decltype(mutable_by_ref)>());
+  EXPECT_FALSE(first_parameter_is_reference<decltype(by_value)>());
+  EXPECT_FALSE(first_parameter_is_reference<tether::http::CoroutineHandler>());
+}
+
 TEST(HttpCoroutine, ClientDisconnectCancelsTheCoroutinesContext) {
   AccessLogSink log;
   Server server(tether::background(), options_with(log));

@@ -190,6 +190,14 @@ template <class C, class R, class A, class... Rest>
 struct FirstParameter<R (C::*)(A, Rest...) const> {
   using type = A;
 };
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...) const noexcept> {
+  using type = A;
+};
 /// True when F's call operator (or F, a function pointer) visibly takes its first parameter
 /// by reference; generic lambdas cannot be inspected and pass.
 template <class F>
