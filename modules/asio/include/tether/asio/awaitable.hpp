@@ -50,6 +50,14 @@
 
 namespace tether::asio {
 
+namespace detail {
+// run_blocking's body on the pool's thread.
+template <class R, class F>
+boost::asio::awaitable<R> call_blocking(Context ctx, F f) {
+  co_return f(ctx);
+}
+}  // namespace detail
+
 /// Completes when `ctx` is done; at once if it is already. Go: `<-ctx.Done()`.
 /// Throws boost::system::system_error(operation_aborted) if the coroutine's operation is
 /// cancelled by something else (a `||` race it lost) before ctx is done.
@@ -102,10 +110,11 @@ auto run_blocking(Context ctx, Executor executor, F f)
     -> boost::asio::awaitable<std::invoke_result_t<F&, const Context&>> {
   namespace net = boost::asio;
   using R = std::invoke_result_t<F&, const Context&>;
-  co_return co_await net::co_spawn(
-      std::move(executor),
-      [ctx = std::move(ctx), f = std::move(f)]() mutable -> net::awaitable<R> { co_return f(ctx); },
-      net::use_awaitable);
+  // A named coroutine, not a capturing coroutine lambda: g++ 12 destroys a coroutine
+  // lambda's by-value capture once too often (ASan: a Context released twice).
+  co_return co_await net::co_spawn(std::move(executor),
+                                   detail::call_blocking<R>(std::move(ctx), std::move(f)),
+                                   net::use_awaitable);
 }
 
 }  // namespace tether::asio
