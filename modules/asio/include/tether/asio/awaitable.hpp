@@ -110,8 +110,10 @@ auto run_blocking(Context ctx, Executor executor, F f)
     -> boost::asio::awaitable<std::invoke_result_t<F&, const Context&>> {
   namespace net = boost::asio;
   using R = std::invoke_result_t<F&, const Context&>;
-  // A named coroutine, not a capturing coroutine lambda: g++ 12 destroys a coroutine
-  // lambda's by-value capture once too often (ASan: a Context released twice).
+  // TRICKY: a named coroutine holds the Context, not a lambda handed to co_spawn. Built with
+  // g++ 12, a capturing lambda passed through co_spawn's use_awaitable initiation had its
+  // Context released twice (ASan: use-after-free in AsioAwaitable.RunBlocking*); the
+  // awaitable passed instead is move-only, and a moved-from one owns nothing.
   co_return co_await net::co_spawn(std::move(executor),
                                    detail::call_blocking<R>(std::move(ctx), std::move(f)),
                                    net::use_awaitable);
