@@ -39,15 +39,29 @@
 // ignored, never trusted. The client sends the time left minus a margin as `grpc-timeout`
 // and a `traceparent` with a new span id, in the caller's trace when ctx carries one.
 //
-// Threads: the server runs its sockets on ServerOptions::io_threads threads (one strand
-// per connection) and handlers on a pool of ServerOptions::workers threads; a handler
-// occupies a worker until it returns, so handlers must honour their context. Configure
+// Coroutine handlers: a route whose handler returns boost::asio::awaitable<Response> runs on
+// the I/O threads, holding no thread while it waits — thousands of requests in flight on two
+// threads, as goroutines are in Go; its context ends on the same events. It takes its
+// Context BY VALUE (see CoroutineHandler) and waits with tether/asio/awaitable.hpp:
+//
+//   server.route("GET", "/slow", [](tether::Context ctx, const tether::http::Request&)
+//                                    -> boost::asio::awaitable<tether::http::Response> {
+//     if (auto ec = co_await tether::asio::sleep_for(ctx, 2s)) co_return {};  // cancelled
+//     co_return tether::http::Response::text(200, "slept");
+//   });
+//
+// Threads: the server runs its sockets and coroutine handlers on ServerOptions::io_threads
+// threads (each connection on one of them) and blocking handlers on a pool of
+// ServerOptions::workers threads; a blocking handler occupies a worker until it returns, so
+// handlers must honour their context. Configure
 // (route) and start() from one thread; then port() and shutdown() may be called from any
 // thread (shutdown() once at a time, never from a handler). Client is thread-safe; each call runs
 // its own sockets on the calling thread and blocks until it completes or its context is done.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -56,6 +70,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -140,10 +155,72 @@ struct Response {
   static Response text(int status, std::string body);
 };
 
-/// A request handler. It runs on a worker thread; `ctx` is the request context (see the
-/// header comment). Throwing answers 500 with a generic body; the exception's message goes
-/// to the access log (AccessLogEntry::error), never to the client.
+/// A blocking request handler. It runs on a worker thread (ServerOptions::workers) and
+/// holds it until it returns; `ctx` is the request context (see the header comment).
+/// Throwing answers 500 with a generic body; the exception's message goes to the access log
+/// (AccessLogEntry::error), never to the client.
 using Handler = std::function<Response(const Context& ctx, const Request& request)>;
+/// The same: the name to use where the choice between blocking and coroutine matters.
+using BlockingHandler = Handler;
+
+/// A coroutine request handler (Boost.Asio): it runs on the connection's I/O thread and
+/// holds no thread while it is suspended, so thousands of requests can be in flight on a
+/// few I/O threads. Its context is done on exactly the events that end a blocking handler's
+/// (client disconnect, deadline, shutdown); it sees them through awaitables bound to `ctx`
+/// (tether/asio/awaitable.hpp: done, sleep_for, run_blocking; tether::asio::bind_context).
+/// It must not block: a blocking call stalls every connection of that I/O thread — run it
+/// with tether::asio::run_blocking. Exceptions are treated as a blocking handler's.
+///
+/// Lifetimes: take the Context BY VALUE — a `const Context&` parameter of a coroutine refers
+/// to a temporary that is gone after the first suspension (Server::route refuses such a
+/// lambda at compile time). `request` stays valid until the coroutine completes.
+///
+///   server.route("GET", "/slow",
+///       [](tether::Context ctx, const Request& req) -> boost::asio::awaitable<Response> {
+///         if (auto ec = co_await tether::asio::sleep_for(ctx, 2s)) co_return Response{};
+///         co_return Response::text(200, "slept");
+///       });
+using CoroutineHandler =
+    std::function<boost::asio::awaitable<Response>(Context ctx, const Request& request)>;
+
+namespace internal {
+template <class M>
+struct FirstParameter {
+  using type = void;
+};
+template <class R, class A, class... Rest>
+struct FirstParameter<R (*)(A, Rest...)> {
+  using type = A;
+};
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...)> {
+  using type = A;
+};
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...) const> {
+  using type = A;
+};
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...) noexcept> {
+  using type = A;
+};
+template <class C, class R, class A, class... Rest>
+struct FirstParameter<R (C::*)(A, Rest...) const noexcept> {
+  using type = A;
+};
+/// True when F's call operator (or F, a function pointer) visibly takes its first parameter
+/// by reference; generic lambdas cannot be inspected and pass.
+template <class F>
+constexpr bool first_parameter_is_reference() {
+  if constexpr (std::is_pointer_v<F>) {
+    return std::is_reference_v<typename FirstParameter<F>::type>;
+  } else if constexpr (requires { &F::operator(); }) {
+    return std::is_reference_v<typename FirstParameter<decltype(&F::operator())>::type>;
+  } else {
+    return false;
+  }
+}
+}  // namespace internal
 
 /// One access-log record, written when a request is finished.
 struct AccessLogEntry {
@@ -222,7 +299,23 @@ class Server {
   /// known path with another method 405. Call before start(). Throws std::invalid_argument
   /// for a malformed pattern: not starting with '/', a brace that does not enclose a whole
   /// segment, an empty or repeated wildcard name.
+  ///
+  /// A `Handler` (returns Response) is blocking and runs on the worker pool; a coroutine
+  /// (returns boost::asio::awaitable<Response>, see CoroutineHandler) runs on the I/O
+  /// threads. Routes that must answer while every worker is busy — health, metrics, debug
+  /// pages — should be coroutines (or at least never block).
   void route(std::string method, std::string path, Handler handler, RouteOptions options = {});
+  /// A coroutine route. Refuses, at compile time, a lambda whose Context parameter is a
+  /// reference (it would dangle after the first suspension).
+  template <class F>
+  requires std::is_invocable_r_v<boost::asio::awaitable<Response>, F&, Context, const Request&> void
+  route(std::string method, std::string path, F handler, RouteOptions options = {}) {
+    static_assert(!internal::first_parameter_is_reference<F>(),
+                  "a coroutine handler must take its tether::Context by value: a reference "
+                  "parameter dangles after the coroutine's first suspension");
+    route_coroutine(std::move(method), std::move(path), CoroutineHandler(std::move(handler)),
+                    options);
+  }
 
   /// Binds, listens and starts the threads. Throws std::system_error if it cannot bind.
   void start();
@@ -239,6 +332,8 @@ class Server {
   struct Impl;
 
  private:
+  void route_coroutine(std::string method, std::string path, CoroutineHandler handler,
+                       RouteOptions options);
   std::shared_ptr<Impl> impl_;
 };
 
