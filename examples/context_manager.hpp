@@ -1,4 +1,4 @@
-// tether/context_manager.hpp — ContextManager, the tutorials' facade, ported name for name.
+// examples/context_manager.hpp — ContextManager, the tutorials' facade, ported name for name.
 //
 // The Go tutorial "Mastering Context in Go" wraps the context package in a small
 // ContextManager interface. This class is that facade, so code and tests written against it

@@ -1,4 +1,4 @@
-// ContextManager, the tutorials' facade: tether/context_manager.hpp.
+// ContextManager, the tutorials' facade: examples/context_manager.hpp.
 // The first three tests are the tutorial's own tests, ported (cancellation, timeout, values),
 // with ManualClock and latches in place of its sleeps.
 #include "context_manager.hpp"

@@ -74,7 +74,7 @@ inline boost::asio::awaitable<void> done(Context ctx) {
 
 /// Sleeps for `d` or until `ctx` is done, whichever comes first, without holding a thread.
 /// Returns {} when the time passed, else ctx.err() (canceled, deadline_exceeded); if both
-/// happen at once the context wins, as in tether::sleep_for (tether/sync.hpp).
+/// happen at once the context wins, as in tether::sleep_for (tether/sync/sleep.hpp).
 /// Throws boost::system::system_error(operation_aborted) if the coroutine's operation is
 /// cancelled by something else first.
 template <class Rep, class Period>

@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "../support/tcp_proxy.hpp"
+#include "tcp_proxy.hpp"
 #include "pg_server.hpp"
 #include "tether/context.hpp"
 #include "tether/pg.hpp"

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "../support/tcp_proxy.hpp"
+#include "tcp_proxy.hpp"
 #include "tether/context.hpp"
 #include "tether/http.hpp"
 #include "tether/testing/manual_clock.hpp"
