@@ -25,6 +25,10 @@ namespace http = tether::http;
 
 namespace {
 
+// A coroutine route's answer when it is ready at once: computed on the I/O thread (it must
+// not block), handed back without suspending.
+boost::asio::awaitable<http::Response> answer(http::Response r) { co_return r; }
+
 // Starts `server`, saying in plain words which port could not be bound.
 template <class Server>
 void listen(Server& server, std::uint16_t port, const char* what) {
@@ -152,23 +156,26 @@ void Service::start(const tether::Context& ctx) {
                     return users.handle(rctx, req);
                   },
                   {.timeout = options_.timeout});
-  p.server->route("GET", "/healthz", [](const tether::Context&, const http::Request&) {
-    return http::Response::text(200, "ok");
+  // Health, metrics and the debug views never queue behind busy /users handlers: they are
+  // coroutine routes, answered on the I/O threads (their work never blocks: a render under
+  // brief locks), so they stay responsive while every worker is busy.
+  p.server->route("GET", "/healthz", [](tether::Context, const http::Request&) {
+    return answer(http::Response::text(200, "ok"));
   });
-  p.server->route("GET", "/metrics", [this](const tether::Context&, const http::Request&) {
+  p.server->route("GET", "/metrics", [this](tether::Context, const http::Request&) {
     http::Response r = http::Response::text(200, metrics_.render(tether::registry::size()));
     r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return r;
+    return answer(std::move(r));
   });
   // The debug views are snapshots of now: never cached.
   const bool registry_on = options_.registry;
   auto live_view = [registry_on](const char* content_type, std::string (*render)(bool)) {
-    return [=](const tether::Context&, const http::Request&) {
+    return [=](tether::Context, const http::Request&) {
       http::Response r;
       r.headers.set("Content-Type", content_type);
       r.headers.set("Cache-Control", "no-store");
       r.body = render(registry_on);
-      return r;
+      return answer(std::move(r));
     };
   };
   p.server->route("GET", "/debug/contexts.json", live_view("application/json", contexts_json));

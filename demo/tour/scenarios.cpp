@@ -79,8 +79,8 @@ class Observation {
 // True when the call got no answer. tether::http's client reports a 504 as
 // deadline_exceeded and keeps the response: for the tour a 504 is an answer like any other.
 bool no_answer(const Fetched& f) {
-  return f.result.error && !(f.result.error == tether::errc::deadline_exceeded &&
-                             f.result.response.status == 504);
+  return f.result.error &&
+         !(f.result.error == tether::errc::deadline_exceeded && f.result.response.status == 504);
 }
 
 // The response's JSON body (null when it is not JSON), with the call's error noted.

@@ -35,8 +35,8 @@ inline constexpr std::chrono::milliseconds kCallerBudgetBound{300};
 inline constexpr int kSigtermClients = 32;
 inline constexpr std::chrono::milliseconds kSigtermLatency{300};
 /// Handler threads the tour gives the service, so that all kSigtermClients requests run at
-/// once (queued requests would spend their deadline waiting for a worker) and the tour's own
-/// calls (/debug/contexts.json, /metrics) still find a free worker meanwhile.
+/// once (queued requests would spend their deadline waiting for a worker). The tour's own
+/// calls (/debug/contexts.json, /metrics) are coroutine routes: they need no worker.
 inline constexpr int kServiceWorkers = 48;
 
 struct ScenarioResult {
