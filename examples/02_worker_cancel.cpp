@@ -13,8 +13,8 @@
 //
 // Here the worker reports each unit of work on a channel, and main cancels after three of
 // them (instead of sleeping and hoping), then joins the thread: nothing outlives main.
-#include <tether/sync/channel.hpp>
 #include <tether/context.hpp>
+#include <tether/sync/channel.hpp>
 #include <tether/sync/sleep.hpp>
 
 #include <chrono>

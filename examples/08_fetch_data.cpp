@@ -13,8 +13,8 @@
 // Here the producer runs in a tether::Group under the same context: when the caller's
 // context ends, the producer's wait ends too, and the Group joins it before fetch_data
 // returns. No thread outlives the call.
-#include <tether/sync/channel.hpp>
 #include <tether/context.hpp>
+#include <tether/sync/channel.hpp>
 #include <tether/sync/group.hpp>
 #include <tether/sync/sleep.hpp>
 

@@ -14,8 +14,8 @@
 // once two jobs are in flight, so the run is deterministic.
 #include <signal.h>
 #include <unistd.h>
-#include <tether/sync/channel.hpp>
 #include <tether/context.hpp>
+#include <tether/sync/channel.hpp>
 #include <tether/sync/group.hpp>
 #include <tether/sync/signal.hpp>
 #include <tether/sync/sleep.hpp>

@@ -17,8 +17,8 @@
 #include <string>
 #include <thread>
 
-#include "tcp_proxy.hpp"
 #include "pg_server.hpp"
+#include "tcp_proxy.hpp"
 #include "tether/context.hpp"
 #include "tether/pg.hpp"
 
