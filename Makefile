@@ -11,12 +11,16 @@
 #                       (~10 min); writes bench/results/last-run.{json,png}, and, only if
 #                       the machine was quiet enough for every verdict, publishes it to
 #                       bench/results/latest.{json,png} and docs/performance.md
+#                       then the HTTP family (make bench-http)
+#   make bench-http     tether::http (coroutine and blocking handlers) against Go's net/http:
+#                       requests/s, p99, disconnect -> context done (~2 min; bench/http/run.sh,
+#                       build-bench/results/http.txt; a verdict only on a quiet machine)
 #   make bench-instructions   instructions per core operation under Callgrind against the
 #                       std::stop_source floor, bounds checked (deterministic; CI runs it)
 #   make bench-quick    the same, briefly, to check it all works (rough numbers, written to
 #                       build-bench/results/); also: make bench QUICK=1
 
-.PHONY: help demo serve test load bench bench-quick bench-instructions
+.PHONY: help demo serve test load bench bench-quick bench-http bench-instructions
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -35,9 +39,14 @@ load:
 
 bench:
 	bash bench/run.sh $(if $(QUICK),--quick)
+	bash bench/http/run.sh $(if $(QUICK),--quick)
 
 bench-quick:
 	bash bench/run.sh --quick
+	bash bench/http/run.sh --quick
+
+bench-http:
+	bash bench/http/run.sh
 
 bench-instructions:
 	bash bench/instructions.sh

@@ -18,7 +18,7 @@ test_packages=0
 for extra in "$@"; do
   case "$extra" in
     test) test_packages=1 ;;
-    bench) packages+=(golang-go gnuplot-nox valgrind) ;;
+    bench) packages+=(golang-go gnuplot-nox valgrind wrk) ;;
     instructions) packages+=(valgrind) ;;
     *) echo "setup.sh: unknown profile '$extra'" >&2; exit 2 ;;
   esac

@@ -25,6 +25,7 @@ esac
 duration=5 rounds=3 disconnects=2000
 [[ $quick -eq 1 ]] && duration=1 rounds=1 disconnects=200
 
+bash scripts/setup.sh bench  # golang-go, wrk (Debian packages)
 for tool in go wrk; do
   command -v "$tool" >/dev/null || {
     echo "bench/http/run.sh: $tool is missing (apt-get install golang-go wrk)" >&2
@@ -39,7 +40,8 @@ load_at_start=$(cut -d' ' -f1 /proc/loadavg)
 
 echo "== build: $build (Release), target tether_http_bench"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_BUILD_BENCH=ON \
-  -DTETHER_BUILD_TESTS=OFF -DTETHER_BUILD_EXAMPLES=OFF -DTETHER_BUILD_DEMO=OFF >/dev/null
+  -DTETHER_BUILD_TESTS=OFF -DTETHER_BUILD_EXAMPLES=OFF -DTETHER_BUILD_DEMO=OFF \
+  -DTETHER_BUILD_MODULES=ON >/dev/null
 cmake --build "$build" -j2 --target tether_http_bench
 tether="$build/bench/http/tether_http_bench"
 
