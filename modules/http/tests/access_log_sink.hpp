@@ -37,4 +37,11 @@ class AccessLogSink {
   std::vector<tether::http::AccessLogEntry> entries_;
 };
 
+/// Default server options whose access log goes to `log`.
+inline tether::http::ServerOptions options_with(AccessLogSink& log) {
+  tether::http::ServerOptions o;
+  o.access_log = log.sink();
+  return o;
+}
+
 }  // namespace tether_test

@@ -171,9 +171,7 @@ TEST(HttpBadInput, TransferEncodingWhoseLastCodingIsNotChunkedIs400) {
 
 TEST(HttpBadInput, AHandlerThatThrowsGets500WithoutItsMessageWhichGoesToTheLog) {
   AccessLogSink log;
-  ServerOptions o;
-  o.access_log = log.sink();
-  Server server(tether::background(), o);
+  Server server(tether::background(), tether_test::options_with(log));
   server.route("GET", "/boom", [](const tether::Context&, const Request&) -> Response {
     throw std::runtime_error("secret: db password is hunter2");
   });

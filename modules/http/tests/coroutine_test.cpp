@@ -33,13 +33,8 @@ using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
+using tether_test::options_with;
 using tether_test::RawSocket;
-
-ServerOptions options_with(AccessLogSink& log) {
-  ServerOptions o;
-  o.access_log = log.sink();
-  return o;
-}
 
 // A coroutine route that waits for its context and reports how it ended.
 struct WaitForContext {

@@ -22,6 +22,7 @@ using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
+using tether_test::options_with;
 using tether_test::RawSocket;
 
 constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -46,12 +47,6 @@ struct BlockingHandler {
     return Response::text(200, "finished");
   }
 };
-
-ServerOptions options_with(AccessLogSink& log) {
-  ServerOptions o;
-  o.access_log = log.sink();
-  return o;
-}
 
 TEST(HttpServer, ServesRouteAndEchoesTraceInSameTrace) {
   AccessLogSink log;
