@@ -3,7 +3,7 @@
 
 Reads the text output of Go's suites (`go test -run XXX -bench . -benchmem context`, or the
 compiled test binary with the same flags, and bench/go/scale) and the JSON output of
-tether_bench (Google Benchmark), prints one table, judges every target (issues 4 and 13),
+tether_bench (Google Benchmark), prints one table, judges every target (docs/performance.md, "Targets"),
 and writes the whole comparison as JSON plus a PNG chart of the ratios (gnuplot,
 bench/ratios.gp).
 

@@ -9,7 +9,7 @@
 #   * disconnect → request context done, p50/p90/p99: one client process
 #     (tether_http_bench disconnect-client) closes its socket mid-request and times the UDP
 #     datagram the handler sends when its context is done (the same hop on both sides).
-# Targets (issue 14): coroutine ≥ 1.2× Go's req/s, blocking ≥ 1.0×, p99 ≤ Go's, disconnect
+# Targets (docs/performance.md): coroutine ≥ 1.2× Go's req/s, blocking ≥ 1.0×, p99 ≤ Go's, disconnect
 # p50 ≤ Go's. Each figure is the median of the rounds (the spread is printed beside it).
 # A verdict is given only when the machine was quiet: bench/quiet.py measures, round by
 # round, the CPU other processes used (the 1-minute load average is recorded too, but it

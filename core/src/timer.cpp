@@ -104,7 +104,7 @@ constexpr std::size_t kCompactAtLeast = 64;
 /// removal of the earliest one sifts through every level of the heap. Why three quarters:
 /// a compaction rewrites the heap_index of every node it keeps, and with a million live
 /// timeouts each of those is a cache miss; compacting at a quarter kept 3 nodes per cancel
-/// (amortized), at three quarters 1/3 (issue 13: oldest-first cancel at n = 1e6 went from
+/// (amortized), at three quarters 1/3 (oldest-first cancel at n = 1e6 went from
 /// 2.6x to about 1.5x the cost at n = 1e3). The price: a heap holds up to 4 entries (16
 /// bytes each) per armed deadline instead of 4/3.
 struct alignas(64) Shard {
