@@ -84,5 +84,29 @@ class CompareAppliesTheRuleTest(unittest.TestCase):
         self.assertEqual(compare.time_verdict(True, loads["CancelTree"], 1.2), "no verdict")
 
 
+class EveryRoundTest(unittest.TestCase):
+    def test_common_parent_cancel_is_judged_by_its_worst_round(self):
+        go = {"runs_ns": [540.0, 480.0, 400.0]}
+        tether = {"runs_ns": [297.0, 300.0, 290.0]}
+        worst = compare.worst_round_ratio("CommonParentCancel", go, tether)
+        self.assertAlmostEqual(worst, 290.0 / 400.0)  # 0.725: the median ratio (0.625) hides it
+
+    def test_other_families_have_no_every_round_rule(self):
+        self.assertIsNone(compare.worst_round_ratio("WithTimeout/concurrency=40",
+                                                    {"runs_ns": [1.0]}, {"runs_ns": [2.0]}))
+
+    def test_a_target_missed_in_one_round_is_missed(self):
+        go = {"ns_per_op": 480.0, "runs_ns": [540.0, 480.0, 400.0], "spread": 0.3,
+              "allocs_per_op": 2.0}
+        tether = {"ns_per_op": 297.0, "runs_ns": [297.0, 300.0, 290.0], "spread": 0.03,
+                  "counters": {}}
+        loads = {"CommonParentCancel": {"load": 1.3, "others_cpu": 0.01}}
+        rows = compare.build_rows({"CommonParentCancel": go}, {"CommonParentCancel": tether},
+                                  loads, 1.2)
+        row = next(r for r in rows if r["benchmark"] == "CommonParentCancel")
+        self.assertLess(row["ratio"], 0.7)
+        self.assertEqual(row["verdict"], "MISSED")
+
+
 if __name__ == "__main__":
     unittest.main()
