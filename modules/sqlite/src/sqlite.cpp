@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 namespace tether::sqlite {
 namespace {
@@ -33,6 +34,38 @@ class SqliteCategory final : public std::error_category {
   std::string message(int ev) const override { return sqlite3_errstr(ev); }
   std::error_condition default_error_condition(int ev) const noexcept override {
     return {ev & 0xff, condition_category()};
+  }
+  // Equal to its primary code's sqlite::errc and to its tether::sql::errc condition.
+  bool equivalent(int ev, const std::error_condition& cond) const noexcept override {
+    if (cond.category() == sql::category()) {
+      const auto portable = portable_condition(ev);
+      return portable && cond == *portable;
+    }
+    return cond == default_error_condition(ev);
+  }
+
+ private:
+  static std::optional<sql::errc> portable_condition(int ev) noexcept {
+    switch (ev & 0xff) {
+      case SQLITE_CONSTRAINT:
+        return sql::errc::constraint_violation;
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return sql::errc::busy;
+      case SQLITE_ERROR:
+        return sql::errc::invalid_statement;
+      case SQLITE_MISMATCH:
+      case SQLITE_RANGE:
+      case SQLITE_TOOBIG:
+        return sql::errc::invalid_data;
+      case SQLITE_READONLY:
+        return sql::errc::read_only;
+      case SQLITE_CANTOPEN:
+      case SQLITE_NOTADB:
+        return sql::errc::unavailable;
+      default:
+        return std::nullopt;
+    }
   }
 };
 
@@ -114,6 +147,7 @@ int bind(sqlite3_stmt* stmt, std::span<const Param> params) {
         rc = sqlite3_bind_null(stmt, idx);
         break;
       case Param::Kind::integer:
+      case Param::Kind::boolean:
         rc = sqlite3_bind_int64(stmt, idx, p.integer());
         break;
       case Param::Kind::real:
@@ -339,6 +373,7 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
 
   std::vector<Row> rows;
   std::vector<std::string> columns;
+  std::int64_t affected = 0;  // rows changed by the (last) statement
   bool first = true;
   for (skip_separators(sql); !sql.empty(); skip_separators(sql)) {
     if (ctx.err()) return context_error(ctx, "not started: \"" + excerpt(sql) + "\"");
@@ -352,9 +387,11 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
       for (int i = 0, n = sqlite3_column_count(prepared->stmt.get()); i < n; ++i)
         columns.emplace_back(sqlite3_column_name(prepared->stmt.get(), i));
     }
+    const std::int64_t before = sqlite3_total_changes64(db);
     if (auto done = step_all(ctx, db, *prepared, out ? &rows : nullptr); !done) return done;
+    affected = sqlite3_total_changes64(db) - before;
   }
-  if (out) *out = Rows(std::move(columns), std::move(rows));
+  if (out) *out = Rows(std::move(columns), std::move(rows), affected);
   return {};
 }
 

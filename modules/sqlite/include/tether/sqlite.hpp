@@ -27,13 +27,16 @@
 //     the moment it ends. A context that never ends waits for the lock as long as it takes.
 //
 // Errors are values, not exceptions: every call returns a Result<T>, which holds either
-// the value or an Error {code, message}. `code` is either an SQLite result code in
-// sqlite::category() (compare with tether::sqlite::errc, e.g. errc::constraint), or — when
-// the context ended — the context's own error (tether::errc::canceled or
-// deadline_exceeded), with what SQLite was doing in `message`. When an interrupted
-// statement made SQLite roll back the enclosing transaction, Error::rolled_back is true and
-// the message says so. Misuse of the row accessors (a column index out of range, asking
-// for text from an integer) throws, like std::vector::at and std::get.
+// the value or an Error {code, message, ...}. Values, rows and errors are tether::sql's
+// (<tether/sql.hpp>), the same types tether::pg returns. `code` is either an SQLite result
+// code in sqlite::category() — compare it with tether::sql::errc for a portable test
+// (errc::constraint_violation), or with tether::sqlite::errc for SQLite's primary code
+// (errc::constraint) — or, when the context ended, the context's own error
+// (tether::errc::canceled or deadline_exceeded), with what SQLite was doing in `message`.
+// When an interrupted statement made SQLite roll back the enclosing transaction,
+// Error::rolled_back is true and the message says so. Misuse of the row accessors (a
+// column index out of range, asking for text from an integer) throws, like
+// std::vector::at.
 //
 // Thread safety: a Connection is used by one thread at a time (it may move between
 // threads); different Connections are independent. The context may be cancelled from any
@@ -60,13 +63,18 @@
 
 #include "tether/context.hpp"
 #include "tether/result.hpp"
+#include "tether/sql.hpp"
 
 namespace tether::sqlite {
 
 // ---- errors ----------------------------------------------------------------------------
 
 /// The error category of SQLite result codes: value() is the (extended) SQLite result
-/// code, message() is sqlite3_errstr's text. Its name is "sqlite".
+/// code, message() is sqlite3_errstr's text. Its name is "sqlite". Its codes also compare
+/// equal to tether::sql::errc conditions: CONSTRAINT -> constraint_violation, BUSY and
+/// LOCKED -> busy, ERROR (SQLite's generic SQL error: syntax, unknown table or column, an
+/// error raised by a function) -> invalid_statement, MISMATCH, RANGE and TOOBIG ->
+/// invalid_data, READONLY -> read_only, CANTOPEN and NOTADB -> unavailable.
 const std::error_category& category() noexcept;
 
 /// The primary SQLite result codes worth testing for; an error_code of category() compares
@@ -90,127 +98,18 @@ inline std::error_condition make_error_condition(errc e) noexcept {
   return {static_cast<int>(e), condition_category()};
 }
 
-/// Why a call failed: an error code plus a human-readable message.
-///
-/// `code` is an SQLite result code (category()) or, when the context ended, the context's
-/// error (tether::errc). `message` is SQLite's own message (sqlite3_errmsg), or for a
-/// context error the context's cause followed by what was interrupted.
-struct Error {
-  std::error_code code;
-  std::string message;
-  /// True when SQLite rolled back the enclosing transaction because the statement was
-  /// interrupted (the message says so too). Only ever set together with a context error.
-  bool rolled_back = false;
-};
+// ---- values and errors: tether::sql's, shared with tether::pg -------------------------
 
-/// Either a value or an Error: what every call returns. Test it like a pointer; see
-/// tether/result.hpp.
-///
-///   auto rows = db.query(ctx, "SELECT 1");
-///   if (!rows) return rows.error();
-///   use(*rows);
+using sql::Blob;
+using sql::Error;
+using sql::Null;
+using sql::Param;
+using sql::Row;
+using sql::Rows;
+using sql::Value;
+/// Either a value or an Error: what every call returns (tether::sql::Result).
 template <class T>
-using Result = tether::Result<T, Error>;
-
-// ---- values ----------------------------------------------------------------------------
-
-/// SQL NULL, as a parameter or a column value.
-struct Null {
-  friend bool operator==(Null, Null) noexcept { return true; }
-};
-/// A BLOB column value (owned bytes).
-using Blob = std::vector<std::byte>;
-
-/// One column value of a result row, in SQLite's own storage class.
-using Value = std::variant<Null, std::int64_t, double, std::string, Blob>;
-
-/// A statement parameter: a view of the argument (it does not own text or blob bytes; the
-/// arguments outlive the call). Built implicitly from integers, bool, floating point,
-/// anything convertible to std::string_view (text), Blob or std::span<const std::byte>
-/// (blob), Null / nullptr / std::nullopt (NULL), and std::optional<T> of those.
-class Param {
- public:
-  enum class Kind { null, integer, real, text, blob };
-
-  Param(Null) noexcept {}            // NOLINT: implicit
-  Param(std::nullptr_t) noexcept {}  // NOLINT: implicit
-  Param(std::nullopt_t) noexcept {}  // NOLINT: implicit
-  template <class I>
-  requires std::is_integral_v<I> Param(I i)
-  noexcept : kind_(Kind::integer), i_(static_cast<std::int64_t>(i)) {}  // NOLINT
-  template <class F>
-  requires std::is_floating_point_v<F> Param(F f)
-  noexcept : kind_(Kind::real), d_(static_cast<double>(f)) {}  // NOLINT
-  template <class S>
-  requires(std::is_convertible_v<const S&, std::string_view> &&
-           !std::is_same_v<std::decay_t<S>, std::nullptr_t>) Param(const S& s)
-  noexcept : kind_(Kind::text), text_(std::string_view(s)) {}                    // NOLINT
-  Param(std::span<const std::byte> b) noexcept : kind_(Kind::blob), blob_(b) {}  // NOLINT
-  Param(const Blob& b) noexcept : kind_(Kind::blob), blob_(b) {}                 // NOLINT
-  template <class T>
-  Param(const std::optional<T>& o) : Param(o ? Param(*o) : Param(Null{})) {}  // NOLINT
-
-  Kind kind() const noexcept { return kind_; }
-  std::int64_t integer() const noexcept { return i_; }
-  double real() const noexcept { return d_; }
-  std::string_view text() const noexcept { return text_; }
-  std::span<const std::byte> blob() const noexcept { return blob_; }
-
- private:
-  Kind kind_ = Kind::null;
-  std::int64_t i_ = 0;
-  double d_ = 0;
-  std::string_view text_;
-  std::span<const std::byte> blob_;
-};
-
-/// One result row. get<T>(i) reads column i (0-based) as T:
-///   * std::int64_t (or any integral type): an INTEGER column;
-///   * double: a REAL or INTEGER column;
-///   * std::string / std::string_view (a view into the row): a TEXT column;
-///   * Blob: a BLOB column; std::span<const std::byte>: a view of it;
-///   * std::optional<T> of the above: std::nullopt for NULL.
-/// A NULL read as a non-optional T, or a column of another storage class, throws
-/// std::bad_variant_access; an index out of range throws std::out_of_range.
-class Row {
- public:
-  Row() = default;
-  explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
-
-  std::size_t size() const noexcept { return values_.size(); }
-  /// Column i's value; throws std::out_of_range.
-  const Value& at(std::size_t i) const { return values_.at(i); }
-  /// True if column i is NULL; throws std::out_of_range.
-  bool is_null(std::size_t i) const { return std::holds_alternative<Null>(at(i)); }
-
-  template <class T>
-  T get(std::size_t i) const;
-
-  friend bool operator==(const Row&, const Row&) = default;
-
- private:
-  std::vector<Value> values_;
-};
-
-/// The rows of a query, fully read, plus the column names.
-class Rows {
- public:
-  Rows() = default;
-  Rows(std::vector<std::string> columns, std::vector<Row> rows)
-      : columns_(std::move(columns)), rows_(std::move(rows)) {}
-
-  const std::vector<std::string>& columns() const noexcept { return columns_; }
-  std::size_t size() const noexcept { return rows_.size(); }
-  bool empty() const noexcept { return rows_.empty(); }
-  const Row& operator[](std::size_t i) const { return rows_[i]; }
-  const Row& at(std::size_t i) const { return rows_.at(i); }
-  auto begin() const noexcept { return rows_.begin(); }
-  auto end() const noexcept { return rows_.end(); }
-
- private:
-  std::vector<std::string> columns_;
-  std::vector<Row> rows_;
-};
+using Result = sql::Result<T>;
 
 // ---- the connection ---------------------------------------------------------------------
 
@@ -286,39 +185,6 @@ class Connection {
                    Rows* out);
   void* db_ = nullptr;  // sqlite3*
 };
-
-// ---- Row::get ------------------------------------------------------------------------
-
-namespace internal {
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-}  // namespace internal
-
-template <class T>
-T Row::get(std::size_t i) const {
-  const Value& v = at(i);
-  if constexpr (internal::is_optional<T>::value) {
-    if (std::holds_alternative<Null>(v)) return std::nullopt;
-    return get<typename T::value_type>(i);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return std::get<std::int64_t>(v) != 0;
-  } else if constexpr (std::is_integral_v<T>) {
-    return static_cast<T>(std::get<std::int64_t>(v));
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (const auto* n = std::get_if<std::int64_t>(&v)) return static_cast<T>(*n);
-    return static_cast<T>(std::get<double>(v));
-  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
-    return T(std::get<std::string>(v));
-  } else if constexpr (std::is_same_v<T, Blob>) {
-    return std::get<Blob>(v);
-  } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
-    return T(std::get<Blob>(v));
-  } else {
-    static_assert(sizeof(T) == 0, "Row::get<T>: unsupported type");
-  }
-}
 
 }  // namespace tether::sqlite
 
