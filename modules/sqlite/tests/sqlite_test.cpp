@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -161,6 +162,47 @@ TEST_F(SqliteTest, CodesMapToThePortableSqlConditions) {
   // error; SQLite's own busy code (a connection that never waits) is the busy condition.
   EXPECT_EQ(std::error_code(SQLITE_BUSY_SNAPSHOT, sq::category()), tether::sql::errc::busy);
   EXPECT_EQ(std::error_code(SQLITE_LOCKED, sq::category()), tether::sql::errc::busy);
+}
+
+TEST_F(SqliteTest, CreateFunctionRegistersAScalarFunctionWithTypedArgumentsAndErrors) {
+  sq::Connection db = open();
+  auto ctx = tether::background();
+  ASSERT_TRUE(db.create_function("describe", -1, [](std::span<const sq::Value> args) {
+    std::string out;
+    for (const sq::Value& v : args) out += std::to_string(v.index());
+    return sq::Result<sq::Value>(out);
+  }));
+  ASSERT_TRUE(db.create_function(
+      "twice", 1,
+      [](std::span<const sq::Value> args) -> sq::Result<sq::Value> {
+        if (const auto* n = std::get_if<std::int64_t>(&args[0])) return sq::Value(*n * 2);
+        if (std::holds_alternative<std::string>(args[0])) throw std::runtime_error("no text");
+        return sq::Error{.code = {}, .message = "twice() takes an integer"};
+      },
+      /*deterministic=*/true));
+  ASSERT_TRUE(db.create_function(
+      "bytes", 0, [](std::span<const sq::Value>) { return sq::Result<sq::Value>(sq::Blob{}); }));
+  auto rows = db.query(ctx, "SELECT describe(NULL, 1, 2.5, 'x', x'00'), twice(21), bytes()");
+  ASSERT_TRUE(rows) << rows.error().message;
+  EXPECT_EQ(rows->at(0).get<std::string>(0), "01234") << "Null, int, double, text, blob";
+  EXPECT_EQ(rows->at(0).get<int>(1), 42);
+  EXPECT_EQ(rows->at(0).get<sq::Blob>(2), sq::Blob{}) << "an empty blob, not NULL";
+
+  auto refused = db.query(ctx, "SELECT twice(1.5)");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "twice() takes an integer");
+  EXPECT_EQ(refused.error().code, tether::sql::errc::invalid_statement);
+  auto thrown = db.query(ctx, "SELECT twice('a')");
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(thrown.error().message, "no text");
+  auto arity = db.query(ctx, "SELECT twice(1, 2)");
+  ASSERT_FALSE(arity) << "registered with one argument";
+
+  db.close();
+  auto closed = db.create_function(
+      "f", 0, [](std::span<const sq::Value>) { return sq::Result<sq::Value>(sq::Null{}); });
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, sq::errc::misuse);
 }
 
 TEST_F(SqliteTest, WrongParameterCountIsARangeError) {

@@ -49,7 +49,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -174,6 +176,26 @@ class Connection {
   /// left to finalize.
   void close() noexcept;
 
+  /// Registers (or replaces) the SQL scalar function `name` with `arity` arguments (-1: any
+  /// number) on this connection:
+  ///
+  ///   namespace sq = tether::sqlite;
+  ///   db.create_function("twice", 1, [](std::span<const sq::Value> args) -> sq::Result<sq::Value>
+  ///   {
+  ///     if (const auto* n = std::get_if<std::int64_t>(&args[0])) return sq::Value(*n * 2);
+  ///     return sq::Error{.code = {}, .message = "twice() takes an integer"};
+  ///   });
+  ///
+  /// `fn` runs on the thread executing the statement, while that statement runs; it must
+  /// not use this connection. A returned Error's message becomes the statement's SQL error
+  /// (SQLITE_ERROR, so sql::errc::invalid_statement); an exception escaping `fn` does too.
+  /// `deterministic`: the same arguments always give the same result, so SQLite may
+  /// compute it once per statement and allow it in indexes and CHECK constraints. Returns
+  /// errc::misuse on a closed connection.
+  using Function = std::function<Result<Value>(std::span<const Value> args)>;
+  Result<void> create_function(std::string_view name, int arity, Function fn,
+                               bool deterministic = false);
+
   /// The raw sqlite3* handle (as void*, to keep sqlite3.h out of this header), for
   /// features tether does not wrap. Do not close it, and do not install a progress or busy
   /// handler on it: exec/query own those.
@@ -184,6 +206,93 @@ class Connection {
   Result<void> run(const Context& ctx, std::string_view sql, std::span<const Param> params,
                    Rows* out);
   void* db_ = nullptr;  // sqlite3*
+};
+
+// ---- the pool -------------------------------------------------------------------------
+
+class Pool;
+
+/// A connection borrowed from a Pool; gives it back when destroyed. Move-only; use it like
+/// a pointer to Connection.
+class Lease {
+ public:
+  Lease() noexcept = default;
+  Lease(Lease&& other) noexcept = default;
+  Lease& operator=(Lease&& other) noexcept;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { release(); }
+
+  Connection& operator*() const noexcept { return *conn_; }
+  Connection* operator->() const noexcept { return conn_.get(); }
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+  /// Gives the connection back to the pool now (see Pool for what happens to it).
+  void release() noexcept;
+
+  struct State;
+
+ private:
+  friend class Pool;
+  Lease(std::shared_ptr<State> pool, std::unique_ptr<Connection> conn) noexcept
+      : pool_(std::move(pool)), conn_(std::move(conn)) {}
+  std::shared_ptr<State> pool_;
+  std::unique_ptr<Connection> conn_;
+};
+
+/// A bounded pool of connections to one database file. A Connection is used by one thread
+/// at a time and opening one costs more than a short query; a Pool keeps the idle ones.
+///
+///   tether::sqlite::Pool pool({.path = "app.db", .max_connections = 8,
+///                              .on_open = [](tether::sqlite::Connection& c) {
+///                                return c.exec(tether::background(), "PRAGMA foreign_keys = ON");
+///                              }});
+///   auto db = pool.acquire(ctx);        // waits for a free connection, or for ctx
+///   if (!db) return db.error();
+///   auto rows = (*db)->query(ctx, "SELECT name FROM users WHERE id = ?", 42);
+///
+/// acquire() hands out an idle connection; failing that opens a new one (running
+/// Options::on_open on it) while fewer than max_connections are open; failing that waits
+/// for one to come back, or for the context to end (then it returns the context's error).
+/// A connection comes back when its Lease is destroyed: if it was left inside a
+/// transaction — an explicit BEGIN never finished, or one a cancelled statement left open
+/// — it is rolled back first, so the next user never inherits it; a connection that cannot
+/// be rolled back, or was closed, is dropped, and its slot is free again. Statements never
+/// outlive a call (see Connection), so a cancelled one leaves nothing else behind.
+/// Destroying the pool closes the idle connections; leases still out close theirs when
+/// they are destroyed.
+///
+/// Thread safety: every Pool member may be called from any thread at once; a Lease (and
+/// its Connection) is used by one thread at a time. What blocks: acquire() waits for a
+/// connection (bounded by the context) and opens new ones on the calling thread; a Lease's
+/// destructor runs the ROLLBACK, if one is needed, on the releasing thread.
+class Pool {
+ public:
+  struct Options {
+    std::string path;
+    OpenFlags flags = OpenFlags::read_write | OpenFlags::create;
+    std::size_t max_connections = 4;  ///< at least 1
+    /// Run once on each newly opened connection before it is first handed out (register
+    /// functions, set PRAGMAs). An error is returned by that acquire(), and the connection
+    /// is closed.
+    std::function<Result<void>(Connection&)> on_open = {};
+  };
+  explicit Pool(Options options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// A connection: an idle one, a new one if fewer than max_connections are open, or the
+  /// next one given back. The context's error if ctx ends first; errc::misuse if the pool
+  /// is being destroyed; open()'s or on_open's error if a new connection failed.
+  Result<Lease> acquire(const Context& ctx);
+  /// Connections open (idle + leased + being opened).
+  std::size_t open_count() const;
+  /// Connections waiting in the pool.
+  std::size_t idle_count() const;
+
+ private:
+  Result<Lease> open_new();
+  std::shared_ptr<Lease::State> state_;
 };
 
 }  // namespace tether::sqlite
