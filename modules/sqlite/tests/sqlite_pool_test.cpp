@@ -77,7 +77,7 @@ TEST_F(SqlitePoolTest, AcquireOnAnExhaustedPoolEndsWithTheContext) {
   ASSERT_TRUE(held);
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   auto waiter = std::async(std::launch::async, [&pool, c = ctx] { return pool.acquire(c); });
-  ASSERT_TRUE(context_test::eventually([&] { return registered_children(ctx) > 0; }))
+  ASSERT_TRUE(context_test::eventually([&c = ctx] { return registered_children(c) > 0; }))
       << "acquire() never waited";
   cancel();
   auto r = waiter.get();
@@ -95,7 +95,7 @@ TEST_F(SqlitePoolTest, AcquireWaitsForAGivenBackConnection) {
   sq::Connection* conn = &**held;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   auto waiter = std::async(std::launch::async, [&pool, c = ctx] { return pool.acquire(c); });
-  ASSERT_TRUE(context_test::eventually([&] { return registered_children(ctx) > 0; }));
+  ASSERT_TRUE(context_test::eventually([&c = ctx] { return registered_children(c) > 0; }));
   held->release();
   auto r = waiter.get();
   ASSERT_TRUE(r) << r.error().message;
