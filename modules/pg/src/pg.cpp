@@ -782,6 +782,52 @@ struct Lease::State {
     }
     cv.notify_one();
   }
+
+  // One pass over the idle connections, newest first, with `lock` held (released while a
+  // candidate is probed): returns one that is healthy or, probed, has settled meanwhile;
+  // drops one found dead (a server restart). nullptr when none is; then `retry` says a dead
+  // one was dropped, so the rest deserve another look.
+  std::unique_ptr<Connection> take_idle(std::unique_lock<std::mutex>& lock, bool& retry) {
+    std::size_t still_settling = 0;
+    for (std::size_t i = idle.size(); i-- > 0;) {
+      if (idle[i]->settling() && !idle[i]->probe() && idle[i]->settling()) {
+        ++still_settling;
+        continue;
+      }
+      std::unique_ptr<Connection> conn = std::move(idle[i]);
+      idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
+      lock.unlock();
+      const bool alive = conn->probe();
+      if (!alive) conn.reset();  // died while idle, or closed while settling
+      lock.lock();
+      if (alive) return conn;
+      --open;
+      break;
+    }
+    retry = still_settling != idle.size();
+    return nullptr;
+  }
+
+  // With only settling connections idle: settles the oldest on this thread, within ctx
+  // (`lock` released meanwhile). Returns it if it became healthy; otherwise puts it back
+  // (ctx ended first: still settling) or drops it (closed: out of grace).
+  std::unique_ptr<Connection> settle_oldest(const Context& ctx,
+                                            std::unique_lock<std::mutex>& lock) {
+    std::unique_ptr<Connection> conn = std::move(idle.front());
+    idle.erase(idle.begin());
+    lock.unlock();
+    const bool settled = conn->settle(ctx);
+    const bool still_settling = !settled && conn->is_open() && conn->settling();
+    if (!settled && !still_settling) conn.reset();
+    lock.lock();
+    if (settled) return conn;
+    if (still_settling) {
+      idle.push_back(std::move(conn));
+    } else {
+      --open;
+    }
+    return nullptr;
+  }
 };
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -831,69 +877,32 @@ Result<Lease> Pool::acquire(const Context& ctx) {
   Lease::State& s = *state;
   Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
   bool armed = false;
+  std::unique_lock lock(s.mu);
   auto finish = [&](Result<Lease> r) {
+    lock.unlock();
     if (armed) wake.stop_and_wait();  // never with s.mu held: the callback takes it
     return r;
   };
-  std::unique_lock lock(s.mu);
   while (true) {
-    if (s.closed) {
-      lock.unlock();
-      return finish(Error{make_error_code(errc::pool_closed), "the pool is closed", {}});
-    }
+    if (s.closed) return finish(Error{make_error_code(errc::pool_closed), "the pool is closed"});
     if (ctx.err()) {
-      const std::size_t max = s.max_connections;
-      lock.unlock();
-      return finish(context_error(
-          ctx, "waiting for a free connection (all " + std::to_string(max) + " in use)"));
+      return finish(context_error(ctx, "waiting for a free connection (all " +
+                                           std::to_string(s.max_connections) + " in use)"));
     }
-    // An idle connection that is healthy, or has settled meanwhile (probed, no waiting).
-    std::size_t still_settling = 0;
-    for (std::size_t i = s.idle.size(); i-- > 0;) {
-      if (s.idle[i]->settling() && !s.idle[i]->probe() && s.idle[i]->settling()) {
-        ++still_settling;
-        continue;
-      }
-      std::unique_ptr<Connection> conn = std::move(s.idle[i]);
-      s.idle.erase(s.idle.begin() + static_cast<std::ptrdiff_t>(i));
-      lock.unlock();
-      if (conn->probe()) return finish(Lease(state, std::move(conn)));
-      conn.reset();  // died while idle (a server restart), or closed while settling
-      lock.lock();
-      --s.open;
-      break;
-    }
-    if (still_settling != s.idle.size()) continue;  // one was taken out: look again
-    if (s.open >= s.max_connections && still_settling > 0) {
+    bool retry = false;
+    if (auto conn = s.take_idle(lock, retry)) return finish(Lease(state, std::move(conn)));
+    if (retry) continue;
+    if (s.open >= s.max_connections && !s.idle.empty()) {
       // Only settling connections to wait for: settle the oldest here, within ctx.
-      std::unique_ptr<Connection> conn = std::move(s.idle.front());
-      s.idle.erase(s.idle.begin());
-      lock.unlock();
-      if (conn->settle(ctx)) return finish(Lease(state, std::move(conn)));
-      const bool open = conn->is_open() && conn->settling();  // ctx ended meanwhile
-      lock.lock();
-      if (open) {
-        s.idle.push_back(std::move(conn));
-      } else {
-        --s.open;
-        lock.unlock();
-        conn.reset();
-        lock.lock();
-      }
+      if (auto conn = s.settle_oldest(ctx, lock)) return finish(Lease(state, std::move(conn)));
       continue;
     }
     if (s.open < s.max_connections) {
       ++s.open;
       lock.unlock();
-      auto conn = Connection::connect(ctx, s.conninfo, s.options);
-      if (!conn) {
-        lock.lock();
-        --s.open;
-        s.cv.notify_one();
-        lock.unlock();
-        return finish(conn.error());
-      }
-      return finish(Lease(state, std::make_unique<Connection>(std::move(*conn))));
+      Result<Lease> opened = open_new(ctx);
+      lock.lock();
+      return finish(std::move(opened));
     }
     if (!armed) {
       armed = true;
@@ -908,6 +917,19 @@ Result<Lease> Pool::acquire(const Context& ctx) {
     }
     s.cv.wait(lock);
   }
+}
+
+// Connects for a slot acquire() reserved (s.open counts it); frees the slot on failure.
+Result<Lease> Pool::open_new(const Context& ctx) {
+  Lease::State& s = *state_;
+  auto conn = Connection::connect(ctx, s.conninfo, s.options);
+  if (conn) return Lease(state_, std::make_unique<Connection>(std::move(*conn)));
+  {
+    std::lock_guard lock(s.mu);
+    --s.open;
+  }
+  s.cv.notify_one();
+  return conn.error();
 }
 
 }  // namespace tether::pg

@@ -288,6 +288,7 @@ class Pool {
   std::size_t idle_count() const;
 
  private:
+  Result<Lease> open_new(const Context& ctx);
   std::shared_ptr<Lease::State> state_;
 };
 
