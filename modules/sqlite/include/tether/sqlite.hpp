@@ -38,13 +38,19 @@
 // column index out of range, asking for text from an integer) throws, like
 // std::vector::at.
 //
+// Pool keeps a bounded set of connections to one file: acquire(ctx) waits for a free one
+// or for the context, and a connection given back inside a transaction is rolled back
+// before anyone else gets it.
+//
 // Thread safety: a Connection is used by one thread at a time (it may move between
-// threads); different Connections are independent. The context may be cancelled from any
-// thread. Row, Rows and Value are plain values.
+// threads); different Connections are independent. Pool is fully thread-safe; a Lease is
+// used by one thread at a time. The context may be cancelled from any thread. Row, Rows
+// and Value are plain values.
 //
 // What blocks: exec/query block the calling thread while the statement runs, and while
-// waiting for a lock (bounded by the context). Connection's destructor and close() block
-// only while SQLite closes the file.
+// waiting for a lock (bounded by the context). Pool::acquire blocks until a connection is
+// free or the context ends. Connection's destructor and close() block only while SQLite
+// closes the file.
 #pragma once
 
 #include <cstddef>
