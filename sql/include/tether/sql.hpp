@@ -102,7 +102,8 @@ using Blob = std::vector<std::byte>;
 using Value = std::variant<Null, std::int64_t, double, std::string, Blob>;
 
 /// A statement parameter: a view of the argument (it does not own text or blob bytes; the
-/// arguments outlive the call). Built implicitly from integers, bool, floating point,
+/// arguments outlive the call). Built implicitly from integers (held as std::int64_t: an
+/// unsigned value above INT64_MAX wraps), bool, floating point (held as double),
 /// anything convertible to std::string_view (text), Blob or std::span<const std::byte>
 /// (blob), Null / nullptr / std::nullopt (NULL), and std::optional<T> of those.
 class Param {
