@@ -1,12 +1,11 @@
 #include "seed.hpp"
 
-#include <sqlite3.h>
-
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
-#include <functional>
 #include <string_view>
+#include <vector>
 
 namespace tether_demo {
 namespace {
@@ -39,10 +38,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-sq::Error sqlite_error(sqlite3* db) {
-  return {std::error_code(sqlite3_extended_errcode(db), sq::category()), sqlite3_errmsg(db)};
-}
-
 std::chrono::milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
@@ -54,12 +49,54 @@ std::int64_t seeded_users(const tether::Context& ctx, sq::Connection& db) {
   return rows->at(0).get<std::int64_t>(0);
 }
 
-// Recreates `table` with `create_sql` and fills it with users rows through `insert_sql`,
-// binding each row with `bind(stmt, id)`, in one transaction.
+// How a table is seeded: its CREATE statement, the head of its INSERT (up to VALUES), the
+// row of an id, and that row's values as parameters, in column order.
+template <class RowT>
+struct TableSpec {
+  std::string_view table;
+  std::string_view create_sql;
+  std::string_view insert_head;
+  RowT (*row)(std::int64_t id);
+  void (*params)(const RowT& row, std::vector<sq::Param>& out);
+};
+
+// Rows per INSERT: one statement of kBatch value tuples (5 parameters each), so a seed of
+// N users prepares N / kBatch statements instead of N.
+constexpr std::int64_t kBatch = 128;
+
+// "<head>(?, ?, ?, ?, ?), ..." with `rows` tuples.
+std::string batch_insert(std::string_view head, std::int64_t rows) {
+  std::string sql(head);
+  for (std::int64_t i = 0; i < rows; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)";
+  return sql;
+}
+
+// Inserts rows 1..users in batches; the context is checked by every statement.
+template <class RowT>
+sq::Result<void> insert_rows(const tether::Context& ctx, sq::Connection& db,
+                             const TableSpec<RowT>& spec, std::int64_t users) {
+  const std::string full = batch_insert(spec.insert_head, kBatch);
+  std::vector<RowT> rows;
+  std::vector<sq::Param> params;
+  for (std::int64_t first = 1; first <= users; first += kBatch) {
+    const std::int64_t n = std::min(kBatch, users - first + 1);
+    rows.clear();
+    params.clear();
+    for (std::int64_t id = first; id < first + n; ++id) rows.push_back(spec.row(id));
+    for (const RowT& row : rows) spec.params(row, params);  // views into `rows`
+    auto r = db.exec_params(ctx, n == kBatch ? full : batch_insert(spec.insert_head, n), params);
+    if (r) continue;
+    sq::Error e = r.error();
+    if (ctx.err()) e.message += " (while seeding " + std::string(spec.table) + ")";
+    return e;
+  }
+  return {};
+}
+
+// Recreates the table and fills it with users rows, in one transaction.
+template <class RowT>
 sq::Result<SeedReport> seed_table(const tether::Context& ctx, const std::string& path,
-                                  std::int64_t users, std::string_view table,
-                                  std::string_view create_sql, const char* insert_sql,
-                                  const std::function<void(sqlite3_stmt*, std::int64_t)>& bind) {
+                                  std::int64_t users, const TableSpec<RowT>& spec) {
   const auto start = Clock::now();
   auto opened = sq::Connection::open(path);
   if (!opened) return opened.error();
@@ -74,39 +111,15 @@ sq::Result<SeedReport> seed_table(const tether::Context& ctx, const std::string&
     if (db.in_transaction()) (void)db.exec(tether::without_cancel(ctx), "ROLLBACK");
     return e;
   };
-  if (auto r = db.exec(ctx, "DROP TABLE IF EXISTS " + std::string(table)); !r)
+  if (auto r = db.exec(ctx, "DROP TABLE IF EXISTS " + std::string(spec.table)); !r)
     return fail(r.error());
-  if (auto r = db.exec(ctx, create_sql); !r) return fail(r.error());
+  if (auto r = db.exec(ctx, spec.create_sql); !r) return fail(r.error());
   if (auto r = db.exec(ctx, "DELETE FROM seed_info"); !r) return fail(r.error());
-
-  // The bulk insert goes through SQLite's own API: one prepared statement, reset per row.
-  auto* raw = static_cast<sqlite3*>(db.native_handle());
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(raw, insert_sql, -1, &stmt, nullptr) != SQLITE_OK)
-    return fail(sqlite_error(raw));
-  for (std::int64_t id = 1; id <= users; ++id) {
-    if ((id & 1023) == 0 && ctx.err()) {
-      sqlite3_finalize(stmt);
-      return fail(sq::Error{
-          ctx.err(), tether::cause(ctx).message() + " (while seeding " + std::string(table) + ")"});
-    }
-    bind(stmt, id);
-    if (sqlite3_step(stmt) != SQLITE_DONE) {
-      sq::Error e = sqlite_error(raw);
-      sqlite3_finalize(stmt);
-      return fail(std::move(e));
-    }
-    sqlite3_reset(stmt);
-  }
-  sqlite3_finalize(stmt);
+  if (auto r = insert_rows(ctx, db, spec, users); !r) return fail(r.error());
   if (auto r = db.exec(ctx, "INSERT INTO seed_info(users) VALUES (?)", users); !r)
     return fail(r.error());
   if (auto r = db.exec(ctx, "COMMIT"); !r) return fail(r.error());
   return SeedReport{true, users, since(start)};
-}
-
-void bind_text(sqlite3_stmt* stmt, int i, std::string_view s) {
-  sqlite3_bind_text(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
 }
 
 }  // namespace
@@ -129,36 +142,28 @@ PreferencesRow preferences_row(std::int64_t id) {
 
 sq::Result<SeedReport> seed_profiles(const tether::Context& ctx, const std::string& path,
                                      std::int64_t users) {
-  return seed_table(
-      ctx, path, users, "profiles",
+  static constexpr TableSpec<ProfileRow> kSpec{
+      "profiles",
       "CREATE TABLE profiles(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, "
       "city TEXT NOT NULL, joined TEXT NOT NULL)",
-      "INSERT INTO profiles(id, name, email, city, joined) VALUES (?, ?, ?, ?, ?)",
-      [](sqlite3_stmt* stmt, std::int64_t id) {
-        const ProfileRow row = profile_row(id);
-        sqlite3_bind_int64(stmt, 1, id);
-        bind_text(stmt, 2, row.name);
-        bind_text(stmt, 3, row.email);
-        bind_text(stmt, 4, row.city);
-        bind_text(stmt, 5, row.joined);
-      });
+      "INSERT INTO profiles(id, name, email, city, joined) VALUES ", &profile_row,
+      [](const ProfileRow& row, std::vector<sq::Param>& out) {
+        out.insert(out.end(), {row.id, row.name, row.email, row.city, row.joined});
+      }};
+  return seed_table(ctx, path, users, kSpec);
 }
 
 sq::Result<SeedReport> seed_preferences(const tether::Context& ctx, const std::string& path,
                                         std::int64_t users) {
-  return seed_table(ctx, path, users, "preferences",
-                    "CREATE TABLE preferences(user_id INTEGER PRIMARY KEY, theme TEXT NOT NULL, "
-                    "language TEXT NOT NULL, newsletter INTEGER NOT NULL, timezone TEXT NOT NULL)",
-                    "INSERT INTO preferences(user_id, theme, language, newsletter, timezone) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [](sqlite3_stmt* stmt, std::int64_t id) {
-                      const PreferencesRow row = preferences_row(id);
-                      sqlite3_bind_int64(stmt, 1, id);
-                      bind_text(stmt, 2, row.theme);
-                      bind_text(stmt, 3, row.language);
-                      sqlite3_bind_int(stmt, 4, row.newsletter ? 1 : 0);
-                      bind_text(stmt, 5, row.timezone);
-                    });
+  static constexpr TableSpec<PreferencesRow> kSpec{
+      "preferences",
+      "CREATE TABLE preferences(user_id INTEGER PRIMARY KEY, theme TEXT NOT NULL, "
+      "language TEXT NOT NULL, newsletter INTEGER NOT NULL, timezone TEXT NOT NULL)",
+      "INSERT INTO preferences(user_id, theme, language, newsletter, timezone) VALUES ",
+      &preferences_row, [](const PreferencesRow& row, std::vector<sq::Param>& out) {
+        out.insert(out.end(), {row.user_id, row.theme, row.language, row.newsletter, row.timezone});
+      }};
+  return seed_table(ctx, path, users, kSpec);
 }
 
 PreferenceLists preference_lists() { return {kThemes, kLanguages, kTimezones}; }

@@ -56,10 +56,12 @@ std::string lookup_sql(std::string_view columns, std::string_view table, std::st
 
 // Runs a SQLite source's lookup; `to_json` turns the row into the answer.
 template <class ToJson>
-SourceResult sqlite_lookup(const tether::Context& ctx, SqliteConnections& connections,
+SourceResult sqlite_lookup(const tether::Context& ctx, sq::Pool& connections,
                            const std::string& plain_sql, const std::string& knob_sql,
                            const SourceRequest& request, ToJson to_json) {
-  auto conn = connections.acquire();
+  auto conn = connections.acquire(ctx);
+  if (!conn && is_context_error(conn.error().code))
+    return context_ended(ctx, conn.error().code, false);  // no statement had started
   if (!conn) return {Outcome::failed, nullptr, conn.error().message, false};
   const bool knobs = request.latency.count() > 0 || request.fail;
   const bool started_alive = !ctx.err();

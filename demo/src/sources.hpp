@@ -56,11 +56,11 @@ struct SourceResult {
 /// The profile, from profiles.db.
 class ProfileSource {
  public:
-  explicit ProfileSource(std::string path) : connections_(std::move(path)) {}
+  explicit ProfileSource(std::string path) : connections_(demo_sqlite_pool(std::move(path))) {}
   SourceResult fetch(const tether::Context& ctx, const SourceRequest& request);
 
  private:
-  SqliteConnections connections_;
+  tether::sqlite::Pool connections_;
 };
 
 /// The preferences: a SQLite file, or PostgreSQL (PgPreferences, pg_preferences.hpp).
@@ -77,11 +77,11 @@ SourceResult context_ended(const tether::Context& ctx, std::error_code code, boo
 
 class SqlitePreferences final : public PreferencesSource {
  public:
-  explicit SqlitePreferences(std::string path) : connections_(std::move(path)) {}
+  explicit SqlitePreferences(std::string path) : connections_(demo_sqlite_pool(std::move(path))) {}
   SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
 
  private:
-  SqliteConnections connections_;
+  tether::sqlite::Pool connections_;
 };
 
 /// The recent activity: the in-process HTTP service (HttpActivity, the default) or the

@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -24,8 +25,6 @@ class PgCategory final : public std::error_category {
         return "could not connect to the server";
       case errc::connection_lost:
         return "the connection to the server was lost";
-      case errc::server_error:
-        return "the server reported an error";
       case errc::unsupported:
         return "unsupported result (the connection was closed)";
       case errc::closed:
@@ -34,6 +33,55 @@ class PgCategory final : public std::error_category {
         return "the pool is closed";
     }
     return "unknown tether.pg error";
+  }
+  bool equivalent(int ev, const std::error_condition& cond) const noexcept override {
+    if (cond.category() != sql::category()) return cond == default_error_condition(ev);
+    switch (static_cast<errc>(ev)) {
+      case errc::connection_failed:
+        return cond == sql::errc::unavailable;
+      case errc::connection_lost:
+        return cond == sql::errc::connection_lost;
+      case errc::closed:
+      case errc::pool_closed:
+        return cond == sql::errc::closed;
+      default:
+        return false;
+    }
+  }
+};
+
+// SQLSTATEs as error codes: five characters 0-9 / A-Z read as a base-36 number.
+constexpr int kSqlstateBase = 36;
+
+std::string sqlstate_text(int ev) {
+  std::string out(5, '0');
+  for (int i = 4; i >= 0; --i, ev /= kSqlstateBase) {
+    const int d = ev % kSqlstateBase;
+    out[static_cast<std::size_t>(i)] = static_cast<char>(d < 10 ? '0' + d : 'A' + d - 10);
+  }
+  return out;
+}
+
+std::optional<sql::errc> sqlstate_condition(const std::string& state) noexcept {
+  const std::string_view cls = std::string_view(state).substr(0, 2);
+  if (cls == "23") return sql::errc::constraint_violation;
+  if (state == "40001" || state == "40P01" || state == "55P03") return sql::errc::busy;
+  if (cls == "42") return sql::errc::invalid_statement;
+  if (cls == "22") return sql::errc::invalid_data;
+  if (state == "25006") return sql::errc::read_only;
+  if (cls == "08" || state == "57P01" || state == "57P02" || state == "57P03")
+    return sql::errc::connection_lost;
+  return std::nullopt;
+}
+
+class SqlstateCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "tether.pg.sqlstate"; }
+  std::string message(int ev) const override { return "SQLSTATE " + sqlstate_text(ev); }
+  bool equivalent(int ev, const std::error_condition& cond) const noexcept override {
+    if (cond.category() != sql::category()) return cond == default_error_condition(ev);
+    const auto portable = sqlstate_condition(sqlstate_text(ev));
+    return portable && cond == *portable;
   }
 };
 
@@ -184,12 +232,124 @@ Ready wait_for(int sock, short events, int done_fd, std::optional<SteadyTime> un
   }
 }
 
+// ---- what goes out and what comes back -------------------------------------------------
+
+// PostgreSQL type OIDs (pg_type.h) converted to typed values; every other type is text.
+constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
+              kOidOid = 26, kFloat4Oid = 700, kFloat8Oid = 701;
+
+// bytea's hex output format ("\x01ff"); nullopt for anything else (bytea_output = escape).
+std::optional<Blob> decode_bytea(std::string_view text) {
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
+    return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  Blob out;
+  out.reserve((text.size() - 2) / 2);
+  for (std::size_t i = 2; i < text.size(); i += 2) {
+    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<std::byte>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// `text` parsed as a T, or the text itself if it does not parse (never for the server's
+// own output of the type).
+template <class T>
+Value parsed(std::string_view text) {
+  T out{};
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size()) return std::string(text);
+  return out;
+}
+
+// Column f of row t, typed by the column's type OID (see tether/sql.hpp, Value).
+Value column_value(const PGresult* r, int t, int f) {
+  if (PQgetisnull(r, t, f)) return Null{};
+  const std::string_view text(PQgetvalue(r, t, f), static_cast<std::size_t>(PQgetlength(r, t, f)));
+  switch (PQftype(r, f)) {
+    case kBoolOid:
+      return std::int64_t{text == "t" ? 1 : 0};
+    case kInt2Oid:
+    case kInt4Oid:
+    case kInt8Oid:
+    case kOidOid:
+      return parsed<std::int64_t>(text);
+    case kFloat4Oid:
+    case kFloat8Oid:
+      return parsed<double>(text);
+    case kByteaOid:
+      if (auto blob = decode_bytea(text)) return std::move(*blob);
+      return std::string(text);
+    default:
+      return std::string(text);
+  }
+}
+
+// The parameters in libpq's form: text (NUL-terminated copies) or, for blobs, binary.
+struct WireParams {
+  std::vector<std::string> storage;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+};
+
+std::string param_text(const Param& p) {
+  switch (p.kind()) {
+    case Param::Kind::integer:
+      return std::to_string(p.integer());
+    case Param::Kind::boolean:
+      return p.integer() ? "true" : "false";
+    case Param::Kind::real: {
+      char buf[32];
+      const auto r = std::to_chars(buf, buf + sizeof buf, p.real());
+      return std::string(buf, r.ptr);
+    }
+    case Param::Kind::text:
+      return std::string(p.text());
+    case Param::Kind::blob:
+      return std::string(reinterpret_cast<const char*>(p.blob().data()), p.blob().size());
+    case Param::Kind::null:
+      break;
+  }
+  return {};
+}
+
+WireParams wire_params(std::span<const Param> params) {
+  WireParams w;
+  w.storage.reserve(params.size());  // no reallocation: values point into it
+  for (const Param& p : params) {
+    if (p.kind() == Param::Kind::null) {
+      w.values.push_back(nullptr);
+      w.lengths.push_back(0);
+      w.formats.push_back(0);
+      continue;
+    }
+    w.storage.push_back(param_text(p));
+    w.values.push_back(w.storage.back().c_str());
+    w.lengths.push_back(static_cast<int>(w.storage.back().size()));
+    w.formats.push_back(p.kind() == Param::Kind::blob ? 1 : 0);
+  }
+  return w;
+}
+
+constexpr const char* kSetTimeout =
+    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', $1, true)";
+constexpr const char* kQueryCanceled = "57014";
+
+}  // namespace
+
 // ---- one query in flight ---------------------------------------------------------------
 
 // The results of one query as they arrive. In pipeline mode the sequence is:
 //   [set_config result] NULL  [query result] NULL  PIPELINE_SYNC
 // and without it: [query result] NULL.
-struct InFlight {
+struct Connection::InFlight {
   PGconn* conn;
   bool pipeline;
   int phase;              // pipeline: 0 = set_config, 1 = the query; else always 1
@@ -244,8 +404,8 @@ struct InFlight {
       default:
         if (!error) {
           const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-          error = Error{make_error_code(errc::server_error), trimmed(PQresultErrorMessage(r)),
-                        state ? state : ""};
+          const std::string sqlstate = state ? state : "XX000";
+          error = Error{sqlstate_code(sqlstate), trimmed(PQresultErrorMessage(r)), sqlstate};
         }
     }
   }
@@ -257,28 +417,15 @@ struct InFlight {
       for (int f = 0; f < nf; ++f) columns.emplace_back(PQfname(r, f));
     rows.reserve(rows.size() + static_cast<std::size_t>(nt));
     for (int t = 0; t < nt; ++t) {
-      std::vector<std::optional<std::string>> values;
+      std::vector<Value> values;
       values.reserve(static_cast<std::size_t>(nf));
-      for (int f = 0; f < nf; ++f) {
-        if (PQgetisnull(r, t, f)) {
-          values.emplace_back(std::nullopt);
-        } else {
-          values.emplace_back(
-              std::string(PQgetvalue(r, t, f), static_cast<std::size_t>(PQgetlength(r, t, f))));
-        }
-      }
+      for (int f = 0; f < nf; ++f) values.push_back(column_value(r, t, f));
       rows.emplace_back(std::move(values));
     }
     const char* n = PQcmdTuples(r);
     if (n && *n) std::from_chars(n, n + std::char_traits<char>::length(n), affected);
   }
 };
-
-constexpr const char* kSetTimeout =
-    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', $1, true)";
-constexpr const char* kQueryCanceled = "57014";
-
-}  // namespace
 
 // A cancel cleanup in progress: the interrupted query's results still being read, and the
 // cancel request whose acknowledgement is awaited, within `until` (the cancel + grace).
@@ -294,28 +441,23 @@ const std::error_category& category() noexcept {
   return c;
 }
 
-namespace internal {
-Blob decode_bytea(std::string_view text) {
-  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)
-    throw std::invalid_argument("tether::pg: bytea value is not in hex format");
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::invalid_argument("tether::pg: bad hex digit in bytea value");
-  };
-  Blob out;
-  out.reserve((text.size() - 2) / 2);
-  for (std::size_t i = 2; i < text.size(); i += 2)
-    out.push_back(static_cast<std::byte>(nibble(text[i]) * 16 + nibble(text[i + 1])));
-  return out;
+const std::error_category& sqlstate_category() noexcept {
+  static const SqlstateCategory c;
+  return c;
 }
 
-void bad_column(std::size_t i, std::string_view text, const char* type) {
-  throw std::invalid_argument("tether::pg: column " + std::to_string(i) + " (\"" +
-                              std::string(text.substr(0, 40)) + "\") is not " + type);
+std::error_code sqlstate_code(std::string_view sqlstate) noexcept {
+  int ev = 0;
+  for (char c : sqlstate) {
+    int d = -1;
+    if (c >= '0' && c <= '9') d = c - '0';
+    if (c >= 'A' && c <= 'Z') d = c - 'A' + 10;
+    if (d < 0 || sqlstate.size() != 5) return sqlstate_code("XX000");
+    ev = ev * kSqlstateBase + d;
+  }
+  if (sqlstate.size() != 5) return sqlstate_code("XX000");
+  return {ev, sqlstate_category()};
 }
-}  // namespace internal
 
 // ---- Connection ---------------------------------------------------------------------------
 
@@ -417,192 +559,200 @@ Result<Connection> Connection::connect(const Context& ctx, std::string_view conn
   try {
     done_fd = ctx.done().fd();
   } catch (const std::system_error& e) {
-    return Error{e.code(), e.what(), {}};
+    return Error{e.code(), e.what()};
   }
   const std::string info(conninfo);
   // expand_dbname = 1: the "dbname" value is a whole connection string or URI.
   const char* const keys[] = {"dbname", nullptr};
   const char* const values[] = {info.c_str(), nullptr};
   PGconn* c = PQconnectStartParams(keys, values, 1);
-  if (!c) return Error{make_error_code(errc::connection_failed), "out of memory", {}};
+  if (!c) return Error{make_error_code(errc::connection_failed), "out of memory"};
   Connection conn(c, options);  // closes `c` on every early return
   // Server notices (NOTICE, WARNING) are dropped: libpq's default prints them to stderr.
   PQsetNoticeProcessor(
       c, [](void*, const char*) {}, nullptr);
   if (PQstatus(c) == CONNECTION_BAD)
-    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c))};
 
   // As the libpq manual says: start as if PQconnectPoll had returned PGRES_POLLING_WRITING,
   // and fetch the socket anew each round (it may change between attempts).
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
     if (st == PGRES_POLLING_FAILED)
-      return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+      return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c))};
     const short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
     if (wait_for(PQsocket(c), events, done_fd, std::nullopt) == Ready::done)
       return context_error(ctx, "connecting to the server");
     st = PQconnectPoll(c);
   }
   if (PQsetnonblocking(c, 1) != 0)
-    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c)), {}};
+    return Error{make_error_code(errc::connection_failed), trimmed(PQerrorMessage(c))};
   return conn;
 }
 
+// A query, in named steps: ready_to_send (the connection is open and settled), backstop
+// (the statement_timeout to pipeline in front), send, receive, finish_query.
 Result<Rows> Connection::query_params(const Context& ctx, std::string_view sql,
                                       std::span<const Param> params) {
-  if (!conn_) return Error{make_error_code(errc::closed), "the connection is closed", {}};
-  PGconn* c = as_pg(conn_);
+  auto done_fd = ready_to_send(ctx);
+  if (!done_fd) return done_fd.error();
+  auto timeout = backstop(ctx);
+  if (!timeout) return timeout.error();
+  if (auto sent = send(ctx, sql, params, *timeout, *done_fd); !sent) return sent.error();
+  InFlight q(as_pg(conn_), timeout->has_value());
+  if (auto received = receive(ctx, q, *done_fd); !received) return received.error();
+  return finish_query(ctx, q);
+}
+
+// The context's descriptor, once the connection is open and any earlier cancel settled.
+Result<int> Connection::ready_to_send(const Context& ctx) {
+  if (!conn_) return Error{make_error_code(errc::closed), "the connection is closed"};
   if (ctx.err()) return context_error(ctx, "not sent");
   int done_fd;
   try {
     done_fd = ctx.done().fd();
   } catch (const std::system_error& e) {
-    return Error{e.code(), e.what(), {}};
+    return Error{e.code(), e.what()};
   }
   if (settling_ && !finish_settling(&ctx, done_fd))
     return context_error(ctx, "not sent: the previous query's cancel is not acknowledged yet");
   if (!conn_) {
     return Error{make_error_code(errc::closed),
                  "the connection was closed: the previous query's cancel did not settle within "
-                 "cancel_grace",
-                 {}};
+                 "cancel_grace"};
   }
+  return done_fd;
+}
 
-  // Decide the server-side backstop: statement_timeout, local to this query's transaction.
-  const PGTransactionStatusType tx = PQtransactionStatus(c);
+// The server-side backstop: the statement_timeout to set, local to this query's
+// transaction (nullopt: none, and no pipeline). An error if the deadline already passed.
+Result<std::optional<std::string>> Connection::backstop(const Context& ctx) {
+  const PGTransactionStatusType tx = PQtransactionStatus(as_pg(conn_));
   if (tx == PQTRANS_IDLE) saved_statement_timeout_.reset();  // every local setting has ended
-  std::optional<std::string> timeout;
   if (auto deadline = ctx.deadline(); deadline && tx != PQTRANS_INERROR) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - tether::now());
     if (left.count() <= 0) {
       return Error{make_error_code(tether::errc::deadline_exceeded),
-                   "context deadline exceeded: the deadline passed before the query was sent",
-                   {}};
+                   "context deadline exceeded: the deadline passed before the query was sent"};
     }
     // At least 1 ms: statement_timeout = 0 would mean "no limit".
-    timeout = std::to_string(
-        std::max<std::int64_t>(1, (left + options_.statement_timeout_margin).count()));
+    return std::optional<std::string>(std::to_string(
+        std::max<std::int64_t>(1, (left + options_.statement_timeout_margin).count())));
   } else if (!deadline && tx == PQTRANS_INTRANS && saved_statement_timeout_) {
-    timeout = saved_statement_timeout_;  // an earlier query's deadline must not linger
+    return saved_statement_timeout_;  // an earlier query's deadline must not linger
   }
-  const bool pipeline = timeout.has_value();
+  return std::optional<std::string>();
+}
 
-  // Text parameters must be NUL-terminated for libpq: copy them.
-  std::vector<std::string> storage;
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> formats;
-  storage.reserve(params.size() + 1);
-  for (const Param& p : params) {
-    if (p.kind() == Param::Kind::null) {
-      values.push_back(nullptr);
-      lengths.push_back(0);
-      formats.push_back(0);
-      continue;
-    }
-    storage.emplace_back(p.bytes());
-    values.push_back(storage.back().c_str());
-    lengths.push_back(static_cast<int>(p.bytes().size()));
-    formats.push_back(p.kind() == Param::Kind::binary ? 1 : 0);
-  }
+// Closes the connection; the error says what broke.
+Error Connection::lost(const std::string& prefix) {
+  Error e{make_error_code(errc::connection_lost),
+          prefix + trimmed(PQerrorMessage(as_pg(conn_))) + " (the connection was closed)"};
+  close();
+  return e;
+}
+
+// Queues the query (behind set_config in a pipeline when there is a timeout) and flushes
+// it onto the socket, giving up (and closing: half a query is on the wire) if ctx ends.
+Result<void> Connection::send(const Context& ctx, std::string_view sql,
+                              std::span<const Param> params,
+                              const std::optional<std::string>& timeout, int done_fd) {
+  PGconn* c = as_pg(conn_);
+  const WireParams w = wire_params(params);
   const std::string text(sql);
-
-  auto lost = [&](std::string prefix) {
-    Error e{make_error_code(errc::connection_lost),
-            prefix + trimmed(PQerrorMessage(c)) + " (the connection was closed)",
-            {}};
-    close();
-    return e;
-  };
-
   bool sent = true;
-  if (pipeline) {
+  if (timeout) {
     const char* tv[] = {timeout->c_str()};
     sent = PQenterPipelineMode(c) == 1 &&
            PQsendQueryParams(c, kSetTimeout, 1, nullptr, tv, nullptr, nullptr, 0) == 1;
   }
   sent = sent && PQsendQueryParams(c, text.c_str(), static_cast<int>(params.size()), nullptr,
-                                   values.data(), lengths.data(), formats.data(), 0) == 1;
-  if (pipeline) sent = sent && PQpipelineSync(c) == 1;
+                                   w.values.data(), w.lengths.data(), w.formats.data(), 0) == 1;
+  if (timeout) sent = sent && PQpipelineSync(c) == 1;
   if (!sent) return lost("sending the query: ");
-
-  const int sock = PQsocket(c);
-  if (sock < 0) return lost("no socket: ");
+  if (PQsocket(c) < 0) return lost("no socket: ");
   while (true) {
     const int f = PQflush(c);
-    if (f == 0) break;
+    if (f == 0) return {};
     if (f < 0) return lost("sending the query: ");
-    switch (wait_for(sock, POLLIN | POLLOUT, done_fd, std::nullopt)) {
-      case Ready::done:
-        // Half a query is on the wire: the connection cannot be reused.
-        close();
-        return context_error(ctx, "the query was not fully sent; the connection was closed");
-      default:
-        if (PQconsumeInput(c) == 0) return lost("sending the query: ");
+    if (wait_for(PQsocket(c), POLLIN | POLLOUT, done_fd, std::nullopt) == Ready::done) {
+      close();
+      return context_error(ctx, "the query was not fully sent; the connection was closed");
     }
+    if (PQconsumeInput(c) == 0) return lost("sending the query: ");
   }
+}
 
-  InFlight q(c, pipeline);
+// Reads the query's results to the end, or until ctx ends (then cancel() decides).
+Result<void> Connection::receive(const Context& ctx, InFlight& q, int done_fd) {
+  const int sock = PQsocket(as_pg(conn_));
   while (!q.finished) {
-    if (wait_for(sock, POLLIN, done_fd, std::nullopt) == Ready::done) {
-      // The context ended first: cancel, read what has arrived, and return now; the
-      // connection settles before its next use (see the header).
-      auto ticket = cancel_service().submit(PQgetCancel(c));
-      const SteadyTime until = std::chrono::steady_clock::now() + options_.cancel_grace;
-      settling_ = std::make_shared<Settling>(Settling{std::move(ticket), std::move(q), until});
-      finish_settling(nullptr, -1);  // no waiting: settles only if all is in already
-      std::string detail;
-      std::string sqlstate;
-      const Settling* s = settling_.get();
-      if (s && s->q.error) {
-        detail = s->q.error->message;
-        sqlstate = s->q.error->sqlstate;
-      } else if (s && s->q.finished) {
-        detail = "the query completed before the cancel reached it; its result will be discarded";
-      } else if (s) {
-        detail = "the cancel request was sent; the connection settles before its next use";
-      } else {
-        detail = "the cancel request was sent";
-      }
-      if (!conn_) detail += "; the connection was closed";
-      return context_error(ctx, detail, sqlstate);
+    if (wait_for(sock, POLLIN, done_fd, std::nullopt) == Ready::done) return cancel(ctx, q);
+    if (q.consume()) continue;
+    if (q.unsupported) {
+      close();
+      return Error{make_error_code(errc::unsupported),
+                   "COPY is not supported by tether::pg; the connection was closed"};
     }
-    if (!q.consume()) {
-      if (q.unsupported) {
-        close();
-        return Error{make_error_code(errc::unsupported),
-                     "COPY is not supported by tether::pg; the connection was closed",
-                     {}};
-      }
-      return lost(q.error ? q.error->message + "; " : std::string());
+    return lost(q.error ? q.error->message + "; " : std::string());
+  }
+  return {};
+}
+
+// The context ended first: cancel, read what has arrived, and return now; the connection
+// settles before its next use (see the header). The error says what was known.
+Error Connection::cancel(const Context& ctx, InFlight& q) {
+  auto ticket = cancel_service().submit(PQgetCancel(as_pg(conn_)));
+  const SteadyTime until = std::chrono::steady_clock::now() + options_.cancel_grace;
+  settling_ = std::make_shared<Settling>(Settling{std::move(ticket), std::move(q), until});
+  finish_settling(nullptr, -1);  // no waiting: settles only if all is in already
+  std::string detail;
+  std::string sqlstate;
+  const Settling* s = settling_.get();
+  if (s && s->q.error) {
+    detail = s->q.error->message;
+    sqlstate = s->q.error->sqlstate;
+  } else if (s && s->q.finished) {
+    detail = "the query completed before the cancel reached it; its result will be discarded";
+  } else if (s) {
+    detail = "the cancel request was sent; the connection settles before its next use";
+  } else {
+    detail = "the cancel request was sent";
+  }
+  if (!conn_) detail += "; the connection was closed";
+  return context_error(ctx, detail, sqlstate);
+}
+
+// After every result was read: leaves pipeline mode, remembers the statement_timeout to
+// restore, and turns the outcome into rows or an error.
+Result<Rows> Connection::finish_query(const Context& ctx, InFlight& q) {
+  PGconn* c = as_pg(conn_);
+  if (q.pipeline && PQexitPipelineMode(c) != 1) return lost("leaving pipeline mode: ");
+  if (PQstatus(c) != CONNECTION_OK) return lost(q.error ? q.error->message + "; " : "");
+  remember_statement_timeout(ctx, q);
+  if (!q.error) return Rows(std::move(q.columns), std::move(q.rows), q.affected);
+  if (q.error->sqlstate == kQueryCanceled) {
+    // Our statement_timeout backstop, or a cancel racing the context's end.
+    if (ctx.err()) return context_error(ctx, q.error->message, q.error->sqlstate);
+    if (auto d = ctx.deadline(); d && tether::now() >= *d) {
+      return Error{make_error_code(tether::errc::deadline_exceeded),
+                   "context deadline exceeded: " + q.error->message, q.error->sqlstate};
     }
   }
-  if (pipeline && PQexitPipelineMode(c) != 1) return lost("leaving pipeline mode: ");
-  if (PQstatus(c) != CONNECTION_OK) return lost(q.error ? q.error->message + "; " : "");
+  return *q.error;
+}
 
-  // Remember the statement_timeout to restore if this query left a transaction open with
-  // our local setting in it (for instance a BEGIN with a deadline).
-  const PGTransactionStatusType after = PQtransactionStatus(c);
+// Remembers the statement_timeout to restore if this query left a transaction open with
+// our local setting in it (for instance a BEGIN with a deadline).
+void Connection::remember_statement_timeout(const Context& ctx, const InFlight& q) {
+  const PGTransactionStatusType after = PQtransactionStatus(as_pg(conn_));
   if (after == PQTRANS_IDLE) {
     saved_statement_timeout_.reset();
-  } else if (pipeline && !saved_statement_timeout_ && q.prior_timeout && !q.error) {
+  } else if (q.pipeline && !saved_statement_timeout_ && q.prior_timeout && !q.error) {
     saved_statement_timeout_ = q.prior_timeout;
-  } else if (pipeline && !ctx.deadline()) {
+  } else if (q.pipeline && !ctx.deadline()) {
     saved_statement_timeout_.reset();  // restored above
   }
-
-  if (q.error) {
-    if (q.error->sqlstate == kQueryCanceled) {
-      // Our statement_timeout backstop, or a cancel racing the context's end.
-      if (ctx.err()) return context_error(ctx, q.error->message, q.error->sqlstate);
-      if (auto d = ctx.deadline(); d && tether::now() >= *d) {
-        return Error{make_error_code(tether::errc::deadline_exceeded),
-                     "context deadline exceeded: " + q.error->message, q.error->sqlstate};
-      }
-    }
-    return *q.error;
-  }
-  return Rows(std::move(q.columns), std::move(q.rows), q.affected);
 }
 
 // ---- Pool ---------------------------------------------------------------------------------
@@ -631,6 +781,52 @@ struct Lease::State {
       lock.lock();
     }
     cv.notify_one();
+  }
+
+  // One pass over the idle connections, newest first, with `lock` held (released while a
+  // candidate is probed): returns one that is healthy or, probed, has settled meanwhile;
+  // drops one found dead (a server restart). nullptr when none is; then `retry` says a dead
+  // one was dropped, so the rest deserve another look.
+  std::unique_ptr<Connection> take_idle(std::unique_lock<std::mutex>& lock, bool& retry) {
+    std::size_t still_settling = 0;
+    for (std::size_t i = idle.size(); i-- > 0;) {
+      if (idle[i]->settling() && !idle[i]->probe() && idle[i]->settling()) {
+        ++still_settling;
+        continue;
+      }
+      std::unique_ptr<Connection> conn = std::move(idle[i]);
+      idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
+      lock.unlock();
+      const bool alive = conn->probe();
+      if (!alive) conn.reset();  // died while idle, or closed while settling
+      lock.lock();
+      if (alive) return conn;
+      --open;
+      break;
+    }
+    retry = still_settling != idle.size();
+    return nullptr;
+  }
+
+  // With only settling connections idle: settles the oldest on this thread, within ctx
+  // (`lock` released meanwhile). Returns it if it became healthy; otherwise puts it back
+  // (ctx ended first: still settling) or drops it (closed: out of grace).
+  std::unique_ptr<Connection> settle_oldest(const Context& ctx,
+                                            std::unique_lock<std::mutex>& lock) {
+    std::unique_ptr<Connection> conn = std::move(idle.front());
+    idle.erase(idle.begin());
+    lock.unlock();
+    const bool settled = conn->settle(ctx);
+    const bool still_settling = !settled && conn->is_open() && conn->settling();
+    if (!settled && !still_settling) conn.reset();
+    lock.lock();
+    if (settled) return conn;
+    if (still_settling) {
+      idle.push_back(std::move(conn));
+    } else {
+      --open;
+    }
+    return nullptr;
   }
 };
 
@@ -681,69 +877,32 @@ Result<Lease> Pool::acquire(const Context& ctx) {
   Lease::State& s = *state;
   Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
   bool armed = false;
+  std::unique_lock lock(s.mu);
   auto finish = [&](Result<Lease> r) {
+    lock.unlock();
     if (armed) wake.stop_and_wait();  // never with s.mu held: the callback takes it
     return r;
   };
-  std::unique_lock lock(s.mu);
   while (true) {
-    if (s.closed) {
-      lock.unlock();
-      return finish(Error{make_error_code(errc::pool_closed), "the pool is closed", {}});
-    }
+    if (s.closed) return finish(Error{make_error_code(errc::pool_closed), "the pool is closed"});
     if (ctx.err()) {
-      const std::size_t max = s.max_connections;
-      lock.unlock();
-      return finish(context_error(
-          ctx, "waiting for a free connection (all " + std::to_string(max) + " in use)"));
+      return finish(context_error(ctx, "waiting for a free connection (all " +
+                                           std::to_string(s.max_connections) + " in use)"));
     }
-    // An idle connection that is healthy, or has settled meanwhile (probed, no waiting).
-    std::size_t still_settling = 0;
-    for (std::size_t i = s.idle.size(); i-- > 0;) {
-      if (s.idle[i]->settling() && !s.idle[i]->probe() && s.idle[i]->settling()) {
-        ++still_settling;
-        continue;
-      }
-      std::unique_ptr<Connection> conn = std::move(s.idle[i]);
-      s.idle.erase(s.idle.begin() + static_cast<std::ptrdiff_t>(i));
-      lock.unlock();
-      if (conn->probe()) return finish(Lease(state, std::move(conn)));
-      conn.reset();  // died while idle (a server restart), or closed while settling
-      lock.lock();
-      --s.open;
-      break;
-    }
-    if (still_settling != s.idle.size()) continue;  // one was taken out: look again
-    if (s.open >= s.max_connections && still_settling > 0) {
+    bool retry = false;
+    if (auto conn = s.take_idle(lock, retry)) return finish(Lease(state, std::move(conn)));
+    if (retry) continue;
+    if (s.open >= s.max_connections && !s.idle.empty()) {
       // Only settling connections to wait for: settle the oldest here, within ctx.
-      std::unique_ptr<Connection> conn = std::move(s.idle.front());
-      s.idle.erase(s.idle.begin());
-      lock.unlock();
-      if (conn->settle(ctx)) return finish(Lease(state, std::move(conn)));
-      const bool open = conn->is_open() && conn->settling();  // ctx ended meanwhile
-      lock.lock();
-      if (open) {
-        s.idle.push_back(std::move(conn));
-      } else {
-        --s.open;
-        lock.unlock();
-        conn.reset();
-        lock.lock();
-      }
+      if (auto conn = s.settle_oldest(ctx, lock)) return finish(Lease(state, std::move(conn)));
       continue;
     }
     if (s.open < s.max_connections) {
       ++s.open;
       lock.unlock();
-      auto conn = Connection::connect(ctx, s.conninfo, s.options);
-      if (!conn) {
-        lock.lock();
-        --s.open;
-        s.cv.notify_one();
-        lock.unlock();
-        return finish(conn.error());
-      }
-      return finish(Lease(state, std::make_unique<Connection>(std::move(*conn))));
+      Result<Lease> opened = open_new(ctx);
+      lock.lock();
+      return finish(std::move(opened));
     }
     if (!armed) {
       armed = true;
@@ -758,6 +917,19 @@ Result<Lease> Pool::acquire(const Context& ctx) {
     }
     s.cv.wait(lock);
   }
+}
+
+// Connects for a slot acquire() reserved (s.open counts it); frees the slot on failure.
+Result<Lease> Pool::open_new(const Context& ctx) {
+  Lease::State& s = *state_;
+  auto conn = Connection::connect(ctx, s.conninfo, s.options);
+  if (conn) return Lease(state_, std::make_unique<Connection>(std::move(*conn)));
+  {
+    std::lock_guard lock(s.mu);
+    --s.open;
+  }
+  s.cv.notify_one();
+  return conn.error();
 }
 
 }  // namespace tether::pg

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -113,6 +114,54 @@ TEST_F(PgTest, QueryReturnsTypedRowsAndBindsParameters) {
   EXPECT_THROW(r.get<std::int64_t>(2), std::invalid_argument);
 }
 
+TEST_F(PgTest, WellKnownTypesArriveTypedAndOthersAsTheirText) {
+  pg::Connection conn = connect();
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  auto rows = conn.query(ctx,
+                         "SELECT 7::int2, 8::int4, 26::oid, 1.5::float4, 'Infinity'::float8, "
+                         "false, 1.25::numeric, 'x'::varchar, $1, $2::int8, $3::bool",
+                         "as text", 3.0, false);
+  ASSERT_TRUE(rows) << rows.error().message;
+  const pg::Row& r = rows->at(0);
+  EXPECT_EQ(r.at(0), pg::Value(std::int64_t{7}));
+  EXPECT_EQ(r.at(1), pg::Value(std::int64_t{8}));
+  EXPECT_EQ(r.at(2), pg::Value(std::int64_t{26}));
+  EXPECT_EQ(r.at(3), pg::Value(1.5));
+  EXPECT_EQ(r.get<double>(4), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(r.at(5), pg::Value(std::int64_t{0})) << "bool is 0 or 1, as SQLite stores it";
+  EXPECT_FALSE(r.get<bool>(5));
+  EXPECT_EQ(r.at(6), pg::Value(std::string("1.25"))) << "numeric keeps its exact text";
+  EXPECT_EQ(r.get<std::string>(7), "x");
+  EXPECT_EQ(r.get<std::string>(8), "as text");
+  EXPECT_EQ(r.get<std::int64_t>(9), 3) << "a double parameter sent as text";
+  EXPECT_FALSE(r.get<bool>(10));
+  EXPECT_THROW(r.get<std::string>(0), std::invalid_argument) << "no number -> text";
+}
+
+TEST_F(PgTest, ServerErrorsMapToThePortableSqlConditions) {
+  pg::Connection conn = connect();
+  auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
+  ASSERT_TRUE(conn.exec(ctx, "CREATE TEMP TABLE u (k int PRIMARY KEY)"));
+  ASSERT_TRUE(conn.exec(ctx, "INSERT INTO u VALUES (1)"));
+  auto dup = conn.exec(ctx, "INSERT INTO u VALUES ($1)", 1);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, tether::sql::errc::constraint_violation);
+  EXPECT_EQ(dup.error().code, pg::sqlstate_code("23505"));
+  EXPECT_NE(dup.error().code, tether::sql::errc::busy);
+  auto syntax = conn.query(ctx, "SELEKT 1");
+  ASSERT_FALSE(syntax);
+  EXPECT_EQ(syntax.error().code, tether::sql::errc::invalid_statement);
+  ASSERT_TRUE(conn.exec(ctx, "BEGIN READ ONLY"));
+  auto write = conn.exec(ctx, "CREATE TABLE not_temporary (x int)");  // temp tables are writable
+  ASSERT_FALSE(write);
+  EXPECT_EQ(write.error().code, tether::sql::errc::read_only);
+  ASSERT_TRUE(conn.exec(ctx, "ROLLBACK"));
+  EXPECT_EQ(pg::make_error_code(pg::errc::connection_lost), tether::sql::errc::connection_lost);
+  EXPECT_EQ(pg::make_error_code(pg::errc::closed), tether::sql::errc::closed);
+  EXPECT_EQ(pg::sqlstate_code("40P01"), tether::sql::errc::busy);
+  EXPECT_EQ(pg::sqlstate_code("not a state"), pg::sqlstate_code("XX000"));
+}
+
 TEST_F(PgTest, ExecReportsAffectedRows) {
   pg::Connection conn = connect();
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
@@ -127,7 +176,10 @@ TEST_F(PgTest, ServerErrorCarriesSqlstateAndLeavesTheConnectionUsable) {
   auto [ctx, cancel] = tether::with_timeout(tether::background(), 10s);
   auto bad = conn.query(ctx, "SELECT 1 / 0");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().code, pg::errc::server_error);
+  EXPECT_EQ(bad.error().code, pg::sqlstate_code("22012"));
+  EXPECT_EQ(bad.error().code.category(), pg::sqlstate_category());
+  EXPECT_EQ(bad.error().code.message(), "SQLSTATE 22012");
+  EXPECT_EQ(bad.error().code, tether::sql::errc::invalid_data) << "class 22: data exception";
   EXPECT_EQ(bad.error().sqlstate, "22012");
   EXPECT_NE(bad.error().message.find("division by zero"), std::string::npos);
   EXPECT_TRUE(conn.healthy());

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 namespace tether::sqlite {
 namespace {
@@ -33,6 +36,38 @@ class SqliteCategory final : public std::error_category {
   std::string message(int ev) const override { return sqlite3_errstr(ev); }
   std::error_condition default_error_condition(int ev) const noexcept override {
     return {ev & 0xff, condition_category()};
+  }
+  // Equal to its primary code's sqlite::errc and to its tether::sql::errc condition.
+  bool equivalent(int ev, const std::error_condition& cond) const noexcept override {
+    if (cond.category() == sql::category()) {
+      const auto portable = portable_condition(ev);
+      return portable && cond == *portable;
+    }
+    return cond == default_error_condition(ev);
+  }
+
+ private:
+  static std::optional<sql::errc> portable_condition(int ev) noexcept {
+    switch (ev & 0xff) {
+      case SQLITE_CONSTRAINT:
+        return sql::errc::constraint_violation;
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return sql::errc::busy;
+      case SQLITE_ERROR:
+        return sql::errc::invalid_statement;
+      case SQLITE_MISMATCH:
+      case SQLITE_RANGE:
+      case SQLITE_TOOBIG:
+        return sql::errc::invalid_data;
+      case SQLITE_READONLY:
+        return sql::errc::read_only;
+      case SQLITE_CANTOPEN:
+      case SQLITE_NOTADB:
+        return sql::errc::unavailable;
+      default:
+        return std::nullopt;
+    }
   }
 };
 
@@ -114,6 +149,7 @@ int bind(sqlite3_stmt* stmt, std::span<const Param> params) {
         rc = sqlite3_bind_null(stmt, idx);
         break;
       case Param::Kind::integer:
+      case Param::Kind::boolean:
         rc = sqlite3_bind_int64(stmt, idx, p.integer());
         break;
       case Param::Kind::real:
@@ -138,35 +174,83 @@ int bind(sqlite3_stmt* stmt, std::span<const Param> params) {
   return SQLITE_OK;
 }
 
+// A value of SQLite's storage class `type`, read through the accessors of a column or of a
+// function argument.
+template <class Int, class Real, class Text, class Bytes, class Size>
+Value to_value(int type, Int integer, Real real, Text text, Bytes bytes, Size size) {
+  switch (type) {
+    case SQLITE_INTEGER:
+      return static_cast<std::int64_t>(integer());
+    case SQLITE_FLOAT:
+      return real();
+    case SQLITE_TEXT: {
+      const auto* p = reinterpret_cast<const char*>(text());
+      return std::string(p, static_cast<std::size_t>(size()));
+    }
+    case SQLITE_BLOB: {
+      const auto* p = static_cast<const std::byte*>(bytes());
+      return Blob(p, p + size());
+    }
+    default:
+      return Null{};
+  }
+}
+
 Row read_row(sqlite3_stmt* stmt) {
   const int n = sqlite3_column_count(stmt);
   std::vector<Value> values;
   values.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
-    switch (sqlite3_column_type(stmt, i)) {
-      case SQLITE_INTEGER:
-        values.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, i)));
-        break;
-      case SQLITE_FLOAT:
-        values.emplace_back(sqlite3_column_double(stmt, i));
-        break;
-      case SQLITE_TEXT: {
-        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-        values.emplace_back(
-            std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))));
-        break;
-      }
-      case SQLITE_BLOB: {
-        const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(stmt, i));
-        Blob b(p, p + sqlite3_column_bytes(stmt, i));
-        values.emplace_back(std::move(b));
-        break;
-      }
-      default:
-        values.emplace_back(Null{});
-    }
+    values.push_back(to_value(
+        sqlite3_column_type(stmt, i), [&] { return sqlite3_column_int64(stmt, i); },
+        [&] { return sqlite3_column_double(stmt, i); },
+        [&] { return sqlite3_column_text(stmt, i); }, [&] { return sqlite3_column_blob(stmt, i); },
+        [&] { return sqlite3_column_bytes(stmt, i); }));
   }
   return Row(std::move(values));
+}
+
+Value argument(sqlite3_value* v) {
+  return to_value(
+      sqlite3_value_type(v), [&] { return sqlite3_value_int64(v); },
+      [&] { return sqlite3_value_double(v); }, [&] { return sqlite3_value_text(v); },
+      [&] { return sqlite3_value_blob(v); }, [&] { return sqlite3_value_bytes(v); });
+}
+
+void set_result(sqlite3_context* c, const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    sqlite3_result_int64(c, *i);
+  } else if (const auto* d = std::get_if<double>(&v)) {
+    sqlite3_result_double(c, *d);
+  } else if (const auto* t = std::get_if<std::string>(&v)) {
+    sqlite3_result_text64(c, t->data(), t->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  } else if (const auto* b = std::get_if<Blob>(&v); b && !b->empty()) {
+    sqlite3_result_blob64(c, b->data(), b->size(), SQLITE_TRANSIENT);
+  } else if (b) {
+    sqlite3_result_zeroblob(c, 0);  // an empty blob, not NULL
+  } else {
+    sqlite3_result_null(c);
+  }
+}
+
+// The C entry point of every create_function: calls the Function in the user data.
+void call_function(sqlite3_context* c, int argc, sqlite3_value** argv) noexcept {
+  const auto& fn = *static_cast<const Connection::Function*>(sqlite3_user_data(c));
+  try {
+    std::vector<Value> args;
+    args.reserve(static_cast<std::size_t>(argc));
+    for (int i = 0; i < argc; ++i) args.push_back(argument(argv[i]));
+    Result<Value> r = fn(args);
+    if (!r) {
+      sqlite3_result_error(c, r.error().message.c_str(), -1);
+      return;
+    }
+    set_result(c, *r);
+  } catch (const std::exception& e) {
+    sqlite3_result_error(c, e.what(), -1);
+  } catch (...) {
+    sqlite3_result_error(c, "unknown exception in an application-defined function", -1);
+  }
 }
 
 }  // namespace
@@ -222,6 +306,20 @@ std::int64_t Connection::changes() const noexcept {
 
 bool Connection::in_transaction() const noexcept {
   return db_ && sqlite3_get_autocommit(static_cast<sqlite3*>(db_)) == 0;
+}
+
+Result<void> Connection::create_function(std::string_view name, int arity, Function fn,
+                                         bool deterministic) {
+  auto* db = static_cast<sqlite3*>(db_);
+  if (!db) return Error{sqlite_code(SQLITE_MISUSE), "the connection is closed"};
+  auto owned = std::make_unique<Function>(std::move(fn));
+  const int flags = SQLITE_UTF8 | (deterministic ? SQLITE_DETERMINISTIC : 0);
+  // SQLite owns the Function from here on, even when the call fails (then it destroys it).
+  const int rc = sqlite3_create_function_v2(db, std::string(name).c_str(), arity, flags,
+                                            owned.release(), &call_function, nullptr, nullptr,
+                                            [](void* p) { delete static_cast<Function*>(p); });
+  if (rc != SQLITE_OK) return sqlite_error(db, rc);
+  return {};
 }
 
 Result<void> Connection::exec_params(const Context& ctx, std::string_view sql,
@@ -339,6 +437,7 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
 
   std::vector<Row> rows;
   std::vector<std::string> columns;
+  std::int64_t affected = 0;  // rows changed by the (last) statement
   bool first = true;
   for (skip_separators(sql); !sql.empty(); skip_separators(sql)) {
     if (ctx.err()) return context_error(ctx, "not started: \"" + excerpt(sql) + "\"");
@@ -352,10 +451,140 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
       for (int i = 0, n = sqlite3_column_count(prepared->stmt.get()); i < n; ++i)
         columns.emplace_back(sqlite3_column_name(prepared->stmt.get(), i));
     }
+    const std::int64_t before = sqlite3_total_changes64(db);
     if (auto done = step_all(ctx, db, *prepared, out ? &rows : nullptr); !done) return done;
+    affected = sqlite3_total_changes64(db) - before;
   }
-  if (out) *out = Rows(std::move(columns), std::move(rows));
+  if (out) *out = Rows(std::move(columns), std::move(rows), affected);
   return {};
+}
+
+// ---- Pool ---------------------------------------------------------------------------------
+
+struct Lease::State {
+  Pool::Options options;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Connection>> idle;  // under mu
+  std::size_t open = 0;                           // under mu: idle + leased + opening
+  bool closed = false;                            // under mu: the Pool is destroyed
+
+  // Takes a connection back: rolled back out of any transaction it was left in, kept if
+  // it is open and idle, else dropped (its slot freed).
+  void give_back(std::unique_ptr<Connection> conn) noexcept {
+    if (conn->in_transaction()) (void)conn->exec(tether::background(), "ROLLBACK");
+    const bool reusable = conn->is_open() && !conn->in_transaction();
+    std::unique_lock lock(mu);
+    if (!closed && reusable) {
+      idle.push_back(std::move(conn));
+    } else {
+      --open;
+      lock.unlock();
+      conn.reset();  // closes outside the lock
+      lock.lock();
+    }
+    cv.notify_one();
+  }
+};
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = std::move(other.pool_);
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+void Lease::release() noexcept {
+  if (conn_ && pool_) pool_->give_back(std::move(conn_));
+  conn_.reset();
+  pool_.reset();
+}
+
+Pool::Pool(Options options) : state_(std::make_shared<Lease::State>()) {
+  state_->options = std::move(options);
+  state_->options.max_connections = std::max<std::size_t>(1, state_->options.max_connections);
+}
+
+Pool::~Pool() {
+  std::vector<std::unique_ptr<Connection>> idle;
+  {
+    std::lock_guard lock(state_->mu);
+    state_->closed = true;
+    state_->open -= state_->idle.size();
+    idle.swap(state_->idle);
+  }
+  state_->cv.notify_all();
+}  // the idle connections close here, outside the lock
+
+std::size_t Pool::open_count() const {
+  std::lock_guard lock(state_->mu);
+  return state_->open;
+}
+
+std::size_t Pool::idle_count() const {
+  std::lock_guard lock(state_->mu);
+  return state_->idle.size();
+}
+
+Result<Lease> Pool::acquire(const Context& ctx) {
+  const std::shared_ptr<Lease::State> state = state_;
+  Lease::State& s = *state;
+  Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
+  bool armed = false;
+  std::unique_lock lock(s.mu);
+  while (!ctx.err() && !s.closed) {
+    if (!s.idle.empty()) {
+      std::unique_ptr<Connection> conn = std::move(s.idle.back());
+      s.idle.pop_back();
+      lock.unlock();
+      wake.stop_and_wait();  // never with s.mu held: the callback takes it
+      return Lease(state, std::move(conn));
+    }
+    if (s.open < s.options.max_connections) {
+      ++s.open;
+      lock.unlock();
+      wake.stop_and_wait();
+      return open_new();  // opening a file does not wait on ctx (see Connection::open)
+    }
+    if (!armed) {
+      armed = true;
+      lock.unlock();  // after_func may run the callback at once, on this thread
+      wake = after_func(ctx, [state] {
+        std::lock_guard l(state->mu);  // a waiter checks ctx.err() under it: no lost wakeup
+        state->cv.notify_all();
+      });
+      lock.lock();
+      continue;
+    }
+    s.cv.wait(lock);
+  }
+  const bool closed = s.closed;
+  const std::size_t max = s.options.max_connections;
+  lock.unlock();
+  wake.stop_and_wait();
+  if (closed) return Error{sqlite_code(SQLITE_MISUSE), "the pool is closed"};
+  return context_error(ctx,
+                       "waiting for a free connection (all " + std::to_string(max) + " in use)");
+}
+
+// Opens a connection for a slot acquire() reserved (s.open counts it); frees the slot if
+// opening or on_open fails.
+Result<Lease> Pool::open_new() {
+  Lease::State& s = *state_;
+  auto opened = Connection::open(s.options.path, s.options.flags);
+  Result<void> ready;
+  if (opened && s.options.on_open) ready = s.options.on_open(*opened);
+  if (opened && ready) return Lease(state_, std::make_unique<Connection>(std::move(*opened)));
+  {
+    std::lock_guard lock(s.mu);
+    --s.open;
+  }
+  s.cv.notify_one();
+  if (!opened) return opened.error();
+  return ready.error();
 }
 
 }  // namespace tether::sqlite

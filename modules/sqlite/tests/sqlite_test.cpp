@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -103,15 +104,25 @@ TEST_F(SqliteTest, QueryReturnsTypedRowsAndBindsParameters) {
   const sq::Row& r = rows->at(0);
   EXPECT_EQ(r.get<std::int64_t>(0), 42);
   EXPECT_EQ(r.get<int>(0), 42);
+  EXPECT_TRUE(r.get<bool>(0));
   EXPECT_EQ(r.get<double>(0), 42.0) << "an INTEGER reads as double";
   EXPECT_EQ(r.get<double>(1), 2.5);
   EXPECT_EQ(r.get<std::string>(2), "héllo");
   EXPECT_EQ(r.get<sq::Blob>(3), blob);
   EXPECT_TRUE(r.is_null(4));
   EXPECT_EQ(r.get<std::optional<std::string>>(4), std::nullopt);
-  EXPECT_THROW(r.get<std::string>(4), std::bad_variant_access);
-  EXPECT_THROW(r.get<std::int64_t>(2), std::bad_variant_access);
+  EXPECT_THROW(r.get<std::string>(4), std::invalid_argument);
+  EXPECT_THROW(r.get<std::int64_t>(2), std::invalid_argument);
   EXPECT_THROW(r.get<int>(5), std::out_of_range);
+  EXPECT_EQ(rows->affected(), 0) << "a SELECT changes nothing";
+
+  auto updated = db.query(ctx, "UPDATE t SET d = ? WHERE i = ? RETURNING i", 3.5, true);
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(updated->affected(), 0) << "no row has i = 1 (true binds as 1)";
+  updated = db.query(ctx, "UPDATE t SET d = ? WHERE i = ? RETURNING i", 3.5, 42);
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(updated->affected(), 1);
+  EXPECT_EQ(updated->at(0).get<int>(0), 42);
 }
 
 TEST_F(SqliteTest, ErrorsCarryTheSqliteCodeAndMessage) {
@@ -122,11 +133,76 @@ TEST_F(SqliteTest, ErrorsCarryTheSqliteCodeAndMessage) {
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code.category(), sq::category());
   EXPECT_EQ(dup.error().code, sq::errc::constraint) << "extended codes match their primary";
+  EXPECT_EQ(dup.error().code, tether::sql::errc::constraint_violation);
+  EXPECT_NE(dup.error().code, tether::sql::errc::busy);
   EXPECT_NE(dup.error().message.find("UNIQUE"), std::string::npos) << dup.error().message;
 
   auto syntax = db.query(ctx, "SELEKT 1");
   ASSERT_FALSE(syntax);
   EXPECT_EQ(syntax.error().code, sq::errc::error);
+  EXPECT_EQ(syntax.error().code, tether::sql::errc::invalid_statement);
+}
+
+TEST_F(SqliteTest, CodesMapToThePortableSqlConditions) {
+  sq::Connection db = open();
+  auto ctx = tether::background();
+  ASSERT_TRUE(db.exec(ctx, "CREATE TABLE t (k INTEGER PRIMARY KEY)"));
+  auto mismatch = db.exec(ctx, "INSERT INTO t VALUES ('not an integer')");
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().code, tether::sql::errc::invalid_data);
+  auto ro = sq::Connection::open(dir_ + "/test.db", sq::OpenFlags::read_only);
+  ASSERT_TRUE(ro);
+  auto write = ro->exec(ctx, "INSERT INTO t VALUES (1)");
+  ASSERT_FALSE(write);
+  EXPECT_EQ(write.error().code, tether::sql::errc::read_only);
+  auto missing = sq::Connection::open(dir_ + "/no/such/dir.db");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, tether::sql::errc::unavailable);
+  // A lock held by another connection, given up when the context ends, is the context's
+  // error; SQLite's own busy code (a connection that never waits) is the busy condition.
+  EXPECT_EQ(std::error_code(SQLITE_BUSY_SNAPSHOT, sq::category()), tether::sql::errc::busy);
+  EXPECT_EQ(std::error_code(SQLITE_LOCKED, sq::category()), tether::sql::errc::busy);
+}
+
+TEST_F(SqliteTest, CreateFunctionRegistersAScalarFunctionWithTypedArgumentsAndErrors) {
+  sq::Connection db = open();
+  auto ctx = tether::background();
+  ASSERT_TRUE(db.create_function("describe", -1, [](std::span<const sq::Value> args) {
+    std::string out;
+    for (const sq::Value& v : args) out += std::to_string(v.index());
+    return sq::Result<sq::Value>(out);
+  }));
+  ASSERT_TRUE(db.create_function(
+      "twice", 1,
+      [](std::span<const sq::Value> args) -> sq::Result<sq::Value> {
+        if (const auto* n = std::get_if<std::int64_t>(&args[0])) return sq::Value(*n * 2);
+        if (std::holds_alternative<std::string>(args[0])) throw std::runtime_error("no text");
+        return sq::Error{.code = {}, .message = "twice() takes an integer"};
+      },
+      /*deterministic=*/true));
+  ASSERT_TRUE(db.create_function(
+      "bytes", 0, [](std::span<const sq::Value>) { return sq::Result<sq::Value>(sq::Blob{}); }));
+  auto rows = db.query(ctx, "SELECT describe(NULL, 1, 2.5, 'x', x'00'), twice(21), bytes()");
+  ASSERT_TRUE(rows) << rows.error().message;
+  EXPECT_EQ(rows->at(0).get<std::string>(0), "01234") << "Null, int, double, text, blob";
+  EXPECT_EQ(rows->at(0).get<int>(1), 42);
+  EXPECT_EQ(rows->at(0).get<sq::Blob>(2), sq::Blob{}) << "an empty blob, not NULL";
+
+  auto refused = db.query(ctx, "SELECT twice(1.5)");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "twice() takes an integer");
+  EXPECT_EQ(refused.error().code, tether::sql::errc::invalid_statement);
+  auto thrown = db.query(ctx, "SELECT twice('a')");
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(thrown.error().message, "no text");
+  auto arity = db.query(ctx, "SELECT twice(1, 2)");
+  ASSERT_FALSE(arity) << "registered with one argument";
+
+  db.close();
+  auto closed = db.create_function(
+      "f", 0, [](std::span<const sq::Value>) { return sq::Result<sq::Value>(sq::Null{}); });
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, sq::errc::misuse);
 }
 
 TEST_F(SqliteTest, WrongParameterCountIsARangeError) {

@@ -37,10 +37,14 @@
 // transaction); otherwise it is closed and a new one is made on demand.
 //
 // Errors are values: every call returns a Result<T> holding the value or an Error {code,
-// message, sqlstate}. `code` is the context's error (tether::errc) when the context ended,
-// otherwise a tether::pg::errc (category "tether.pg"). Misuse of the row accessors (index
-// out of range, NULL read as a non-optional, text that does not parse as the asked type)
-// throws, like std::vector::at.
+// message, sqlstate}. Values, rows and errors are tether::sql's (<tether/sql.hpp>), the
+// same types tether::sqlite returns: a Row holds typed values (bool, int2/4/8 and oid as
+// std::int64_t, float4/8 as double, bytea as Blob, every other type as its text), so it
+// reads the same from either engine. `code` is the context's error (tether::errc) when the
+// context ended, a server error's SQLSTATE (sqlstate_category()), or a tether::pg::errc
+// (category "tether.pg"); compare it with tether::sql::errc for a portable test. Misuse
+// of the row accessors (index out of range, NULL read as a non-optional, a column read as
+// a type it does not hold) throws, like std::vector::at.
 //
 // Thread safety: a Connection is used by one thread at a time (it may move between
 // threads). Pool is fully thread-safe; a Lease is used by one thread at a time. Contexts
@@ -53,7 +57,6 @@
 // flight (each is one short TCP exchange with the server).
 #pragma once
 
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -71,137 +74,53 @@
 
 #include "tether/context.hpp"
 #include "tether/result.hpp"
+#include "tether/sql.hpp"
 
 namespace tether::pg {
 
 // ---- errors ----------------------------------------------------------------------------
 
 /// Client-side failures. The context's own errors are tether::errc; a statement the server
-/// rejected is server_error, with its SQLSTATE in Error::sqlstate.
+/// rejected has a code of sqlstate_category() (its SQLSTATE is in Error::sqlstate too).
 enum class errc {
   connection_failed = 1,  ///< could not connect (bad conninfo, server down, auth failed)
   connection_lost,        ///< the connection broke mid-call; it has been closed
-  server_error,           ///< the server reported an error; see Error::sqlstate
-  unsupported,            ///< a result tether does not handle (COPY); the connection closed
+  unsupported = 4,        ///< a result tether does not handle (COPY); the connection closed
   closed,                 ///< the connection is closed (never opened, or discarded)
   pool_closed,            ///< the pool was destroyed
 };
-/// The category of tether::pg::errc; its name is "tether.pg".
+/// The category of tether::pg::errc; its name is "tether.pg". Its codes compare equal to
+/// tether::sql::errc conditions: connection_failed -> unavailable, connection_lost ->
+/// connection_lost, closed and pool_closed -> closed.
 const std::error_category& category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
 
-/// Why a call failed.
-struct Error {
-  std::error_code code;  ///< tether::errc when the context ended, else tether::pg::errc
-  std::string message;   ///< the server's or libpq's message (and what happened)
-  std::string sqlstate;  ///< the server's SQLSTATE ("57014"), when it sent one
-};
+/// The category of the server's errors: value() is the SQLSTATE read as a base-36 number
+/// (sqlstate_code("23505")), message() says "SQLSTATE 23505"; its name is
+/// "tether.pg.sqlstate". Its codes compare equal to tether::sql::errc conditions by
+/// SQLSTATE class: 23 -> constraint_violation; 40001, 40P01 and 55P03 -> busy; 42 ->
+/// invalid_statement; 22 -> invalid_data; 25006 -> read_only; 08 and 57P01-57P03 ->
+/// connection_lost.
+const std::error_category& sqlstate_category() noexcept;
+/// The error_code of an SQLSTATE ("23505"): compare a server error with a precise state,
+/// `err.code == tether::pg::sqlstate_code("23505")`. Five characters 0-9 / A-Z; anything
+/// else gives the code of "XX000" (internal_error).
+std::error_code sqlstate_code(std::string_view sqlstate) noexcept;
 
-/// Either a value or an Error: what every call returns. Test it like a pointer; see
-/// tether/result.hpp.
-///
-///   auto rows = db.query(ctx, "SELECT 1");
-///   if (!rows) return rows.error();
-///   use(*rows);
+// ---- values and errors: tether::sql's, shared with tether::sqlite ------------------------
+
+using sql::Blob;
+using sql::Error;
+using sql::Null;
+using sql::Param;
+using sql::Row;
+using sql::Rows;
+using sql::Value;
+/// Either a value or an Error: what every call returns (tether::sql::Result).
 template <class T>
-using Result = tether::Result<T, Error>;
-
-// ---- values ----------------------------------------------------------------------------
-
-/// SQL NULL as a parameter.
-struct Null {};
-/// bytea values (owned bytes).
-using Blob = std::vector<std::byte>;
-
-/// A query parameter, sent in PostgreSQL's text format (bytea in binary format). Built
-/// implicitly from integers, bool, floating point, anything convertible to
-/// std::string_view, Blob or std::span<const std::byte>, Null / nullptr / std::nullopt,
-/// and std::optional<T>. Text and blob parameters are views: the arguments outlive the call.
-class Param {
- public:
-  enum class Kind { null, text, binary };
-
-  Param(Null) noexcept {}                                                     // NOLINT: implicit
-  Param(std::nullptr_t) noexcept {}                                           // NOLINT: implicit
-  Param(std::nullopt_t) noexcept {}                                           // NOLINT: implicit
-  Param(bool b) noexcept : kind_(Kind::text), text_(b ? "true" : "false") {}  // NOLINT
-  template <class N>
-  requires(std::is_arithmetic_v<N> && !std::is_same_v<N, bool>) Param(N n)
-  noexcept : kind_(Kind::text), inline_(true) {  // NOLINT: implicit
-    auto r = std::to_chars(buf_, buf_ + sizeof buf_, n);
-    len_ = static_cast<unsigned char>(r.ptr - buf_);
-  }
-  template <class S>
-  requires(std::is_convertible_v<const S&, std::string_view> &&
-           !std::is_same_v<std::decay_t<S>, std::nullptr_t>) Param(const S& s)
-  noexcept : kind_(Kind::text), text_(std::string_view(s)) {}  // NOLINT
-  Param(std::span<const std::byte> b) noexcept                 // NOLINT: implicit
-      : kind_(Kind::binary), text_(reinterpret_cast<const char*>(b.data()), b.size()) {}
-  Param(const Blob& b) noexcept : Param(std::span<const std::byte>(b)) {}  // NOLINT
-  template <class T>
-  Param(const std::optional<T>& o) : Param(o ? Param(*o) : Param(Null{})) {}  // NOLINT
-
-  Kind kind() const noexcept { return kind_; }
-  /// The bytes sent: text for Kind::text, raw bytes for Kind::binary.
-  std::string_view bytes() const noexcept { return inline_ ? std::string_view(buf_, len_) : text_; }
-
- private:
-  Kind kind_ = Kind::null;
-  bool inline_ = false;  // a formatted number, held in buf_
-  unsigned char len_ = 0;
-  char buf_[32] = {};
-  std::string_view text_;
-};
-
-/// One result row, in PostgreSQL's text format. get<T>(i) reads column i (0-based):
-///   * std::string / std::string_view (a view into the row): the text as sent;
-///   * integral types, double, float: parsed from the text (from_chars);
-///   * bool: PostgreSQL's 't' / 'f';
-///   * Blob: a bytea column (hex format) decoded;
-///   * std::optional<T> of the above: std::nullopt for NULL.
-/// A NULL read as a non-optional T, or text that does not parse as T, throws
-/// std::invalid_argument; an index out of range throws std::out_of_range.
-class Row {
- public:
-  Row() = default;
-  explicit Row(std::vector<std::optional<std::string>> values) : values_(std::move(values)) {}
-
-  std::size_t size() const noexcept { return values_.size(); }
-  bool is_null(std::size_t i) const { return !values_.at(i).has_value(); }
-  /// Column i as sent by the server; nullopt for NULL. Throws std::out_of_range.
-  const std::optional<std::string>& raw(std::size_t i) const { return values_.at(i); }
-
-  template <class T>
-  T get(std::size_t i) const;
-
- private:
-  std::vector<std::optional<std::string>> values_;
-};
-
-/// The rows of a query, fully read, with the column names.
-class Rows {
- public:
-  Rows() = default;
-  Rows(std::vector<std::string> columns, std::vector<Row> rows, std::int64_t affected)
-      : columns_(std::move(columns)), rows_(std::move(rows)), affected_(affected) {}
-
-  const std::vector<std::string>& columns() const noexcept { return columns_; }
-  std::size_t size() const noexcept { return rows_.size(); }
-  bool empty() const noexcept { return rows_.empty(); }
-  const Row& operator[](std::size_t i) const { return rows_[i]; }
-  const Row& at(std::size_t i) const { return rows_.at(i); }
-  auto begin() const noexcept { return rows_.begin(); }
-  auto end() const noexcept { return rows_.end(); }
-  /// Rows affected by INSERT/UPDATE/DELETE (PQcmdTuples); 0 when not applicable.
-  std::int64_t affected() const noexcept { return affected_; }
-
- private:
-  std::vector<std::string> columns_;
-  std::vector<Row> rows_;
-  std::int64_t affected_ = 0;
-};
+using Result = sql::Result<T>;
 
 // ---- the connection ---------------------------------------------------------------------
 
@@ -278,6 +197,17 @@ class Connection {
 
  private:
   struct Settling;
+  struct InFlight;
+  // query_params' steps (pg.cpp says what each does).
+  Result<int> ready_to_send(const Context& ctx);
+  Result<std::optional<std::string>> backstop(const Context& ctx);
+  Result<void> send(const Context& ctx, std::string_view sql, std::span<const Param> params,
+                    const std::optional<std::string>& timeout, int done_fd);
+  Result<void> receive(const Context& ctx, InFlight& q, int done_fd);
+  Error cancel(const Context& ctx, InFlight& q);
+  Result<Rows> finish_query(const Context& ctx, InFlight& q);
+  void remember_statement_timeout(const Context& ctx, const InFlight& q);
+  Error lost(const std::string& prefix);
   Connection(void* conn, Options options) noexcept : conn_(conn), options_(options) {}
   // One step of settling: reads what arrived and decides; with `ctx`, waits (bounded by it
   // and by the grace) until settled or closed. True when no cleanup is pending any more.
@@ -358,48 +288,9 @@ class Pool {
   std::size_t idle_count() const;
 
  private:
+  Result<Lease> open_new(const Context& ctx);
   std::shared_ptr<Lease::State> state_;
 };
-
-// ---- Row::get ------------------------------------------------------------------------
-
-namespace internal {
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-Blob decode_bytea(std::string_view text);
-[[noreturn]] void bad_column(std::size_t i, std::string_view text, const char* type);
-}  // namespace internal
-
-template <class T>
-T Row::get(std::size_t i) const {
-  const std::optional<std::string>& v = values_.at(i);
-  if constexpr (internal::is_optional<T>::value) {
-    if (!v) return std::nullopt;
-    return get<typename T::value_type>(i);
-  } else {
-    if (!v) internal::bad_column(i, "NULL", "a non-optional type");
-    const std::string& s = *v;
-    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
-      return T(s);
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (s == "t" || s == "true") return true;
-      if (s == "f" || s == "false") return false;
-      internal::bad_column(i, s, "bool");
-    } else if constexpr (std::is_arithmetic_v<T>) {
-      T out{};
-      auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-      if (r.ec != std::errc() || r.ptr != s.data() + s.size())
-        internal::bad_column(i, s, "a number");
-      return out;
-    } else if constexpr (std::is_same_v<T, Blob>) {
-      return internal::decode_bytea(s);
-    } else {
-      static_assert(sizeof(T) == 0, "Row::get<T>: unsupported type");
-    }
-  }
-}
 
 }  // namespace tether::pg
 

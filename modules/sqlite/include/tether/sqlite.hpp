@@ -27,26 +27,37 @@
 //     the moment it ends. A context that never ends waits for the lock as long as it takes.
 //
 // Errors are values, not exceptions: every call returns a Result<T>, which holds either
-// the value or an Error {code, message}. `code` is either an SQLite result code in
-// sqlite::category() (compare with tether::sqlite::errc, e.g. errc::constraint), or — when
-// the context ended — the context's own error (tether::errc::canceled or
-// deadline_exceeded), with what SQLite was doing in `message`. When an interrupted
-// statement made SQLite roll back the enclosing transaction, Error::rolled_back is true and
-// the message says so. Misuse of the row accessors (a column index out of range, asking
-// for text from an integer) throws, like std::vector::at and std::get.
+// the value or an Error {code, message, ...}. Values, rows and errors are tether::sql's
+// (<tether/sql.hpp>), the same types tether::pg returns. `code` is either an SQLite result
+// code in sqlite::category() — compare it with tether::sql::errc for a portable test
+// (errc::constraint_violation), or with tether::sqlite::errc for SQLite's primary code
+// (errc::constraint) — or, when the context ended, the context's own error
+// (tether::errc::canceled or deadline_exceeded), with what SQLite was doing in `message`.
+// When an interrupted statement made SQLite roll back the enclosing transaction,
+// Error::rolled_back is true and the message says so. Misuse of the row accessors (a
+// column index out of range, asking for text from an integer) throws, like
+// std::vector::at.
+//
+// Pool keeps a bounded set of connections to one file: acquire(ctx) waits for a free one
+// or for the context, and a connection given back inside a transaction is rolled back
+// before anyone else gets it.
 //
 // Thread safety: a Connection is used by one thread at a time (it may move between
-// threads); different Connections are independent. The context may be cancelled from any
-// thread. Row, Rows and Value are plain values.
+// threads); different Connections are independent. Pool is fully thread-safe; a Lease is
+// used by one thread at a time. The context may be cancelled from any thread. Row, Rows
+// and Value are plain values.
 //
 // What blocks: exec/query block the calling thread while the statement runs, and while
-// waiting for a lock (bounded by the context). Connection's destructor and close() block
-// only while SQLite closes the file.
+// waiting for a lock (bounded by the context). Pool::acquire blocks until a connection is
+// free or the context ends. Connection's destructor and close() block only while SQLite
+// closes the file.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -60,13 +71,18 @@
 
 #include "tether/context.hpp"
 #include "tether/result.hpp"
+#include "tether/sql.hpp"
 
 namespace tether::sqlite {
 
 // ---- errors ----------------------------------------------------------------------------
 
 /// The error category of SQLite result codes: value() is the (extended) SQLite result
-/// code, message() is sqlite3_errstr's text. Its name is "sqlite".
+/// code, message() is sqlite3_errstr's text. Its name is "sqlite". Its codes also compare
+/// equal to tether::sql::errc conditions: CONSTRAINT -> constraint_violation, BUSY and
+/// LOCKED -> busy, ERROR (SQLite's generic SQL error: syntax, unknown table or column, an
+/// error raised by a function) -> invalid_statement, MISMATCH, RANGE and TOOBIG ->
+/// invalid_data, READONLY -> read_only, CANTOPEN and NOTADB -> unavailable.
 const std::error_category& category() noexcept;
 
 /// The primary SQLite result codes worth testing for; an error_code of category() compares
@@ -90,127 +106,18 @@ inline std::error_condition make_error_condition(errc e) noexcept {
   return {static_cast<int>(e), condition_category()};
 }
 
-/// Why a call failed: an error code plus a human-readable message.
-///
-/// `code` is an SQLite result code (category()) or, when the context ended, the context's
-/// error (tether::errc). `message` is SQLite's own message (sqlite3_errmsg), or for a
-/// context error the context's cause followed by what was interrupted.
-struct Error {
-  std::error_code code;
-  std::string message;
-  /// True when SQLite rolled back the enclosing transaction because the statement was
-  /// interrupted (the message says so too). Only ever set together with a context error.
-  bool rolled_back = false;
-};
+// ---- values and errors: tether::sql's, shared with tether::pg -------------------------
 
-/// Either a value or an Error: what every call returns. Test it like a pointer; see
-/// tether/result.hpp.
-///
-///   auto rows = db.query(ctx, "SELECT 1");
-///   if (!rows) return rows.error();
-///   use(*rows);
+using sql::Blob;
+using sql::Error;
+using sql::Null;
+using sql::Param;
+using sql::Row;
+using sql::Rows;
+using sql::Value;
+/// Either a value or an Error: what every call returns (tether::sql::Result).
 template <class T>
-using Result = tether::Result<T, Error>;
-
-// ---- values ----------------------------------------------------------------------------
-
-/// SQL NULL, as a parameter or a column value.
-struct Null {
-  friend bool operator==(Null, Null) noexcept { return true; }
-};
-/// A BLOB column value (owned bytes).
-using Blob = std::vector<std::byte>;
-
-/// One column value of a result row, in SQLite's own storage class.
-using Value = std::variant<Null, std::int64_t, double, std::string, Blob>;
-
-/// A statement parameter: a view of the argument (it does not own text or blob bytes; the
-/// arguments outlive the call). Built implicitly from integers, bool, floating point,
-/// anything convertible to std::string_view (text), Blob or std::span<const std::byte>
-/// (blob), Null / nullptr / std::nullopt (NULL), and std::optional<T> of those.
-class Param {
- public:
-  enum class Kind { null, integer, real, text, blob };
-
-  Param(Null) noexcept {}            // NOLINT: implicit
-  Param(std::nullptr_t) noexcept {}  // NOLINT: implicit
-  Param(std::nullopt_t) noexcept {}  // NOLINT: implicit
-  template <class I>
-  requires std::is_integral_v<I> Param(I i)
-  noexcept : kind_(Kind::integer), i_(static_cast<std::int64_t>(i)) {}  // NOLINT
-  template <class F>
-  requires std::is_floating_point_v<F> Param(F f)
-  noexcept : kind_(Kind::real), d_(static_cast<double>(f)) {}  // NOLINT
-  template <class S>
-  requires(std::is_convertible_v<const S&, std::string_view> &&
-           !std::is_same_v<std::decay_t<S>, std::nullptr_t>) Param(const S& s)
-  noexcept : kind_(Kind::text), text_(std::string_view(s)) {}                    // NOLINT
-  Param(std::span<const std::byte> b) noexcept : kind_(Kind::blob), blob_(b) {}  // NOLINT
-  Param(const Blob& b) noexcept : kind_(Kind::blob), blob_(b) {}                 // NOLINT
-  template <class T>
-  Param(const std::optional<T>& o) : Param(o ? Param(*o) : Param(Null{})) {}  // NOLINT
-
-  Kind kind() const noexcept { return kind_; }
-  std::int64_t integer() const noexcept { return i_; }
-  double real() const noexcept { return d_; }
-  std::string_view text() const noexcept { return text_; }
-  std::span<const std::byte> blob() const noexcept { return blob_; }
-
- private:
-  Kind kind_ = Kind::null;
-  std::int64_t i_ = 0;
-  double d_ = 0;
-  std::string_view text_;
-  std::span<const std::byte> blob_;
-};
-
-/// One result row. get<T>(i) reads column i (0-based) as T:
-///   * std::int64_t (or any integral type): an INTEGER column;
-///   * double: a REAL or INTEGER column;
-///   * std::string / std::string_view (a view into the row): a TEXT column;
-///   * Blob: a BLOB column; std::span<const std::byte>: a view of it;
-///   * std::optional<T> of the above: std::nullopt for NULL.
-/// A NULL read as a non-optional T, or a column of another storage class, throws
-/// std::bad_variant_access; an index out of range throws std::out_of_range.
-class Row {
- public:
-  Row() = default;
-  explicit Row(std::vector<Value> values) : values_(std::move(values)) {}
-
-  std::size_t size() const noexcept { return values_.size(); }
-  /// Column i's value; throws std::out_of_range.
-  const Value& at(std::size_t i) const { return values_.at(i); }
-  /// True if column i is NULL; throws std::out_of_range.
-  bool is_null(std::size_t i) const { return std::holds_alternative<Null>(at(i)); }
-
-  template <class T>
-  T get(std::size_t i) const;
-
-  friend bool operator==(const Row&, const Row&) = default;
-
- private:
-  std::vector<Value> values_;
-};
-
-/// The rows of a query, fully read, plus the column names.
-class Rows {
- public:
-  Rows() = default;
-  Rows(std::vector<std::string> columns, std::vector<Row> rows)
-      : columns_(std::move(columns)), rows_(std::move(rows)) {}
-
-  const std::vector<std::string>& columns() const noexcept { return columns_; }
-  std::size_t size() const noexcept { return rows_.size(); }
-  bool empty() const noexcept { return rows_.empty(); }
-  const Row& operator[](std::size_t i) const { return rows_[i]; }
-  const Row& at(std::size_t i) const { return rows_.at(i); }
-  auto begin() const noexcept { return rows_.begin(); }
-  auto end() const noexcept { return rows_.end(); }
-
- private:
-  std::vector<std::string> columns_;
-  std::vector<Row> rows_;
-};
+using Result = sql::Result<T>;
 
 // ---- the connection ---------------------------------------------------------------------
 
@@ -275,6 +182,26 @@ class Connection {
   /// left to finalize.
   void close() noexcept;
 
+  /// Registers (or replaces) the SQL scalar function `name` with `arity` arguments (-1: any
+  /// number) on this connection:
+  ///
+  ///   namespace sq = tether::sqlite;
+  ///   db.create_function("twice", 1, [](std::span<const sq::Value> args) -> sq::Result<sq::Value>
+  ///   {
+  ///     if (const auto* n = std::get_if<std::int64_t>(&args[0])) return sq::Value(*n * 2);
+  ///     return sq::Error{.code = {}, .message = "twice() takes an integer"};
+  ///   });
+  ///
+  /// `fn` runs on the thread executing the statement, while that statement runs; it must
+  /// not use this connection. A returned Error's message becomes the statement's SQL error
+  /// (SQLITE_ERROR, so sql::errc::invalid_statement); an exception escaping `fn` does too.
+  /// `deterministic`: the same arguments always give the same result, so SQLite may
+  /// compute it once per statement and allow it in indexes and CHECK constraints. Returns
+  /// errc::misuse on a closed connection.
+  using Function = std::function<Result<Value>(std::span<const Value> args)>;
+  Result<void> create_function(std::string_view name, int arity, Function fn,
+                               bool deterministic = false);
+
   /// The raw sqlite3* handle (as void*, to keep sqlite3.h out of this header), for
   /// features tether does not wrap. Do not close it, and do not install a progress or busy
   /// handler on it: exec/query own those.
@@ -287,38 +214,92 @@ class Connection {
   void* db_ = nullptr;  // sqlite3*
 };
 
-// ---- Row::get ------------------------------------------------------------------------
+// ---- the pool -------------------------------------------------------------------------
 
-namespace internal {
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-}  // namespace internal
+class Pool;
 
-template <class T>
-T Row::get(std::size_t i) const {
-  const Value& v = at(i);
-  if constexpr (internal::is_optional<T>::value) {
-    if (std::holds_alternative<Null>(v)) return std::nullopt;
-    return get<typename T::value_type>(i);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return std::get<std::int64_t>(v) != 0;
-  } else if constexpr (std::is_integral_v<T>) {
-    return static_cast<T>(std::get<std::int64_t>(v));
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (const auto* n = std::get_if<std::int64_t>(&v)) return static_cast<T>(*n);
-    return static_cast<T>(std::get<double>(v));
-  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
-    return T(std::get<std::string>(v));
-  } else if constexpr (std::is_same_v<T, Blob>) {
-    return std::get<Blob>(v);
-  } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
-    return T(std::get<Blob>(v));
-  } else {
-    static_assert(sizeof(T) == 0, "Row::get<T>: unsupported type");
-  }
-}
+/// A connection borrowed from a Pool; gives it back when destroyed. Move-only; use it like
+/// a pointer to Connection.
+class Lease {
+ public:
+  Lease() noexcept = default;
+  Lease(Lease&& other) noexcept = default;
+  Lease& operator=(Lease&& other) noexcept;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { release(); }
+
+  Connection& operator*() const noexcept { return *conn_; }
+  Connection* operator->() const noexcept { return conn_.get(); }
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+  /// Gives the connection back to the pool now (see Pool for what happens to it).
+  void release() noexcept;
+
+  struct State;
+
+ private:
+  friend class Pool;
+  Lease(std::shared_ptr<State> pool, std::unique_ptr<Connection> conn) noexcept
+      : pool_(std::move(pool)), conn_(std::move(conn)) {}
+  std::shared_ptr<State> pool_;
+  std::unique_ptr<Connection> conn_;
+};
+
+/// A bounded pool of connections to one database file. A Connection is used by one thread
+/// at a time and opening one costs more than a short query; a Pool keeps the idle ones.
+///
+///   tether::sqlite::Pool pool({.path = "app.db", .max_connections = 8,
+///                              .on_open = [](tether::sqlite::Connection& c) {
+///                                return c.exec(tether::background(), "PRAGMA foreign_keys = ON");
+///                              }});
+///   auto db = pool.acquire(ctx);        // waits for a free connection, or for ctx
+///   if (!db) return db.error();
+///   auto rows = (*db)->query(ctx, "SELECT name FROM users WHERE id = ?", 42);
+///
+/// acquire() hands out an idle connection; failing that opens a new one (running
+/// Options::on_open on it) while fewer than max_connections are open; failing that waits
+/// for one to come back, or for the context to end (then it returns the context's error).
+/// A connection comes back when its Lease is destroyed: if it was left inside a
+/// transaction — an explicit BEGIN never finished, or one a cancelled statement left open
+/// — it is rolled back first, so the next user never inherits it; a connection that cannot
+/// be rolled back, or was closed, is dropped, and its slot is free again. Statements never
+/// outlive a call (see Connection), so a cancelled one leaves nothing else behind.
+/// Destroying the pool closes the idle connections; leases still out close theirs when
+/// they are destroyed.
+///
+/// Thread safety: every Pool member may be called from any thread at once; a Lease (and
+/// its Connection) is used by one thread at a time. What blocks: acquire() waits for a
+/// connection (bounded by the context) and opens new ones on the calling thread; a Lease's
+/// destructor runs the ROLLBACK, if one is needed, on the releasing thread.
+class Pool {
+ public:
+  struct Options {
+    std::string path;
+    OpenFlags flags = OpenFlags::read_write | OpenFlags::create;
+    std::size_t max_connections = 4;  ///< at least 1
+    /// Run once on each newly opened connection before it is first handed out (register
+    /// functions, set PRAGMAs). An error is returned by that acquire(), and the connection
+    /// is closed.
+    std::function<Result<void>(Connection&)> on_open = {};
+  };
+  explicit Pool(Options options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// A connection: an idle one, a new one if fewer than max_connections are open, or the
+  /// next one given back. The context's error if ctx ends first; errc::misuse if the pool
+  /// is being destroyed; open()'s or on_open's error if a new connection failed.
+  Result<Lease> acquire(const Context& ctx);
+  /// Connections open (idle + leased + being opened).
+  std::size_t open_count() const;
+  /// Connections waiting in the pool.
+  std::size_t idle_count() const;
+
+ private:
+  Result<Lease> open_new();
+  std::shared_ptr<Lease::State> state_;
+};
 
 }  // namespace tether::sqlite
 
