@@ -3,7 +3,7 @@
 // derived context, and a million live timeouts.
 //
 // These have no Go column in the `make bench` table; the allocation and memory ones carry
-// the targets of issue 4 (one allocation per derived context, a million timeouts in
+// the targets in docs/performance.md (one allocation per derived context, a million timeouts in
 // 150 MB).
 #include <malloc.h>
 #include <unistd.h>

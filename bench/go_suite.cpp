@@ -330,7 +330,7 @@ void register_go_suite(int threads) {
         ->Threads(threads)
         ->UseRealTime();
     // Not in Go's suite: the same on one thread, for the target "no slower per operation
-    // on GOMAXPROCS threads than on one" (issue #13; bench/compare.py).
+    // on GOMAXPROCS threads than on one" (docs/performance.md; bench/compare.py).
     if (threads > 1) {
       RegisterBenchmark(
           ("WithTimeout/concurrency=" + std::to_string(concurrency) + "/threads=1").c_str(),

@@ -28,7 +28,7 @@ import tempfile
 FLOOR = "std_floor"
 
 # The bounds, in multiples of the floor: the one place they are written down.
-#   target: what issue #13 asks for.
+#   target: the bound docs/performance.md states.
 #   check:  what CI enforces (.ci/run). Equal to the target once the target is met; until
 #           then, today's measured value plus a small margin, so a regression still fails
 #           while the target stays visible (the table prints both, and "MISSED").

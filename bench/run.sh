@@ -9,8 +9,11 @@
 #                          bench/results/latest.{json,png} and docs/performance.md
 #   bench/run.sh --quick   one short round to check everything works; numbers are rough,
 #                          so it writes build-bench/results/quick.{json,png} only
-# Each family's 1-minute load average is recorded before and after it runs; a family that
-# ran above 0.6 × nproc gets "no verdict" (bench/compare.py, LOAD_LIMIT_PER_CPU).
+# Around each family (both sides of one round) bench/quiet.py measures the CPU that other
+# processes used, and records the 1-minute load average before and after; a family during
+# which other processes used more than OTHERS_CPU_LIMIT CPUs on average gets "no verdict"
+# (bench/compare.py). The load average alone cannot judge: it counts the benchmark's own
+# threads (see bench/quiet.py).
 # Needs nothing but Debian packages (scripts/setup.sh bench installs golang-go, gnuplot).
 # Works offline: Go's suite is part of Go's standard library, and bench/go/scale imports
 # nothing else (GOPATH mode, no module is downloaded).
@@ -65,7 +68,6 @@ go test -c -o "$build/go/scale.test" ./bench/go/scale
 tether="$build/bench/tether_bench"
 rm -f "$raw"/go-*.txt "$raw"/tether-*.json "$raw"/loads.tsv
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # The million live timeouts first, in a fresh process of their own, so the resident-memory
 # reading is not blurred by memory that other benchmarks freed.
@@ -88,14 +90,14 @@ run_tether() {  # <family> <round>
 
 go_families=$("$build/go/context.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
 scale_families=$("$build/go/scale.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
-echo "# family round load-before load-after (1-minute load average)" >"$raw/loads.tsv"
+echo "# family round others-cpu load-before load-after (bench/quiet.py)" >"$raw/loads.tsv"
 for round in $(seq 1 "$rounds"); do
   for family in $go_families $scale_families; do
     binary="$build/go/context.test" flags=("${go_time[@]}")
     if [[ " $scale_families " == *" $family "* ]]; then
       binary="$build/go/scale.test" flags=("${go_scale_time[@]}")
     fi
-    before=$(load1)
+    window=$(python3 bench/quiet.py start $$)
     # Alternate who goes first, so that neither side always runs after the other.
     if ((round % 2 == 1)); then
       run_go "$binary" "$family" "$round" "${flags[@]}"
@@ -104,7 +106,7 @@ for round in $(seq 1 "$rounds"); do
       run_tether "$family" "$round"
       run_go "$binary" "$family" "$round" "${flags[@]}"
     fi
-    echo "$family $round $before $(load1)" >>"$raw/loads.tsv"
+    echo "$family $round $(python3 bench/quiet.py stop "$window")" >>"$raw/loads.tsv"
   done
   # tether's own benchmarks: every name outside Go's families.
   echo "== tether: its own benchmarks (round $round)"

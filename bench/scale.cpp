@@ -1,5 +1,6 @@
 // bench/scale.cpp — the C++ halves of the side-by-side benchmarks Go's suite does not have
-// (issue #13); the Go halves, same names and workloads, are in bench/go/scale/scale_test.go.
+// (docs/performance.md, "Targets"); the Go halves, same names and workloads, are in
+// bench/go/scale/scale_test.go.
 //
 //   TimeoutsCancel/order=oldest|newest/n=N   n one-hour timeouts live, then every one
 //                                            cancelled in that order (only the cancels

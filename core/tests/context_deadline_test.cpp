@@ -377,7 +377,7 @@ TEST(Deadline, ThousandTimersAllFireAndNoneRemainPending) {
 }
 
 // Disarming is lazy (src/timer.cpp, Shard): a cancelled deadline's heap entry stays until
-// it reaches the end or the root of the heap, or until a quarter of the heap is cancelled
+// it reaches the end or the root of the heap, or until three quarters of the heap are cancelled
 // entries and the heap is compacted. These three check that whatever the order of the
 // cancels, exactly the live deadlines stay armed and fire, in deadline order, and that a
 // freed context is never reached through a stale entry (the handles of the cancelled
@@ -425,11 +425,33 @@ std::vector<int> numbers(int from, int to) {
 TEST(Deadline, CancellingTheEarliestFirstLeavesExactlyTheRestArmedAndInOrder) {
   ManualClock clock;
   NumberedTimeouts t(1000);
-  for (int i = 1; i <= 600; ++i) t.cancel_and_drop(i);
-  EXPECT_EQ(clock.pending_timers(), 400u);
+  for (int i = 1; i <= 800; ++i) t.cancel_and_drop(i);  // past three quarters: compacted
+  EXPECT_EQ(clock.pending_timers(), 200u);
   clock.advance(1s);
-  EXPECT_EQ(t.fired, numbers(601, 1000));
+  EXPECT_EQ(t.fired, numbers(801, 1000));
   EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
+TEST(Deadline, CompactingAHeapBuiltOutOfOrderKeepsExactlyTheRestArmedAndInOrder) {
+  // Created in shuffled order (the heap is not sorted), 800 of 1000 cancelled in another
+  // shuffled order: the compaction at three quarters must rebuild the heap order.
+  const unsigned seed = context_test::test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  ManualClock clock;
+  NumberedTimeouts t(1000, seed | 1);
+  std::vector<int> order = numbers(1, 1000);
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed + 1));
+  std::vector<bool> cancelled(1001, false);
+  for (std::size_t k = 0; k < 800; ++k) {
+    cancelled[static_cast<std::size_t>(order[k])] = true;
+    t.cancel_and_drop(order[k]);
+  }
+  EXPECT_EQ(clock.pending_timers(), 200u);
+  std::vector<int> expected;
+  for (int i = 1; i <= 1000; ++i)
+    if (!cancelled[static_cast<std::size_t>(i)]) expected.push_back(i);
+  clock.advance(1s);
+  EXPECT_EQ(t.fired, expected);
 }
 
 TEST(Deadline, CancellingTheLatestFirstLeavesExactlyTheRestArmedAndInOrder) {

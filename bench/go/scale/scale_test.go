@@ -1,5 +1,5 @@
 // Package scale holds the Go halves of the side-by-side benchmarks that Go's own suite does
-// not have (issue #13): cancelling many live timeouts in either order, and the scale rows
+// not have: cancelling many live timeouts in either order, and the scale rows
 // of fan-out cancel, chain cancel and live timeouts. Their C++ halves, with the same names
 // and workloads, are in bench/scale.cpp; `make bench` (bench/run.sh) builds this package
 // offline, in GOPATH mode, from Go's standard library only:

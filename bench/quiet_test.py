@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Tests of the quiet-machine rule (bench/quiet.py) and of how bench/compare.py applies it.
+Run by ctest as bench.quiet_rule; Python standard library only."""
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402
+import quiet  # noqa: E402
+
+
+class QuietTest(unittest.TestCase):
+    def test_the_cpu_of_a_waited_for_child_counts_as_the_benchmarks_own(self):
+        before_own = quiet.own_ticks(os.getpid())
+        before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # A child that burns about 0.3 s of CPU; subprocess.run waits for it.
+        subprocess.run([sys.executable, "-c",
+                        "import time\nt=time.process_time()\n"
+                        "while time.process_time()-t<0.3: pass"], check=True)
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child_seconds = ((after_children.ru_utime + after_children.ru_stime)
+                         - (before_children.ru_utime + before_children.ru_stime))
+        own_seconds = (quiet.own_ticks(os.getpid()) - before_own) / os.sysconf("SC_CLK_TCK")
+        self.assertGreaterEqual(child_seconds, 0.3)
+        # One clock tick of rounding either way.
+        self.assertGreaterEqual(own_seconds, child_seconds - 2 / os.sysconf("SC_CLK_TCK"))
+
+    def test_stop_prints_others_cpu_and_both_loads(self):
+        token = quiet.start(os.getpid())
+        others, before, after, seconds = quiet.measure(token)
+        self.assertGreaterEqual(others, 0.0)
+        self.assertGreaterEqual(before, 0.0)
+        self.assertGreaterEqual(after, 0.0)
+        self.assertGreaterEqual(seconds, 0.0)
+        out = subprocess.run([sys.executable, quiet.__file__, "stop", token], check=True,
+                             capture_output=True, text=True).stdout.split()
+        self.assertEqual(len(out), 3)
+
+    def test_a_bad_command_line_is_an_error(self):
+        r = subprocess.run([sys.executable, quiet.__file__, "begin"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage", r.stderr)
+
+
+class CompareAppliesTheRuleTest(unittest.TestCase):
+    def loads(self, text):
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+            f.write(text)
+        try:
+            return compare.read_loads(f.name)
+        finally:
+            os.remove(f.name)
+
+    def test_a_family_is_judged_by_other_processes_cpu_not_by_the_load(self):
+        loads = self.loads("# family round others-cpu load-before load-after (bench/quiet.py)\n"
+                           "WithTimeout 1 0.02 1.10 1.31\n"
+                           "WithTimeout 2 0.04 1.25 1.28\n"
+                           "CancelTree 1 0.90 0.20 0.40\n")
+        self.assertEqual(loads["WithTimeout"], {"load": 1.31, "others_cpu": 0.04})
+        self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "met")
+        self.assertEqual(compare.time_verdict(False, loads["WithTimeout"], 1.2), "MISSED")
+        # Other processes used 0.9 CPUs: no verdict however low the load looked.
+        self.assertEqual(compare.time_verdict(True, loads["CancelTree"], 1.2), "no verdict")
+        self.assertEqual(compare.time_verdict(True, None, 1.2), "no verdict")
+
+    def test_the_worst_round_decides(self):
+        loads = self.loads("# family round others-cpu load-before load-after\n"
+                           "WithTimeout 1 0.01 0.5 0.6\n"
+                           f"WithTimeout 2 {quiet.OTHERS_CPU_LIMIT + 0.01:.2f} 0.5 0.6\n")
+        self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "no verdict")
+
+    def test_files_without_others_cpu_are_judged_by_the_load_as_before(self):
+        loads = self.loads("# family round load-before load-after (1-minute load average)\n"
+                           "WithTimeout 1 0.42 0.58\n"
+                           "CancelTree 1 1.20 1.30\n")
+        self.assertEqual(loads["WithTimeout"], {"load": 0.58, "others_cpu": None})
+        self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "met")
+        self.assertEqual(compare.time_verdict(True, loads["CancelTree"], 1.2), "no verdict")
+
+
+class EveryRoundTest(unittest.TestCase):
+    def test_common_parent_cancel_is_judged_by_its_worst_round(self):
+        go = {"runs_ns": [540.0, 480.0, 400.0]}
+        tether = {"runs_ns": [297.0, 300.0, 290.0]}
+        worst = compare.worst_round_ratio("CommonParentCancel", go, tether)
+        self.assertAlmostEqual(worst, 290.0 / 400.0)  # 0.725: the median ratio (0.625) hides it
+
+    def test_other_families_have_no_every_round_rule(self):
+        self.assertIsNone(compare.worst_round_ratio("WithTimeout/concurrency=40",
+                                                    {"runs_ns": [1.0]}, {"runs_ns": [2.0]}))
+
+    def test_a_target_missed_in_one_round_is_missed(self):
+        go = {"ns_per_op": 480.0, "runs_ns": [540.0, 480.0, 400.0], "spread": 0.3,
+              "allocs_per_op": 2.0}
+        tether = {"ns_per_op": 297.0, "runs_ns": [297.0, 300.0, 290.0], "spread": 0.03,
+                  "counters": {}}
+        loads = {"CommonParentCancel": {"load": 1.3, "others_cpu": 0.01}}
+        rows = compare.build_rows({"CommonParentCancel": go}, {"CommonParentCancel": tether},
+                                  loads, 1.2)
+        row = next(r for r in rows if r["benchmark"] == "CommonParentCancel")
+        self.assertLess(row["ratio"], 0.7)
+        self.assertEqual(row["verdict"], "MISSED")
+
+
+if __name__ == "__main__":
+    unittest.main()
