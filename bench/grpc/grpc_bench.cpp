@@ -14,7 +14,12 @@
 //            adapter-inline (Dispatcher::unary_inline), raw-traceparent (raw, the client
 //            sending a fixed traceparent: what gRPC itself spends carrying the header)
 #include <grpcpp/grpcpp.h>
+#if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
+#else  // no valgrind headers: --instructions counts nothing
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -306,11 +311,25 @@ int main(int argc, char** argv) {
     for (int i = 0; i < rounds; ++i) ratio.push_back(a[i] / b[i]);
     std::printf("%s: %+.1f %% calls/s (medians); median of per-round ratios %+.1f %%\n", what,
                 (med(a) / med(b) - 1) * 100, (med(ratio) - 1) * 100);
+    return med(ratio);
   };
   std::printf("\n");
-  compare("adapter vs baseline", r_adapter, r_pool);
-  compare("inline adapter vs raw inline", r_adapter_inline, r_inline);
+  const double ratio_pool = compare("adapter vs baseline", r_adapter, r_pool);
+  const double ratio_inline = compare("inline adapter vs raw inline", r_adapter_inline, r_inline);
   std::printf("\n");
+  // For bench/grpc/run.sh: "result <name> <value>" lines.
+  std::vector<std::string> results;
+  auto result = [&](const char* name, double v) {
+    char line[128];
+    std::snprintf(line, sizeof line, "result %s %.4f", name, v);
+    results.emplace_back(line);
+  };
+  result("calls_raw_pool", med(r_pool));
+  result("calls_adapter", med(r_adapter));
+  result("calls_raw_inline", med(r_inline));
+  result("calls_adapter_inline", med(r_adapter_inline));
+  result("ratio_adapter_raw", ratio_pool);  // medians of the per-round ratios
+  result("ratio_adapter_inline_raw_inline", ratio_inline);
 
   // ---- 2. cancel latency ----------------------------------------------------------------
   std::vector<double> raw_lat, raw_wake_lat, tether_lat, tether_wake_lat, hop2_lat;
@@ -400,6 +419,13 @@ int main(int argc, char** argv) {
   print_latency("tether::grpc: ctx cancel() → server ctx done (its after_func)", tether_lat);
   print_latency("tether::grpc: ctx cancel() → work waiting on the ctx woken", tether_wake_lat);
   print_latency("two hops: ctx cancel() → 2nd hop's ctx done", hop2_lat);
+  result("cancel_p50_ms_raw_oncancel", pct(raw_lat, 0.5));
+  result("cancel_p50_ms_raw_woken", pct(raw_wake_lat, 0.5));
+  result("cancel_p50_ms_tether_after_func", pct(tether_lat, 0.5));
+  result("cancel_p50_ms_tether_woken", pct(tether_wake_lat, 0.5));
+  result("cancel_p50_ms_two_hops", pct(hop2_lat, 0.5));
+  std::printf("\n");
+  for (const auto& line : results) std::printf("%s\n", line.c_str());
   if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
     if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
     std::fclose(f);
