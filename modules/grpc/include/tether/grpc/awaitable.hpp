@@ -95,10 +95,15 @@ struct AwaitedCall {
   std::optional<ClientCall> call;  // reset before the coroutine resumes
 };
 
-/// Resumes the coroutine on `ex` with `result`.
-template <class Handler, class Executor, class Resp>
-void complete_on(Executor ex, Handler handler, UnaryResult<Resp> result) {
-  boost::asio::post(ex, [h = std::move(handler), r = std::move(result)]() mutable {
+/// Resumes the coroutine with `result` on the executor `work` (the coroutine's, tracking
+/// outstanding work). The tracked executor travels inside the posted function and dies on
+/// the coroutine's thread after the handler ran: destroyed here (a gRPC thread) after the
+/// post, it would release the work count when the io_context may already be gone.
+template <class Handler, class WorkExecutor, class Resp>
+void complete_on(WorkExecutor work, Handler handler, UnaryResult<Resp> result) {
+  namespace net = boost::asio;
+  auto ex = net::prefer(work, net::execution::outstanding_work.untracked);
+  net::post(ex, [h = std::move(handler), r = std::move(result), w = std::move(work)]() mutable {
     std::move(h)(std::move(r));
   });
 }
@@ -124,7 +129,10 @@ struct UnaryInitiation {
       std::unique_ptr<Op> owned(op);
       UnaryResult<Resp> r{std::move(owned->reply), owned->call->status(s)};
       owned->call.reset();  // stops (and waits for) the TryCancel hook
-      complete_on(std::move(owned->executor), std::move(owned->handler), std::move(r));
+      auto work = std::move(owned->executor);
+      auto resume = std::move(owned->handler);
+      owned.reset();  // nothing of the call is left once the coroutine may resume
+      complete_on(std::move(work), std::move(resume), std::move(r));
     });
   }
 };
