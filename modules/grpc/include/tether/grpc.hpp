@@ -270,6 +270,9 @@ class Dispatcher {
   /// the executor under the call's context; its status (through status_for) finishes the
   /// call. A call whose context is already done is finished at once without running work.
   /// A `work` that throws finishes the call with UNKNOWN and the exception's message.
+  /// The reactor keeps `work` (and what it captured) until the RPC is over: it is destroyed
+  /// in OnDone, on a gRPC thread — keep the captures' destructors short (so for
+  /// server_stream and bidi).
   ::grpc::ServerUnaryReactor* unary(::grpc::CallbackServerContext* sc, UnaryWork work);
   /// Opt-in: a unary call whose `work` runs INLINE, inside gRPC's method handler on gRPC's
   /// thread, for work that never blocks (a lookup in memory, a computation). It saves the
