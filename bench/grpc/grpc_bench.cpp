@@ -4,8 +4,22 @@
 //      finishing inline on gRPC's thread for reference;
 //   2. cancel latency: raw TryCancel → OnCancel vs tether cancel() → server context done;
 //   3. a two-hop chain (client → Relay → Hold): cancel → the second hop's context done.
+//   4. (--instructions VARIANT N) N sequential unary calls of one variant on one client
+//      thread, counted under Callgrind (`valgrind --tool=callgrind --collect-atstart=no
+//      tether_grpc_bench --instructions adapter 2000`): instructions per call, client and
+//      server together, stable on a busy machine where wall-clock figures are not.
 // Loopback only. Usage: tether_grpc_bench [seconds per throughput round, default 1]
+//                       tether_grpc_bench --instructions VARIANT N
+//   VARIANT: raw (pool), adapter (Dispatcher::unary), inline (raw, on gRPC's thread),
+//            adapter-inline (Dispatcher::unary_inline), raw-traceparent (raw, the client
+//            sending a fixed traceparent: what gRPC itself spends carrying the header)
 #include <grpcpp/grpcpp.h>
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else  // no valgrind headers: --instructions counts nothing
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -190,9 +204,52 @@ void print_latency(const char* what, const std::vector<double>& v) {
               pct(v, 1));
 }
 
+// Mode 4: N sequential calls of one variant, the only ones Callgrind counts.
+int instructions(const std::string& variant, long n) {
+  RawServer raw(variant == "inline");
+  tether_test::TestServer adapter;
+  adapter.service.record_echo = false;
+  const bool tethered = variant.starts_with("adapter");
+  adapter.service.inline_echo = variant == "adapter-inline";
+  auto stub = stub_for(tethered ? adapter.port() : raw.port);
+  Request req;
+  req.set_text("x");
+  const auto root =
+      tether::with_value(tether::background(), tether::trace_key, tether::TraceContext::new_root());
+  const bool with_trace = variant == "raw-traceparent";
+  const std::string traceparent = tether::format_traceparent(tether::TraceContext::new_root());
+  std::function<bool()> call = [&] {
+    grpc::ClientContext cc;
+    cc.set_deadline(std::chrono::system_clock::now() + 10s);
+    if (with_trace) cc.AddMetadata("traceparent", traceparent);
+    Reply r;
+    return stub->Echo(&cc, req, &r).ok();
+  };
+  if (tethered)
+    call = [&] {
+      auto [ctx, cancel] = tether::with_timeout(root, 10s);
+      Reply r;
+      return tether::grpc::call(ctx,
+                                [&](grpc::ClientContext* cc) { return stub->Echo(cc, req, &r); })
+          .ok();
+    };
+  if (!tethered && variant != "raw" && variant != "inline" && !with_trace) return 2;
+  for (int i = 0; i < 200; ++i)  // warm-up: connections, arenas, thread pools
+    if (!call()) return 1;
+  CALLGRIND_START_INSTRUMENTATION;
+  for (long i = 0; i < n; ++i)
+    if (!call()) return 1;
+  CALLGRIND_STOP_INSTRUMENTATION;
+  std::printf("%s: %ld calls counted\n", variant.c_str(), n);
+  adapter.shutdown();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--instructions")
+    return instructions(argv[2], std::atol(argv[3]));
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const int threads = 4, rounds = 11, samples = 30;
   std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
@@ -206,10 +263,12 @@ int main(int argc, char** argv) {
 
   // ---- 1. unary throughput --------------------------------------------------------------
   RawServer raw_pool(false), raw_inline(true);
-  tether_test::TestServer adapter;
+  tether_test::TestServer adapter, adapter_inline;
   adapter.service.record_echo = false;  // the test service's bookkeeping is not the adapter's
+  adapter_inline.service.record_echo = false;
+  adapter_inline.service.inline_echo = true;  // Dispatcher::unary_inline
   auto s_pool = stub_for(raw_pool.port), s_inline = stub_for(raw_inline.port),
-       s_adapter = stub_for(adapter.port());
+       s_adapter = stub_for(adapter.port()), s_adapter_inline = stub_for(adapter_inline.port());
   Request req;
   req.set_text("x");
   auto raw_call = [&](tether::test::Probe::Stub& s) {
@@ -220,20 +279,22 @@ int main(int argc, char** argv) {
   };
   const auto root =
       tether::with_value(tether::background(), tether::trace_key, tether::TraceContext::new_root());
-  auto tether_call = [&] {
+  auto tether_call_to = [&](tether::test::Probe::Stub& s) {
     auto [ctx, cancel] = tether::with_timeout(root, 10s);
     Reply r;
-    return tether::grpc::call(ctx,
-                              [&](grpc::ClientContext* cc) { return s_adapter->Echo(cc, req, &r); })
+    return tether::grpc::call(ctx, [&](grpc::ClientContext* cc) { return s.Echo(cc, req, &r); })
         .ok();
   };
-  std::vector<double> r_pool, r_inline, r_adapter;
+  auto tether_call = [&] { return tether_call_to(*s_adapter); };
+  std::vector<double> r_pool, r_inline, r_adapter, r_adapter_inline;
   throughput(threads, 0.5, [&] { return raw_call(*s_pool); });  // warm-up
   throughput(threads, 0.5, tether_call);
   for (int i = 0; i < rounds; ++i) {  // interleaved, so load changes hit all alike
     r_pool.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool); }));
     r_adapter.push_back(throughput(threads, seconds, tether_call));
     r_inline.push_back(throughput(threads, seconds, [&] { return raw_call(*s_inline); }));
+    r_adapter_inline.push_back(
+        throughput(threads, seconds, [&] { return tether_call_to(*s_adapter_inline); }));
   }
   auto med = [](std::vector<double> v) { return pct(std::move(v), 0.5); };
   std::printf("| unary Echo | calls/s (median of %d rounds) | min | max |\n|---|---|---|---|\n",
@@ -244,14 +305,34 @@ int main(int argc, char** argv) {
   row("raw gRPC, work on a pool (baseline)", r_pool);
   row("tether::grpc (Dispatcher::unary + grpc::call)", r_adapter);
   row("raw gRPC, finished inline on gRPC's thread", r_inline);
-  std::vector<double> ratio;
-  for (int i = 0; i < rounds; ++i) ratio.push_back(r_adapter[i] / r_pool[i]);
-  std::printf(
-      "\nadapter vs baseline: %+.1f %% calls/s (medians); median of per-round ratios %+.1f %%\n\n",
-      (med(r_adapter) / med(r_pool) - 1) * 100, (med(ratio) - 1) * 100);
+  row("tether::grpc inline (Dispatcher::unary_inline + grpc::call)", r_adapter_inline);
+  auto compare = [&](const char* what, const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> ratio;
+    for (int i = 0; i < rounds; ++i) ratio.push_back(a[i] / b[i]);
+    std::printf("%s: %+.1f %% calls/s (medians); median of per-round ratios %+.1f %%\n", what,
+                (med(a) / med(b) - 1) * 100, (med(ratio) - 1) * 100);
+    return med(ratio);
+  };
+  std::printf("\n");
+  const double ratio_pool = compare("adapter vs baseline", r_adapter, r_pool);
+  const double ratio_inline = compare("inline adapter vs raw inline", r_adapter_inline, r_inline);
+  std::printf("\n");
+  // For bench/grpc/run.sh: "result <name> <value>" lines.
+  std::vector<std::string> results;
+  auto result = [&](const char* name, double v) {
+    char line[128];
+    std::snprintf(line, sizeof line, "result %s %.4f", name, v);
+    results.emplace_back(line);
+  };
+  result("calls_raw_pool", med(r_pool));
+  result("calls_adapter", med(r_adapter));
+  result("calls_raw_inline", med(r_inline));
+  result("calls_adapter_inline", med(r_adapter_inline));
+  result("ratio_adapter_raw", ratio_pool);  // medians of the per-round ratios
+  result("ratio_adapter_inline_raw_inline", ratio_inline);
 
   // ---- 2. cancel latency ----------------------------------------------------------------
-  std::vector<double> raw_lat, raw_wake_lat, tether_lat, hop2_lat;
+  std::vector<double> raw_lat, raw_wake_lat, tether_lat, tether_wake_lat, hop2_lat;
   tether_test::TestServer lat;
   auto s_lat = stub_for(lat.port());
   auto raw_sample = [&] {  // raw: TryCancel → OnCancel
@@ -289,11 +370,14 @@ int main(int argc, char** argv) {
     cancel();
     done.get_future().wait();
     seen->ctx.done().wait();
-    while (at.load() == 0) std::this_thread::yield();
+    while (at.load() == 0 || seen->woken.load() == 0) std::this_thread::yield();
     if (!(tether::cause(seen->ctx) == tether::grpc::errc::client_cancelled)) std::abort();
     tether_lat.push_back(std::chrono::duration<double, std::milli>(
                              Clock::time_point(Clock::duration(at.load())) - t0)
                              .count());
+    tether_wake_lat.push_back(std::chrono::duration<double, std::milli>(
+                                  Clock::time_point(Clock::duration(seen->woken.load())) - t0)
+                                  .count());
     reg.stop_and_wait();
   };
   for (int i = 0; i < samples; ++i) {  // interleaved
@@ -332,8 +416,16 @@ int main(int argc, char** argv) {
       samples);
   print_latency("raw gRPC: TryCancel → OnCancel", raw_lat);
   print_latency("raw gRPC: TryCancel → work waiting on a condvar woken by OnCancel", raw_wake_lat);
-  print_latency("tether::grpc: ctx cancel() → server ctx done", tether_lat);
+  print_latency("tether::grpc: ctx cancel() → server ctx done (its after_func)", tether_lat);
+  print_latency("tether::grpc: ctx cancel() → work waiting on the ctx woken", tether_wake_lat);
   print_latency("two hops: ctx cancel() → 2nd hop's ctx done", hop2_lat);
+  result("cancel_p50_ms_raw_oncancel", pct(raw_lat, 0.5));
+  result("cancel_p50_ms_raw_woken", pct(raw_wake_lat, 0.5));
+  result("cancel_p50_ms_tether_after_func", pct(tether_lat, 0.5));
+  result("cancel_p50_ms_tether_woken", pct(tether_wake_lat, 0.5));
+  result("cancel_p50_ms_two_hops", pct(hop2_lat, 0.5));
+  std::printf("\n");
+  for (const auto& line : results) std::printf("%s\n", line.c_str());
   if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
     if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
     std::fclose(f);

@@ -15,23 +15,31 @@ namespace {
 
 constexpr std::size_t kVersion00Length = 55;  // 2 + 1 + 32 + 1 + 16 + 1 + 2
 
-// The value of a lowercase hex digit; -1 for anything else (uppercase included).
-constexpr int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// The value of each byte as a lowercase hex digit; -1 for anything else (uppercase
+// included). A table: parsing runs on every incoming call that carries a trace.
+constexpr std::array<std::int8_t, 256> kHexValue = [] {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c)
+    t[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c)
+    t[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(c - 'a' + 10);
+  return t;
+}();
+
+constexpr int hex_value(char c) noexcept { return kHexValue[static_cast<unsigned char>(c)]; }
 
 // Decodes 2*N lowercase hex digits into `out`; false if any is not one.
 template <std::size_t N>
 bool decode_hex(std::string_view digits, std::array<std::uint8_t, N>& out) noexcept {
+  int bad = 0;  // one test at the end instead of a branch per digit
   for (std::size_t i = 0; i < N; ++i) {
     const int hi = hex_value(digits[2 * i]);
     const int lo = hex_value(digits[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    bad |= hi | lo;
+    out[i] = static_cast<std::uint8_t>((hi & 0xf) << 4 | (lo & 0xf));
   }
-  return true;
+  return bad >= 0;
 }
 
 template <std::size_t N>
@@ -41,12 +49,21 @@ bool all_zero(const std::array<std::uint8_t, N>& bytes) noexcept {
   return true;
 }
 
-void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t n) {
+// Writes 2*n lowercase hex digits at `out`; returns the end.
+char* write_hex(char* out, const std::uint8_t* bytes, std::size_t n) noexcept {
   static constexpr char kDigits[] = "0123456789abcdef";
   for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
+    *out++ = kDigits[bytes[i] >> 4];
+    *out++ = kDigits[bytes[i] & 0xf];
   }
+  return out;
+}
+
+template <std::size_t N>
+std::string hex_string(const std::array<std::uint8_t, N>& bytes) {
+  std::string out(2 * N, '\0');
+  write_hex(out.data(), bytes.data(), N);
+  return out;
 }
 
 // Random ids from a per-thread generator seeded once from std::random_device.
@@ -88,14 +105,13 @@ std::optional<TraceContext> parse_traceparent(std::string_view value) noexcept {
 }
 
 std::string format_traceparent(const TraceContext& trace) {
-  std::string out;
-  out.reserve(kVersion00Length);
-  out += "00-";
-  append_hex(out, trace.trace_id.data(), trace.trace_id.size());
-  out.push_back('-');
-  append_hex(out, trace.span_id.data(), trace.span_id.size());
-  out.push_back('-');
-  append_hex(out, &trace.flags, 1);
+  std::string out(kVersion00Length, '-');  // written in place: it runs on every outgoing call
+  char* p = out.data();
+  *p++ = '0';
+  *p++ = '0';
+  p = write_hex(p + 1, trace.trace_id.data(), trace.trace_id.size());
+  p = write_hex(p + 1, trace.span_id.data(), trace.span_id.size());
+  write_hex(p + 1, &trace.flags, 1);
   return out;
 }
 
@@ -113,17 +129,9 @@ TraceContext TraceContext::child() const {
   return next;
 }
 
-std::string TraceContext::trace_id_hex() const {
-  std::string out;
-  append_hex(out, trace_id.data(), trace_id.size());
-  return out;
-}
+std::string TraceContext::trace_id_hex() const { return hex_string(trace_id); }
 
-std::string TraceContext::span_id_hex() const {
-  std::string out;
-  append_hex(out, span_id.data(), span_id.size());
-  return out;
-}
+std::string TraceContext::span_id_hex() const { return hex_string(span_id); }
 
 std::string TraceContext::describe() const { return format_traceparent(*this); }
 

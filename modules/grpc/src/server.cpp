@@ -65,6 +65,22 @@ std::optional<std::chrono::nanoseconds> time_left(gpr_timespec raw) {
   return std::chrono::seconds(left.tv_sec) + std::chrono::nanoseconds(left.tv_nsec);
 }
 
+// The causes a server call ends with, made once: a Cause is shared and immutable, so each
+// call copies one (an atomic increment) instead of allocating its own. Never destroyed, so
+// a call that ends during static destruction still finds them.
+const Cause& finished_cause() {
+  static const Cause* c = new Cause(errc::rpc_finished, "rpc finished");
+  return *c;
+}
+const Cause& cancelled_cause() {
+  static const Cause* c = new Cause(errc::client_cancelled, "client cancelled");
+  return *c;
+}
+const Cause& deadline_passed_cause() {
+  static const Cause* c = new Cause(errc::client_deadline_passed, "client deadline passed");
+  return *c;
+}
+
 }  // namespace
 
 const std::error_category& category() noexcept {
@@ -123,14 +139,14 @@ void ServerCall::on_cancel() noexcept {
     const auto left = *deadline_ - now();
     if (left <= Clock::duration::zero()) return;  // the deadline timer reports itself
     if (left <= slack_) {
-      (*end_)(Cause(errc::client_deadline_passed, "client deadline passed"));
+      (*end_)(deadline_passed_cause());
       return;
     }
   }
-  (*end_)(Cause(errc::client_cancelled, "client cancelled"));
+  (*end_)(cancelled_cause());
 }
 
-void ServerCall::finished() noexcept { (*end_)(Cause(errc::rpc_finished, "rpc finished")); }
+void ServerCall::finished() noexcept { (*end_)(finished_cause()); }
 
 // ---- the worker pool ---------------------------------------------------------------------
 
@@ -213,15 +229,16 @@ std::error_code stream_error(const Context& ctx) {
 namespace {
 class UnaryReactor final : public ::grpc::ServerUnaryReactor {
  public:
-  UnaryReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc)
-      : call(d.context(), *sc, d.options()) {}
-  ::grpc::Status run(UnaryWork& work) { return work(call.context()); }
+  UnaryReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc, UnaryWork w)
+      : call(d.context(), *sc, d.options()), work(std::move(w)) {}
+  ::grpc::Status run() { return work(call.context()); }
   void OnCancel() override { call.on_cancel(); }
   void OnDone() override {
     call.finished();
     delete this;
   }
   ServerCall call;
+  UnaryWork work;
 };
 }  // namespace
 
@@ -259,8 +276,8 @@ void Dispatcher::submit(std::function<void()> task) {
 }
 
 ::grpc::ServerUnaryReactor* Dispatcher::unary(::grpc::CallbackServerContext* sc, UnaryWork work) {
-  auto* r = new internal::UnaryReactor(*this, sc);
-  internal::start_work(*this, r, std::move(work));
+  auto* r = new internal::UnaryReactor(*this, sc, std::move(work));
+  internal::start_work(*this, r);
   return r;
 }
 

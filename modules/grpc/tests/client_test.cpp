@@ -244,7 +244,9 @@ TEST(GrpcClientCall, ManualClockGovernsTheDeadlineSent) {
                 return stub->Echo(cc, Request(), &reply);
               }).ok());
   const auto seen = std::chrono::microseconds(reply.deadline_left_us());
-  EXPECT_LE(seen, 2880ms);
+  // 3 s less the 4 % margin = 2 880 ms sent; gRPC may put up to 3 % more on the wire (the
+  // margin's reason), so the server sees at most the 3 s of tether time left.
+  EXPECT_LE(seen, 3s);
   EXPECT_GT(seen, 2880ms - 1s);
 }
 

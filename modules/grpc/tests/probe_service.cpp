@@ -68,21 +68,24 @@ void fill(const tether::Context& ctx, Reply* reply, const Seen& seen) {
 
 ::grpc::ServerUnaryReactor* ProbeService::Echo(::grpc::CallbackServerContext* sc,
                                                const Request* req, Reply* reply) {
+  const bool inline_work = inline_echo.load(std::memory_order_relaxed);
   if (!record_echo.load(std::memory_order_relaxed)) {
-    return d_.unary(sc, [req, reply](const tether::Context&) {
+    auto echo = [req, reply](const tether::Context&) {
       reply->set_text(req->text());
       return ::grpc::Status::OK;
-    });
+    };
+    return inline_work ? d_.unary_inline(sc, echo) : d_.unary(sc, echo);
   }
   auto seen = start("Echo", sc);
-  return d_.unary(sc, [this, seen, req, reply](const tether::Context& ctx) {
+  auto work = [this, seen, req, reply](const tether::Context& ctx) {
     begin_work(ctx, rec_, seen);
     if (req->text() == "throw") throw std::runtime_error("handler threw");
     if (req->text() == "fail") return ::grpc::Status(::grpc::StatusCode::NOT_FOUND, "no such");
     reply->set_text(req->text());
     fill(ctx, reply, *seen);
     return ::grpc::Status::OK;
-  });
+  };
+  return inline_work ? d_.unary_inline(sc, work) : d_.unary(sc, work);
 }
 
 ::grpc::ServerUnaryReactor* ProbeService::Hold(::grpc::CallbackServerContext* sc,
@@ -93,6 +96,7 @@ void fill(const tether::Context& ctx, Reply* reply, const Seen& seen) {
     fill(ctx, reply, *seen);
     const auto hold = req->hold_ms() > 0 ? std::chrono::milliseconds(req->hold_ms()) : 60s;
     ctx.done().wait_for(hold);
+    seen->woken = std::chrono::steady_clock::now().time_since_epoch().count();
     if (ctx.err()) reply->set_text(tether::cause(ctx).message());
     return ::grpc::Status::OK;
   });

@@ -34,6 +34,8 @@ struct Seen {
   std::string traceparent;                       // the metadata as received
   std::chrono::steady_clock::time_point started;
   std::atomic<bool> after_func_ran{false};
+  /// Hold: when the work waiting on ctx saw it done (steady_clock ticks; 0 until then).
+  std::atomic<std::chrono::steady_clock::rep> woken{0};
   tether::Registration after;  // after_func on ctx, set when the work starts
 };
 
@@ -56,6 +58,8 @@ class ProbeService final : public tether::test::Probe::CallbackService {
   ProbeService(tether::grpc::Dispatcher& d, Recorder& rec) : d_(d), rec_(rec) {}
   /// Echo records what it saw (off only for the benchmark).
   std::atomic<bool> record_echo{true};
+  /// Echo runs its work with Dispatcher::unary_inline instead of unary.
+  std::atomic<bool> inline_echo{false};
   void set_downstream(std::shared_ptr<::grpc::Channel> ch) {
     downstream_ = tether::test::Probe::NewStub(std::move(ch));
   }

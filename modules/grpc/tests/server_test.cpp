@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -345,6 +346,59 @@ TEST(GrpcServerContext, FinishOnEveryPathIncludingThrowingWork) {
   // Every call that started has finished: each kept context ends.
   for (std::size_t i = 0; i < server.rec.count(); ++i)
     EXPECT_TRUE(server.rec.wait_call(i)->ctx.done().wait_for(kSoon));
+}
+
+// Dispatcher::unary_inline (opt-in): the work runs inside gRPC's method handler, never on
+// the executor, with the call's deadline and trace; its context ends with rpc_finished
+// before the reply is sent; errors and throws map as in unary(); a context already done
+// finishes the call without running the work.
+TEST(GrpcServerContext, UnaryInlineRunsOnGrpcThreadAndEndsContextWhenWorkReturns) {
+  std::atomic<int> submitted{0};
+  tg::ServerOptions options;
+  options.executor = [&](std::function<void()>) {  // must not be used: refuses the task
+    ++submitted;
+    throw std::runtime_error("unary_inline used the executor");
+  };
+  TestServer server(options);
+  server.service.inline_echo = true;
+  auto stub = server.stub();
+  const std::string tid = "4bf92f3577b34da6a3ce929d0e0e4736";
+  ::grpc::ClientContext cc;
+  cc.set_deadline(std::chrono::system_clock::now() + 20s);
+  cc.AddMetadata("traceparent", "00-" + tid + "-00f067aa0ba902b7-01");
+  Request req;
+  req.set_text("hi");
+  Reply reply;
+  ASSERT_TRUE(stub->Echo(&cc, req, &reply).ok());
+  EXPECT_EQ(reply.text(), "hi");
+  EXPECT_EQ(reply.trace_id(), tid);
+  EXPECT_GT(reply.deadline_left_us(), 0);
+  EXPECT_LE(reply.deadline_left_us(), 20'600'000);  // gRPC's grpc-timeout may grow by 3 %
+  auto seen = server.rec.wait_call(0);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->work_thread, seen->handler_thread);
+  EXPECT_EQ(submitted, 0);
+  // Ended before Finish: already done when the reply has arrived.
+  EXPECT_EQ(seen->ctx.err(), tether::errc::canceled);
+  EXPECT_EQ(tether::cause(seen->ctx), tg::errc::rpc_finished);
+
+  req.set_text("throw");
+  ::grpc::ClientContext c2;
+  auto st = stub->Echo(&c2, req, &reply);
+  EXPECT_EQ(st.error_code(), ::grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(st.error_message(), "handler threw");
+  req.set_text("fail");
+  ::grpc::ClientContext c3;
+  EXPECT_EQ(stub->Echo(&c3, req, &reply).error_code(), ::grpc::StatusCode::NOT_FOUND);
+
+  server.dispatcher.cancel_calls();  // the base context is done: the work must not run
+  const std::size_t before = server.rec.count();
+  ::grpc::ClientContext c4;
+  auto st4 = stub->Echo(&c4, Request(), &reply);
+  EXPECT_EQ(st4.error_code(), ::grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(st4.error_message(), "server shutdown");
+  EXPECT_EQ(server.rec.count(), before);
+  EXPECT_EQ(submitted, 0);
 }
 
 // 12. Streams: a server-streaming call and a bidirectional one cancelled mid-stream end the

@@ -61,11 +61,12 @@
 // registered on a server call's context may run on a gRPC thread: keep them short and
 // non-blocking (gRPC's rule). Handler work never runs on gRPC's threads: the Dispatcher
 // runs it on its executor (its own worker pool by default), and the method handler returns
-// at once. A call's Finish is always called exactly once (also when its context was done
-// before the work started); nothing touches a ServerContext after the work returned.
-// Client calls: ClientCall's destructor stops (and waits for) the TryCancel hook before the
-// ClientContext dies; the hook runs on the thread that cancels the context or on tether's
-// timer thread.
+// at once — unless you opt in with Dispatcher::unary_inline, for unary work that never
+// blocks, which runs inside the method handler and saves the hand-off. A call's Finish is
+// always called exactly once (also when its context was done before the work started);
+// nothing touches a ServerContext after the work returned. Client calls: ClientCall's
+// destructor stops (and waits for) the TryCancel hook before the ClientContext dies; the
+// hook runs on the thread that cancels the context or on tether's timer thread.
 //
 // The three gRPC server APIs:
 //   * callback API: Dispatcher::unary / server_stream / bidi (below);
@@ -230,6 +231,9 @@ std::error_code stream_error(const Context& ctx);
 
 /// A unary handler's work: runs on the Dispatcher's executor; returns the call's status.
 using UnaryWork = std::function<::grpc::Status(const Context& ctx)>;
+/// What Dispatcher::unary_inline runs: `work(ctx)` returning the call's status.
+template <class F>
+concept InlineUnaryWork = std::is_invocable_r_v<::grpc::Status, F&, const Context&>;
 /// A server-streaming handler's work: writes replies through `out`.
 template <class Resp>
 using ServerStreamWork = std::function<::grpc::Status(const Context& ctx, Writer<Resp>& out)>;
@@ -266,7 +270,22 @@ class Dispatcher {
   /// the executor under the call's context; its status (through status_for) finishes the
   /// call. A call whose context is already done is finished at once without running work.
   /// A `work` that throws finishes the call with UNKNOWN and the exception's message.
+  /// The reactor keeps `work` (and what it captured) until the RPC is over: it is destroyed
+  /// in OnDone, on a gRPC thread — keep the captures' destructors short (so for
+  /// server_stream and bidi).
   ::grpc::ServerUnaryReactor* unary(::grpc::CallbackServerContext* sc, UnaryWork work);
+  /// Opt-in: a unary call whose `work` runs INLINE, inside gRPC's method handler on gRPC's
+  /// thread, for work that never blocks (a lookup in memory, a computation). It saves the
+  /// hand-off to the executor — on a trivial call about a third of the server's cost
+  /// (docs/performance.md, "gRPC") — and the reactor's allocation (gRPC's default reactor
+  /// finishes the call). The call's context is made as for unary() (deadline, trace) and
+  /// ends with errc::rpc_finished as soon as `work` returns; the client's cancel cannot reach
+  /// `work` (gRPC holds OnCancel back until the handler returns). Finish is called, with
+  /// status_for's status, before this returns; a `work` that throws gives UNKNOWN, as in
+  /// unary(). Work that blocks stalls one of gRPC's threads and every call queued behind
+  /// it: use unary() for anything that waits (I/O, locks held by others, sleeps).
+  template <InlineUnaryWork F>
+  ::grpc::ServerUnaryReactor* unary_inline(::grpc::CallbackServerContext* sc, F&& work);
   /// A server-streaming call.
   template <class Resp>
   ::grpc::ServerWriteReactor<Resp>* server_stream(::grpc::CallbackServerContext* sc,
@@ -342,23 +361,29 @@ class Writer {
 
 namespace internal {
 
-/// Runs `work` for a reactor on the dispatcher, finishing on every path.
-template <class Reactor, class Work>
-void start_work(Dispatcher& d, Reactor* r, Work work) {
+/// Runs a reactor's work (its `run()`) and finishes the call with its status.
+template <class Reactor>
+void run_work(Reactor* r) noexcept {
+  ::grpc::Status s;
+  try {
+    s = r->run();
+  } catch (...) {
+    s = status_from_exception(std::current_exception());
+  }
+  r->Finish(r->call.status(s));  // the last touch: OnDone may delete r from here on
+}
+
+/// Runs a reactor's work on the dispatcher, finishing on every path. The task handed to
+/// the executor holds only the reactor (which holds the work): it fits std::function's
+/// small buffer, so the hand-off allocates nothing.
+template <class Reactor>
+void start_work(Dispatcher& d, Reactor* r) {
   if (r->call.context().err()) {  // already done: do not start the work
     r->Finish(r->call.status(::grpc::Status::OK));
     return;
   }
   try {
-    d.submit([r, work = std::move(work)]() mutable {
-      ::grpc::Status s;
-      try {
-        s = r->run(work);
-      } catch (...) {
-        s = status_from_exception(std::current_exception());
-      }
-      r->Finish(r->call.status(s));  // the last touch: OnDone may delete r from here on
-    });
+    d.submit([r] { run_work(r); });
   } catch (...) {
     r->Finish(::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "server shutdown"));
   }
@@ -367,10 +392,11 @@ void start_work(Dispatcher& d, Reactor* r, Work work) {
 template <class Resp>
 class WriteReactor final : public ::grpc::ServerWriteReactor<Resp> {
  public:
-  WriteReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc)
+  WriteReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc, ServerStreamWork<Resp> w)
       : call(d.context(), *sc, d.options()),
-        writer([this](const Resp* m) { this->StartWrite(m); }, [sc] { sc->TryCancel(); }) {}
-  ::grpc::Status run(ServerStreamWork<Resp>& work) { return work(call.context(), writer); }
+        writer([this](const Resp* m) { this->StartWrite(m); }, [sc] { sc->TryCancel(); }),
+        work(std::move(w)) {}
+  ::grpc::Status run() { return work(call.context(), writer); }
   void OnWriteDone(bool ok) override { writer.op().complete(ok); }
   void OnCancel() override { call.on_cancel(); }
   void OnDone() override {
@@ -379,18 +405,20 @@ class WriteReactor final : public ::grpc::ServerWriteReactor<Resp> {
   }
   ServerCall call;
   Writer<Resp> writer;
+  ServerStreamWork<Resp> work;
 };
 
 template <class Req, class Resp>
 class BidiReactor final : public ::grpc::ServerBidiReactor<Req, Resp> {
  public:
-  BidiReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc)
+  BidiReactor(const Dispatcher& d, ::grpc::CallbackServerContext* sc, BidiWork<Req, Resp> w)
       : call(d.context(), *sc, d.options()),
         // A failed read on a call gRPC has not cancelled is the client's half-close.
         reader([this](Req* m) { this->StartRead(m); }, [sc] { sc->TryCancel(); },
                [sc] { return !sc->IsCancelled(); }),
-        writer([this](const Resp* m) { this->StartWrite(m); }, [sc] { sc->TryCancel(); }) {}
-  ::grpc::Status run(BidiWork<Req, Resp>& work) { return work(call.context(), reader, writer); }
+        writer([this](const Resp* m) { this->StartWrite(m); }, [sc] { sc->TryCancel(); }),
+        work(std::move(w)) {}
+  ::grpc::Status run() { return work(call.context(), reader, writer); }
   void OnReadDone(bool ok) override { reader.op().complete(ok); }
   void OnWriteDone(bool ok) override { writer.op().complete(ok); }
   void OnCancel() override { call.on_cancel(); }
@@ -401,23 +429,43 @@ class BidiReactor final : public ::grpc::ServerBidiReactor<Req, Resp> {
   ServerCall call;
   Reader<Req> reader;
   Writer<Resp> writer;
+  BidiWork<Req, Resp> work;
 };
 
 }  // namespace internal
 
+template <InlineUnaryWork F>
+::grpc::ServerUnaryReactor* Dispatcher::unary_inline(::grpc::CallbackServerContext* sc, F&& work) {
+  ::grpc::Status s;
+  {
+    ServerCall call(base_, *sc, options_);
+    if (!call.context().err()) {  // already done: do not start the work
+      try {
+        s = work(call.context());
+      } catch (...) {
+        s = internal::status_from_exception(std::current_exception());
+      }
+    }
+    s = call.status(s);
+  }  // the call's context ends here, with errc::rpc_finished
+  ::grpc::ServerUnaryReactor* r = sc->DefaultReactor();
+  r->Finish(std::move(s));
+  return r;
+}
+
 template <class Resp>
 ::grpc::ServerWriteReactor<Resp>* Dispatcher::server_stream(::grpc::CallbackServerContext* sc,
                                                             ServerStreamWork<Resp> work) {
-  auto* r = new internal::WriteReactor<Resp>(*this, sc);
-  internal::start_work(*this, r, std::move(work));
+  auto* r = new internal::WriteReactor<Resp>(*this, sc, std::move(work));
+  internal::start_work(*this, r);
   return r;
 }
 
 template <class Req, class Resp>
 ::grpc::ServerBidiReactor<Req, Resp>* Dispatcher::bidi(::grpc::CallbackServerContext* sc,
                                                        BidiWork<Req, Resp> work) {
-  auto* r = new internal::BidiReactor<Req, Resp>(*this, sc);
-  internal::start_work(*this, r, std::move(work));
+  auto* r = new internal::BidiReactor<Req, Resp>(*this, sc, std::move(work));
+  internal::start_work(*this, r);
   return r;
 }
 
