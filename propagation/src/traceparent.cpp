@@ -43,9 +43,12 @@ bool all_zero(const std::array<std::uint8_t, N>& bytes) noexcept {
 
 void append_hex(std::string& out, const std::uint8_t* bytes, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  const std::size_t at = out.size();
+  out.resize(at + 2 * n);  // one resize, then plain stores: this runs on every HTTP response
+  char* p = out.data() + at;
   for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
+    *p++ = kDigits[bytes[i] >> 4];
+    *p++ = kDigits[bytes[i] & 0xf];
   }
 }
 
@@ -115,6 +118,7 @@ TraceContext TraceContext::child() const {
 
 std::string TraceContext::trace_id_hex() const {
   std::string out;
+  out.reserve(2 * trace_id.size());
   append_hex(out, trace_id.data(), trace_id.size());
   return out;
 }

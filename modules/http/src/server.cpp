@@ -31,13 +31,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
@@ -66,6 +67,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using boost::system::error_code;
 
+using SteadyClock = std::chrono::steady_clock;                // of socket timeouts (Asio's timers)
 constexpr auto kLingerTime = std::chrono::milliseconds(500);  // draining before close
 
 // A route's path pattern, split into segments; a wildcard segment "{name}" keeps its name.
@@ -202,6 +204,54 @@ Response failure_response(std::exception_ptr e, std::string& error) {
   return status_response(500);  // the text is for the log, never for the client
 }
 
+bool no_body_allowed(int status) {  // RFC 9110 §6.4.1: 1xx, 204 and 304 carry no content
+  return status < 200 || status == 204 || status == 304;
+}
+
+// Writes `r` as an HTTP/1.x response into `out` (reused from request to request, so its
+// capacity stays). The handler's fields are written as given, except the framing ones this
+// server owns: Content-Length (the body's size), Transfer-Encoding (never: the body is in
+// memory) and Connection (`keep_alive`'s). A response to HEAD, or one whose status allows no
+// content, carries no body; the latter no Content-Length either.
+void serialize_response(std::string& out, unsigned version, const Response& r, bool keep_alive,
+                        const TraceContext& trace, bool head) {
+  char number[24];
+  auto append_number = [&](auto n) {
+    out.append(number,
+               static_cast<std::size_t>(std::to_chars(number, std::end(number), n).ptr - number));
+  };
+  out.clear();
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  append_number(r.status);
+  out += ' ';
+  if (auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+      bhttp::int_to_status(static_cast<unsigned>(r.status)) != bhttp::status::unknown)
+    out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& [name, value] : r.headers.fields()) {
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection"))
+      continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += "traceparent: ";
+  out += format_traceparent(trace);
+  out += "\r\n";
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  const bool bodyless = no_body_allowed(r.status);
+  if (!bodyless) {
+    out += "Content-Length: ";
+    append_number(r.body.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  if (!bodyless && !head) out += r.body;
+}
+
 // The status for a request that could not be read; 0 means "just close".
 int status_for_read_error(const error_code& ec) {
   if (ec == bhttp::error::header_limit) return 431;
@@ -311,7 +361,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& server, tcp::socket socket)
       : server_(server),
-        stream_(std::move(socket)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
         // Bounded memory: what the parser must hold at once (the header section, a chunk-size
         // line with its extensions, the trailer section) fits in the header limit plus one
         // read; more is refused (431) instead of growing the buffer without end.
@@ -339,13 +390,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    error_code ignored;  // write_now() needs it; FIONBIO on an open socket does not fail
+    socket_.non_blocking(true, ignored);
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->read_request(); });
   }
 
   // Shutdown: a connection waiting for a request is closed; one serving a request
   // finishes it (and then closes, since the server is stopping).
   void close_if_idle() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (!self->in_request_) self->close();
     });
   }
@@ -355,7 +408,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::future<void> close_now() {
     auto closed = std::make_shared<std::promise<void>>();
     auto future = closed->get_future();
-    net::dispatch(stream_.get_executor(), [self = shared_from_this(), closed] {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this(), closed] {
       self->close();
       closed->set_value();
     });
@@ -374,14 +427,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(server_.options.body_limit);
     chunk_extension_bytes_ = 0;
     parser_->on_chunk_header(on_chunk_header_);
-    stream_.expires_after(server_.options.read_timeout);
+    expires_after(server_.options.read_timeout);
     bhttp::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(const error_code& ec) {
-    stream_.expires_never();
+    expires_never();
     if (ec) {
       if (int status = status_for_read_error(ec)) {
         return write_error(status);
@@ -453,7 +506,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       } catch (...) {
         response = failure_response(std::current_exception(), self->handler_error_);
       }
-      net::post(self->stream_.get_executor(),
+      net::post(self->socket_.get_executor(),
                 [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
     });
   }
@@ -466,12 +519,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       coroutine = route.coroutine(ctx_, request_);  // a coroutine only creates its frame here
     } catch (...) {  // a plain function returning an awaitable may throw
       Response r = failure_response(std::current_exception(), handler_error_);
-      return net::post(stream_.get_executor(), [self = shared_from_this(), r]() mutable {
+      return net::post(socket_.get_executor(), [self = shared_from_this(), r]() mutable {
         self->on_handler_done(std::move(r));
       });
     }
-    net::co_spawn(stream_.get_executor(), std::move(coroutine),
-                  net::bind_executor(stream_.get_executor(),
+    net::co_spawn(socket_.get_executor(), std::move(coroutine),
+                  net::bind_executor(socket_.get_executor(),
                                      [self = shared_from_this()](std::exception_ptr e, Response r) {
                                        if (e) r = failure_response(e, self->handler_error_);
                                        self->on_handler_done(std::move(r));
@@ -484,7 +537,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::size_t room = buffer_.max_size() - buffer_.size();
     if (!handler_running_ || peer_gone_ || room == 0) return;
     watching_ = true;
-    stream_.socket().async_read_some(
+    socket_.async_read_some(
         buffer_.prepare(std::min<std::size_t>(room, 4096)),
         net::bind_cancellation_slot(
             watch_cancel_.slot(),
@@ -535,25 +588,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::lock_guard lock(server_.mu);
       if (server_.stopping) keep_alive = false;
     }
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(version_);
-    res->result(static_cast<unsigned>(out.status));
-    for (const auto& [name, value] : out.headers.fields()) res->insert(name, value);
-    res->set("traceparent", format_traceparent(trace_));
-    res->body() = std::move(out.body);
-    res->keep_alive(keep_alive);
-    res->prepare_payload();
+    serialize_response(out_, version_, out, keep_alive, trace_, request_.method == "HEAD");
     const int status = out.status;
+    response_.reset();
 
-    stream_.expires_after(server_.options.write_timeout);
-    bhttp::async_write(
-        stream_, *res,
-        [self = shared_from_this(), res, status, keep_alive](error_code ec, std::size_t) {
-          self->stream_.expires_never();
-          self->finish_request(status);
-          if (ec || !keep_alive) return self->linger_close();
-          self->read_request();
-        });
+    // Most responses fit in the socket's send buffer: write at once, without a timer or a
+    // trip through the reactor; only what the socket does not take is written async.
+    error_code ec;
+    const std::size_t now = write_now(ec);
+    if (ec || now == out_.size()) return on_written(ec, status, keep_alive);
+    expires_after(server_.options.write_timeout);
+    net::async_write(socket_, net::buffer(out_.data() + now, out_.size() - now),
+                     [self = shared_from_this(), status, keep_alive](error_code e, std::size_t) {
+                       self->expires_never();
+                       self->on_written(e, status, keep_alive);
+                     });
+  }
+
+  // Writes what the (non-blocking) socket takes now; would_block is not an error.
+  std::size_t write_now(error_code& ec) {
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      done += socket_.write_some(net::buffer(out_.data() + done, out_.size() - done), ec);
+      if (ec) break;
+    }
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    return done;
+  }
+
+  void on_written(const error_code& ec, int status, bool keep_alive) {
+    finish_request(status);
+    if (ec || !keep_alive) return linger_close();
+    read_request();
   }
 
   // Logs the request and releases its contexts; the request no longer counts as in flight.
@@ -591,8 +657,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     res->body() = reason_phrase(status);
     res->keep_alive(false);
     res->prepare_payload();
-    stream_.expires_after(server_.options.write_timeout);
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](error_code, std::size_t) {
+    expires_after(server_.options.write_timeout);
+    bhttp::async_write(socket_, *res, [self = shared_from_this(), res](error_code, std::size_t) {
       self->linger_close();
     });
   }
@@ -601,34 +667,71 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // is not destroyed by a reset caused by unread input.
   void linger_close() {
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(kLingerTime);
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    expires_after(kLingerTime);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(net::buffer(discard_),
+    socket_.async_read_some(net::buffer(discard_),
                             [self = shared_from_this()](error_code ec, std::size_t) {
                               if (ec) return self->close();
                               self->drain();
                             });
   }
 
+  // Timeouts. Setting a deadline is a store and a clock read; a Beast tcp_stream armed a
+  // timer for every read and write instead, a measurable share of a small request's cost.
+  // When the deadline passes the socket is closed: the pending operation fails, and its
+  // handler closes the connection.
+  void expires_after(SteadyClock::duration d) {
+    deadline_ = SteadyClock::now() + d;
+    if (!timer_armed_ || deadline_ < timer_expiry_) arm_timer();
+  }
+
+  void expires_never() { deadline_ = SteadyClock::time_point::max(); }
+
+  void arm_timer() {
+    timer_armed_ = true;
+    timer_expiry_ = deadline_;
+    timer_.expires_at(deadline_);  // cancels an earlier wait: it is stale (generation)
+    timer_.async_wait([weak = weak_from_this(), generation = ++timer_generation_](error_code) {
+      if (auto self = weak.lock()) self->on_timer(generation);
+    });
+  }
+
+  void on_timer(std::uint64_t generation) {
+    if (generation != timer_generation_) return;  // superseded by a re-arm
+    timer_armed_ = false;
+    if (closing_ || deadline_ == SteadyClock::time_point::max()) return;
+    if (SteadyClock::now() >= deadline_) return close();  // timed out
+    arm_timer();
+  }
+
   void close() {
     closing_ = true;
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
   }
 
   Server::Impl& server_;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;  // non-blocking (write_now)
+  // The read/write/linger timeout: `deadline_` is what counts; `timer_` is armed lazily and,
+  // when it fires early (the deadline moved on), re-armed for the current one.
+  net::steady_timer timer_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  SteadyClock::time_point timer_expiry_;  // while timer_armed_
+  std::uint64_t timer_generation_ = 0;    // a re-armed timer's earlier wait is stale
+  bool timer_armed_ = false;
   beast::flat_buffer buffer_;  // at most header_limit + kReadSlack bytes
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::function<void(std::uint64_t, beast::string_view, error_code&)> on_chunk_header_;
   std::size_t chunk_extension_bytes_ = 0;  // of the request being read
   std::string handler_error_;  // written by the worker before it posts the response back
   std::array<char, 1024> discard_{};
+  std::string out_;  // the serialized response being written
 
   // The request being served.
   Request request_;  // read by the worker while the handler runs
