@@ -35,7 +35,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <charconv>
@@ -427,10 +427,51 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(server_.options.body_limit);
     chunk_extension_bytes_ = 0;
     parser_->on_chunk_header(on_chunk_header_);
+    parser_->eager(true);
     expires_after(server_.options.read_timeout);
-    bhttp::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    if (auto done = parse_buffered()) {  // pipelined: posted, so that requests do not nest
+      return net::post(socket_.get_executor(),
+                       [self = shared_from_this(), ec = *done] { self->on_read(ec); });
+    }
+    read_some();
+  }
+
+  // Feeds what is buffered to the parser: the request's result (an error, or none for a
+  // whole request), or nullopt when the parser needs more bytes. What Beast's
+  // http::async_read does, without a composed operation per read.
+  std::optional<error_code> parse_buffered() {
+    while (buffer_.size() > 0) {
+      error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) return std::nullopt;
+      if (ec || parser_->is_done()) return ec;
+      if (used == 0) return std::nullopt;
+    }
+    return std::nullopt;
+  }
+
+  void read_some() {
+    const std::size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) return on_read(bhttp::error::buffer_overflow);  // 431
+    const std::size_t size =
+        std::min(room, std::max<std::size_t>(512, buffer_.capacity() - buffer_.size()));
+    socket_.async_read_some(
+        buffer_.prepare(size),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read_some(ec, n); });
+  }
+
+  void on_read_some(error_code ec, std::size_t n) {
+    buffer_.commit(n);
+    if (ec == net::error::eof) {
+      if (!parser_->got_some()) return on_read(bhttp::error::end_of_stream);
+      ec = {};
+      parser_->put_eof(ec);  // a request whose end is the end of the stream, or partial
+      return on_read(ec);
+    }
+    if (ec) return on_read(ec);
+    if (auto done = parse_buffered()) return on_read(*done);
+    read_some();
   }
 
   void on_read(const error_code& ec) {
