@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -46,6 +47,7 @@
 #include <boost/beast/http/write.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -272,6 +274,50 @@ int status_for_read_error(const error_code& ec) {
 
 class Connection;
 
+// Room for one handler at a time (Asio's handler-allocation pattern), so that a blocking
+// request's hand-off to a worker and back allocates nothing. A connection has one per
+// direction, and one hand-off in flight: Asio frees an operation's memory before it invokes
+// the handler, and the next allocation of the same block follows that free through the
+// chain of posts (the worker pool's and the io_context's queues order them).
+class HandlerMemory {
+ public:
+  HandlerMemory() = default;
+  HandlerMemory(const HandlerMemory&) = delete;
+  HandlerMemory& operator=(const HandlerMemory&) = delete;
+
+  void* allocate(std::size_t size) {
+    if (in_use_ || size > sizeof storage_) return ::operator new(size);  // not expected
+    in_use_ = true;
+    return storage_;
+  }
+  void deallocate(void* p) noexcept {
+    if (p == storage_) {
+      in_use_ = false;
+    } else {
+      ::operator delete(p);
+    }
+  }
+
+ private:
+  alignas(std::max_align_t) unsigned char storage_[256];
+  bool in_use_ = false;
+};
+
+template <class T>
+struct HandlerAllocator {
+  using value_type = T;
+  explicit HandlerAllocator(HandlerMemory& m) noexcept : memory(&m) {}
+  template <class U>
+  HandlerAllocator(const HandlerAllocator<U>& other) noexcept : memory(other.memory) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(sizeof(T) * n)); }
+  void deallocate(T* p, std::size_t) noexcept { memory->deallocate(p); }
+  template <class U>
+  bool operator==(const HandlerAllocator<U>& other) const noexcept {
+    return memory == other.memory;
+  }
+  HandlerMemory* memory;
+};
+
 // One io_context per I/O thread (at least one); concurrency hint 1: each is run by one thread.
 // Each one's reactor (an epoll and an eventfd) is made now, by a timer: made lazily by the
 // first connection accepted into it, it could fail for lack of descriptors (EMFILE) there.
@@ -377,8 +423,9 @@ struct Server::Impl {
 // One accepted TCP connection: reads requests one at a time and answers them in order.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server::Impl& server, tcp::socket socket)
+  Connection(Server::Impl& server, net::io_context& home, tcp::socket socket)
       : server_(server),
+        home_(home.get_executor()),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         // Bounded memory: what the parser must hold at once (the header section, a chunk-size
@@ -555,16 +602,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_.reset();
     watch();
     if (route->coroutine) return spawn_coroutine(*route);
-    net::post(server_.workers, [self = shared_from_this(), route, ctx = ctx_] {
+    run_on_worker(*route);
+  }
+
+  // A blocking route runs on a worker; its response comes back to this connection's I/O
+  // thread. Both posts take their memory from the connection (HandlerMemory), not the heap.
+  void run_on_worker(const Route& route) {
+    auto job = [self = shared_from_this(), route = &route, ctx = ctx_] {
       Response response;
       try {
         response = route->handler(ctx, self->request_);
       } catch (...) {
         response = failure_response(std::current_exception(), self->handler_error_);
       }
-      net::post(self->socket_.get_executor(),
-                [self, r = std::move(response)]() mutable { self->on_handler_done(std::move(r)); });
-    });
+      net::post(self->home_, net::bind_allocator(HandlerAllocator<void>(self->to_io_),
+                                                 [self, r = std::move(response)]() mutable {
+                                                   self->on_handler_done(std::move(r));
+                                                 }));
+    };
+    net::post(server_.workers, net::bind_allocator(HandlerAllocator<void>(to_worker_), job));
   }
 
   // A coroutine route runs on this connection's I/O thread: it starts inline, and its
@@ -765,7 +821,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Server::Impl& server_;
-  tcp::socket socket_;  // non-blocking (write_now)
+  net::io_context::executor_type home_;  // socket_'s, concrete: a post there uses to_io_
+  HandlerMemory to_worker_;              // a blocking handler's post to a worker
+  HandlerMemory to_io_;                  // and its response's post back
+  tcp::socket socket_;                   // non-blocking (write_now)
   // The read/write/linger timeout: `deadline_` is what counts; `timer_` is armed lazily and,
   // when it fires early (the deadline moved on), re-armed for the current one.
   net::steady_timer timer_;
@@ -801,13 +860,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 void Server::Impl::accept() {
   net::io_context& home = *iocs[next_ioc++ % iocs.size()];
-  acceptor.async_accept(home, [this](error_code ec, tcp::socket socket) {
+  acceptor.async_accept(home, [this, &home](error_code ec, tcp::socket socket) {
     if (ec) {
       if (!acceptor.is_open()) return;  // closed by shutdown
       return accept_later();            // EMFILE, ENFILE, ENOBUFS...: do not spin
     }
     accept_delay = {};
-    auto conn = std::make_shared<Connection>(*this, std::move(socket));
+    auto conn = std::make_shared<Connection>(*this, home, std::move(socket));
     bool full = false;
     {
       std::lock_guard lock(mu);
