@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace tether_test {
 
@@ -64,6 +65,13 @@ class RawSocket {
       int r = fill_once(deadline);
       if (r <= 0) return r == 0;
     }
+  }
+
+  /// Everything received until the server closed the connection (or `timeout` passed),
+  /// including what read_response left unread.
+  std::string read_until_closed(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    wait_closed(timeout);
+    return std::exchange(input_, {});
   }
 
   /// Closes normally (FIN).

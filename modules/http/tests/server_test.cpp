@@ -109,6 +109,51 @@ TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   }
 }
 
+// Response's contract: the server writes the framing fields itself.
+TEST(HttpServer, TheServerOwnsContentLengthConnectionAndTransferEncoding) {
+  AccessLogSink log;
+  Server server(tether::background(), options_with(log));
+  auto framed = [](const tether::Context&, const Request&) {
+    Response r = Response::text(200, "abc");
+    r.headers.set("Content-Length", "999");
+    r.headers.set("Transfer-Encoding", "chunked");
+    r.headers.set("Connection", "close");
+    r.headers.set("X-Kept", "yes");
+    return r;
+  };
+  server.route("GET", "/framed", framed);
+  server.route("HEAD", "/framed", framed);
+  server.route("GET", "/no-content", [](const tether::Context&, const Request&) {
+    return Response::text(204, "dropped");
+  });
+  server.start();
+  RawSocket c(server.port());
+  c.send(tether_test::get_request("/framed"));
+  auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::header_of(*res, "Content-Length"), "3");
+  EXPECT_EQ(tether_test::header_of(*res, "Transfer-Encoding"), "");
+  EXPECT_EQ(tether_test::header_of(*res, "Connection"), "");  // HTTP/1.1 keep-alive
+  EXPECT_EQ(tether_test::header_of(*res, "X-Kept"), "yes");
+  EXPECT_EQ(tether_test::body_of(*res), "abc");
+
+  // 204: neither body nor Content-Length; the connection stays usable.
+  c.send(tether_test::get_request("/no-content"));
+  res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(tether_test::status_of(*res), 204);
+  EXPECT_EQ(res->find("Content-Length"), std::string::npos) << *res;
+  EXPECT_EQ(tether_test::body_of(*res), "");
+
+  // HEAD: the GET's Content-Length, no body; then the connection closes as asked.
+  c.send("HEAD /framed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string head = c.read_until_closed();
+  EXPECT_EQ(tether_test::status_of(head), 200) << head;
+  EXPECT_EQ(tether_test::header_of(head, "Content-Length"), "3");
+  EXPECT_EQ(tether_test::header_of(head, "Connection"), "close");
+  EXPECT_EQ(tether_test::body_of(head), "") << "a response to HEAD carries no body";
+}
+
 TEST(HttpServer, ClientDisconnectCancelsHandlerContext) {
   AccessLogSink log;
   Server server(tether::background(), options_with(log));

@@ -145,7 +145,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> path_values;
 };
 
-/// A response: status, headers and a body. Content-Length is set by the server.
+/// A response: status, headers and a body. The framing is the server's: it writes
+/// Content-Length (the body's size) and Connection (keep-alive or close) itself and drops
+/// those fields, and Transfer-Encoding, from `headers`. A 1xx, 204 or 304 response is sent
+/// without body or Content-Length (RFC 9110 §6.4.1), a response to HEAD without its body.
 struct Response {
   int status = 200;
   Headers headers;
