@@ -1,7 +1,9 @@
 // timeline_svg (tether/debug.hpp): one finished request as bars on a shared time axis.
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 #include "tether/debug.hpp"
 
@@ -12,7 +14,7 @@ constexpr double kWidth = 960;
 constexpr double kLabelWidth = 300;  // the context names, left of the bars
 constexpr double kRight = 20;
 constexpr double kRow = 22;
-constexpr double kTop = 52;  // title, legend and axis above the first row
+constexpr double kTop = 64;  // title, legend and axis above the first row
 
 std::string esc(std::string_view s) {
   std::string out;
@@ -50,10 +52,13 @@ std::string ms(std::chrono::nanoseconds ns) {
   return buf;
 }
 
-/// "done" (ended without a cancel of its own), "canceled", "deadline_exceeded" or "alive".
+/// "done", "canceled", "deadline_exceeded" or "alive". Done: released, or cancelled without
+/// a cause — the owner's own cancel when its work was over (Go's `defer cancel()`).
 const char* ending(const registry::FinishedNode& n) {
   if (!n.ended) return "alive";
   if (n.released || n.state == registry::State::active) return "done";
+  static const std::string plain = std::error_code(errc::canceled).message();
+  if (n.state == registry::State::canceled && n.cause == plain) return "done";
   return registry::to_string(n.state);
 }
 
@@ -86,8 +91,9 @@ std::size_t depth_of(const registry::Finished& f, std::size_t i) {
 
 std::string name_of(const registry::FinishedNode& n) {
   std::string name = n.kind;
-  for (const auto& [key, value] : n.values) name += " " + key + "=" + value;
-  return name.size() > 44 ? name.substr(0, 43) + "…" : name;
+  for (const auto& [key, value] : n.values)
+    if (key != "trace") name += " " + key + "=" + value;  // the title has the trace id
+  return name.size() > 36 ? name.substr(0, 35) + "…" : name;
 }
 
 void legend_and_axis(std::string& out, const registry::Finished& f, std::chrono::nanoseconds end,
@@ -95,21 +101,28 @@ void legend_and_axis(std::string& out, const registry::Finished& f, std::chrono:
   out += "<text x=\"8\" y=\"16\" class=\"title\">" + esc(f.label) + " · " + esc(ms(f.duration));
   if (!f.result.empty()) out += " · " + esc(f.result);
   if (!f.cause.empty()) out += " · " + esc(f.cause);
+  if (!f.trace_id.empty()) out += " · trace " + esc(f.trace_id);
   out += "</text>";
   double x = 8;
-  for (const char* e : {"done", "canceled", "deadline_exceeded", "alive"}) {
+  for (std::string_view e : {"done", "canceled", "deadline_exceeded", "alive"}) {
     out += "<rect x=\"" + num(x) + "\" y=\"24\" width=\"10\" height=\"10\" fill=\"" + colour(e) +
-           "\"/><text x=\"" + num(x + 14) + "\" y=\"33\" class=\"legend\">" + e + "</text>";
-    x += 130;
+           "\"/><text x=\"" + num(x + 14) + "\" y=\"33\" class=\"legend\">" + std::string(e) +
+           "</text>";
+    x += 34 + 7.5 * static_cast<double>(e.size());
   }
-  out += "<text x=\"" + num(x) + "\" y=\"33\" class=\"legend\">| deadline</text>";
+  out += "<line class=\"deadline key\" x1=\"" + num(x + 4) + "\" y1=\"23\" x2=\"" + num(x + 4) +
+         "\" y2=\"35\"/><text x=\"" + num(x + 12) + "\" y=\"33\" class=\"legend\">deadline</text>";
   const double span = kWidth - kLabelWidth - kRight;
   for (int i = 0; i <= 4; ++i) {
     const double tx = kLabelWidth + span * i / 4;
     out += "<line x1=\"" + num(tx) + "\" y1=\"" + num(kTop - 6) + "\" x2=\"" + num(tx) +
            "\" y2=\"" + num(height - 4) + "\" class=\"grid\"/>";
-    out += "<text x=\"" + num(tx) + "\" y=\"" + num(kTop - 9) + "\" class=\"tick\">" +
-           esc(ms(end * i / 4)) + "</text>";
+    out += "<text x=\"" + num(tx) + "\" y=\"" + num(kTop - 10) + "\" class=\"tick\"" +
+           " text-anchor=\"" +
+           (i == 0   ? "start"
+            : i == 4 ? "end"
+                     : "middle") +
+           "\">" + esc(ms(end * i / 4)) + "</text>";
   }
 }
 
@@ -128,7 +141,7 @@ std::string timeline_svg(const registry::Finished& f) {
                     " " + num(height) + "\" data-id=\"" + std::to_string(f.id) + "\">";
   out +=
       "<style>text{font:12px ui-monospace,monospace;fill:#1d2330}.title{font-weight:600}"
-      ".tick{text-anchor:middle;fill:#6b7385}.grid{stroke:#e3e6ec}"
+      ".tick{fill:#6b7385}.grid{stroke:#e3e6ec}"
       ".deadline{stroke:#1d2330;stroke-width:2}.legend{fill:#4a5263}</style>";
   legend_and_axis(out, f, end, height);
   for (std::size_t i = 0; i < f.contexts.size(); ++i) {

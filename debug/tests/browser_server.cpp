@@ -1,12 +1,17 @@
 // debug_browser_server: the service browser_test.py drives. A tether::http server with
-// tether::debug mounted and one slow route, GET /slow: it derives a context per data
-// source (source=profile, preferences, activity; each with its own deadline) and waits
-// until the request's context is done — its client hangs up — or two minutes pass.
+// tether::debug mounted and two routes:
+//   GET /slow  derives a group and a context per data source (source=profile, preferences,
+//              activity). Preferences has a 1.5 s timeout of its own (it ends
+//              deadline_exceeded); profile is cancelled by the handler — its work done —
+//              once GET /step is called; activity waits until the request's context is done
+//              (its client hangs up) or two minutes pass.
+//   GET /step  lets the slow requests finish their profile source.
 // Prints "port <n>" once listening; shuts down when its standard input closes.
-#include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,15 +22,34 @@ namespace {
 using namespace std::chrono_literals;
 const tether::Key<std::string> source_key{"source"};
 
+std::mutex mu;
+std::condition_variable changed;
+bool stepped = false;
+
 tether::http::Response slow(const tether::Context& ctx, const tether::http::Request& request) {
   auto tracked = tether::debug::track_request(ctx, request);
   auto [group, cancel_group] = tether::with_cancel(ctx);
-  std::vector<tether::Derived<tether::ScopedCancel>> sources;
-  for (const char* source : {"profile", "preferences", "activity"})
-    sources.push_back(tether::with_timeout(tether::with_value(group, source_key, source), 150s));
-  auto hook = tether::after_func(sources[0].ctx, [] {});  // "the query is interrupted"
-  group.done().wait_for(120s);
+  auto profile = tether::with_timeout(tether::with_value(group, source_key, "profile"), 150s);
+  auto preferences =
+      tether::with_timeout(tether::with_value(group, source_key, "preferences"), 1500ms);
+  auto activity = tether::with_timeout(tether::with_value(group, source_key, "activity"), 150s);
+  auto query_hook = tether::after_func(activity.ctx, [] {});  // "the query is interrupted"
+  auto wake = tether::after_func(group, [] {
+    std::lock_guard lock(mu);
+    changed.notify_all();
+  });
+  std::unique_lock lock(mu);
+  changed.wait_for(lock, 120s, [&] { return stepped || group.err(); });
+  if (stepped) profile.cancel();  // the profile source has its answer
+  changed.wait_for(lock, 120s, [&] { return bool(group.err()); });
   return tether::http::Response::text(200, "slow answer\n");
+}
+
+tether::http::Response step(const tether::Context&, const tether::http::Request&) {
+  std::lock_guard lock(mu);
+  stepped = true;
+  changed.notify_all();
+  return tether::http::Response::text(200, "stepped\n");
 }
 
 }  // namespace
@@ -36,6 +60,7 @@ int main() {
   options.access_log = tether::debug::recording_status({});
   tether::http::Server server(tether::background(), options);
   server.route("GET", "/slow", slow);
+  server.route("GET", "/step", step);
   tether::debug::mount(server);
   server.start();
   std::printf("port %u\n", static_cast<unsigned>(server.port()));

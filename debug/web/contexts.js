@@ -49,10 +49,13 @@ function renderLive(contexts) {
     renderNode(e.context, "") + "</section>").join("");
 }
 
-// How a finished context ended: "done", "canceled", "deadline_exceeded" or "alive".
+// How a finished context ended: "done", "canceled", "deadline_exceeded" or "alive", as the
+// timeline colours it (debug/src/timeline.cpp): done is released, or cancelled without a
+// cause — its owner's own cancel once the work was over (Go's defer cancel()).
 function ending(c) {
   if (c.ended_ns === null) return "alive";
   if (c.released || c.state === "active") return "done";
+  if (c.state === "canceled" && c.cause === "context canceled") return "done";
   return c.state;
 }
 
