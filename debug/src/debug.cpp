@@ -76,10 +76,14 @@ std::optional<registry::Finished> finished_of(const http::Request& request) {
   return std::nullopt;
 }
 
+/// The snapshot's JSON; with tracking off, {"contexts":[],"registry":"off"} (or what is
+/// still tracked, and the same marker).
 std::string live_json() {
   std::string json = registry::to_json(registry::snapshot());
-  json.pop_back();  // the closing brace
-  json += registry::enabled() ? ",\"registry\":\"on\"}" : ",\"registry\":\"off\"}";
+  if (!registry::enabled()) {
+    json.pop_back();  // the closing brace
+    json += ",\"registry\":\"off\"}";
+  }
   return json;
 }
 

@@ -96,7 +96,7 @@ TEST_F(Debug, LiveJsonShowsARequestInFlightWithItsTree) {
   EXPECT_NE(json.find("\"label\":\"GET /slow\""), std::string::npos) << json;
   EXPECT_NE(json.find(trace.trace_id_hex()), std::string::npos) << json;
   EXPECT_NE(json.find("\"value\":\"query\""), std::string::npos) << json;
-  EXPECT_NE(json.find("\"registry\":\"on\""), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"registry\":\"off\""), std::string::npos) << json;
   c.close();
   ASSERT_TRUE(log_.wait_for_count(1, kBound));
 }
@@ -174,6 +174,21 @@ TEST(DebugSidePort, ServesTheSameViewsOnItsOwnPort) {
   EXPECT_NE(live.response.body.find("\"contexts\":["), std::string::npos);
   EXPECT_FALSE(side.shutdown(tether::background()));
   tether::registry::enable(false);
+}
+
+TEST(DebugTrackingOff, LiveJsonSaysSoAndTrackRequestIsEmpty) {
+  tether::http::Server server(tether::background(), {});
+  tether::debug::mount(server, {.enable_tracking = false});
+  server.start();
+  tether::http::Request request;
+  request.method = "GET";
+  request.target = "/x?y=1";
+  EXPECT_FALSE(tether::debug::track_request(tether::background(), request));
+  tether::http::Client client;
+  auto live = client.get(tether::background(), "http://127.0.0.1:" + std::to_string(server.port()) +
+                                                   "/debug/contexts.json");
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live.response.body, "{\"contexts\":[],\"registry\":\"off\"}");
 }
 
 }  // namespace

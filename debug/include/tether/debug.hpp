@@ -21,8 +21,8 @@
 //                                HTML/CSS/JS compiled into the library (debug/web/), rendering
 //                                from the JSON below; no build step, nothing fetched from
 //                                elsewhere.
-//   GET /debug/contexts.json     live: tether::registry::to_json(snapshot()), plus
-//                                "registry":"on"|"off"
+//   GET /debug/contexts.json     live: tether::registry::to_json(snapshot()); with
+//                                tracking off, {"contexts":[],"registry":"off"}
 //   GET /debug/history.json      finished requests (tether::registry::history_to_json), newest
 //                                first, filtered by ?trace_id= ?status= ?cause= (substring),
 //                                ?sort=slowest, ?limit=
