@@ -28,7 +28,8 @@ bool stepped = false;
 
 tether::http::Response slow(const tether::Context& ctx, const tether::http::Request& request) {
   auto tracked = tether::debug::track_request(ctx, request);
-  auto [group, cancel_group] = tether::with_cancel(ctx);
+  auto fan_out = tether::with_cancel(ctx);
+  const tether::Context& group = fan_out.ctx;  // named: lambdas below refer to it
   auto profile = tether::with_timeout(tether::with_value(group, source_key, "profile"), 150s);
   auto preferences =
       tether::with_timeout(tether::with_value(group, source_key, "preferences"), 1500ms);
@@ -45,7 +46,8 @@ tether::http::Response slow(const tether::Context& ctx, const tether::http::Requ
   return tether::http::Response::text(200, "slow answer\n");
 }
 
-tether::http::Response step(const tether::Context&, const tether::http::Request&) {
+tether::http::Response step(const tether::Context& ctx, const tether::http::Request&) {
+  if (ctx.err()) return tether::http::Response::text(503, "gone\n");
   std::lock_guard lock(mu);
   stepped = true;
   changed.notify_all();
