@@ -328,9 +328,12 @@ const tether::Key<std::string> source_key{"source"};
 
 // One request's context work, as the demo service does it: a request deadline, a group for
 // the fan-out, three sources each with a name and its own cancel — then everything dropped.
-// `how` 0: no registry call at all; 1: track() with the registry off; 2: with it on.
+// `how` 0: no registry call at all; 1: track() with the registry off; 2: with it on, live
+// view only (history 0); 3: on with the history tether::debug keeps (256 finished requests,
+// every context recorded: docs/debug.md, "Cost").
 void RequestTree(benchmark::State& state, int how) {
-  tether::registry::enable(how == 2);
+  tether::registry::enable(how >= 2);
+  tether::registry::set_history(how == 3 ? 256 : 0);
   auto [server, stop] = tether::with_cancel(tether::background());
   AllocationMeter meter;
   for (auto _ : state) {
@@ -346,11 +349,13 @@ void RequestTree(benchmark::State& state, int how) {
   }
   meter.report(state);
   tether::registry::enable(false);
+  tether::registry::set_history(0);
 }
 
 // A snapshot of `requests` tracked requests, each a request → group → three sources tree.
 void RegistrySnapshot(benchmark::State& state, int requests) {
   tether::registry::enable(true);
+  tether::registry::set_history(0);  // the live view alone
   // Kept alive until the end: the request trees and their tracking handles.
   std::deque<tether::Derived<tether::ScopedCancel>> contexts;
   std::vector<tether::registry::Tracked> tracked;
@@ -432,6 +437,8 @@ void register_additions() {
                     [](benchmark::State& s) { RequestTree(s, 1); });
   RegisterBenchmark("RegistryRequestTree/registry_on",
                     [](benchmark::State& s) { RequestTree(s, 2); });
+  RegisterBenchmark("RegistryRequestTree/registry_on_history",
+                    [](benchmark::State& s) { RequestTree(s, 3); });
   RegisterBenchmark("RegistrySnapshot/requests=100",
                     [](benchmark::State& s) { RegistrySnapshot(s, 100); });
 

@@ -1,6 +1,7 @@
 # tether_doc_examples(<markdown file>)
 # Extracts every ```cpp fenced block of the file as a complete program, builds it against
-# tether's core layers (core, sync, propagation, registry, testing; and a module, see below) and
+# tether's core layers (core, sync, propagation, registry, testing; and a module or tether::debug,
+# see below) and
 # registers a ctest test that runs it (label "docs"). A block preceded by a
 # line "<!-- expect: TEXT -->" must also print TEXT. Blocks fenced with ```c++ (not
 # ```cpp) are fragments and are not extracted — use them only for signatures.
@@ -39,8 +40,8 @@ function(tether_doc_examples md)
     string(REGEX MATCHALL "#include <tether/[a-z]+[./]" includes "${code}")
     foreach(include IN LISTS includes)
       string(REGEX REPLACE "#include <tether/([a-z]+)[./]" "\\1" name "${include}")
-      if(EXISTS ${PROJECT_SOURCE_DIR}/modules/${name})
-        list(APPEND module tether::${name})
+      if(EXISTS ${PROJECT_SOURCE_DIR}/modules/${name} OR name STREQUAL "debug")
+        list(APPEND module tether::${name})  # tether::debug: a folder of its own, built with http
       endif()
     endforeach()
     set(missing FALSE)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tether needs, if any are missing. Used by every entry script.
 #   scripts/setup.sh            the packages for building everything (and the demo)
-#   scripts/setup.sh test       + what only tests need (*/tests/packages.txt: chromium for
-#                               the browser test, wrk for the load run)
+#   scripts/setup.sh test       + what only tests need (*/tests/packages.txt: chromium,
+#                               chromium-driver and Selenium for the browser tests, wrk for
+#                               the load run)
 #   scripts/setup.sh bench      + golang-go, gnuplot and valgrind, for `make bench`
 #   scripts/setup.sh instructions   + valgrind, for `make bench-instructions` (CI runs it)
 # Needs root (or sudo) only when something is missing; never downloads anything but
@@ -29,7 +30,7 @@ shopt -s nullglob
 root="$(dirname "$0")/.."
 lists=("$root"/modules/*/packages.txt "$root"/tools/*/packages.txt "$root"/demo/packages.txt)
 [[ $test_packages -eq 1 ]] && lists+=("$root"/tests/*/packages.txt "$root"/modules/*/tests/packages.txt \
-  "$root"/demo/tests/packages.txt)
+  "$root"/demo/tests/packages.txt "$root"/debug/tests/packages.txt)
 for f in "${lists[@]}"; do
   while read -r p; do [[ -n "$p" && "$p" != \#* ]] && packages+=("$p"); done <"$f"
 done

@@ -122,6 +122,34 @@ void lock(CancelNode* n) noexcept {
 
 void unlock(CancelNode* n) noexcept { unlock_with(n, 0); }
 
+// ---- the observer --------------------------------------------------------------------------
+
+namespace {
+std::atomic<const Observer*> the_observer{nullptr};
+
+// The hooks' calls, out of line and cold: the paths that test kObserved keep their code
+// (and register use) as it was without an observer, since the bit is rarely set.
+enum class Event { kCreated, kDone, kFreed, kCallback };
+[[gnu::noinline, gnu::cold]] void notify(Event e, CancelNode* n) noexcept {
+  const Observer* o = the_observer.load(std::memory_order_acquire);
+  if (o == nullptr) return;
+  switch (e) {
+    case Event::kCreated:
+      return o->created(n);
+    case Event::kDone:
+      return o->done(n);
+    case Event::kFreed:
+      return o->freed(n);
+    case Event::kCallback:
+      return o->callback(n);
+  }
+}
+}  // namespace
+
+void set_observer(const Observer* o) noexcept { the_observer.store(o, std::memory_order_release); }
+
+void observe(CancelNode* n) noexcept { n->state.fetch_or(kObserved, std::memory_order_relaxed); }
+
 // ---- children lists (under the parent's lock) --------------------------------------------
 
 namespace {
@@ -270,6 +298,8 @@ Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_c
   if (has_child_nodes) cs.unsettled.push(n);  // the caller's reference moves there
   if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(n));
   release(dropped);
+  if (old & kObserved) [[unlikely]]
+    notify(Event::kDone, n);
   return has_child_nodes ? Published::kWithChildren : Published::kLeaf;
 }
 
@@ -412,11 +442,14 @@ void free_node(Node* n) noexcept {
     case Kind::kCancel:
     case Kind::kTimer: {
       auto* c = static_cast<CancelNode*>(n);
+      const std::uint32_t state = c->state.load(std::memory_order_acquire);
+      if (state & kObserved) [[unlikely]]
+        notify(Event::kFreed, c);
       // A done node is already unlinked (the cascade detaches before it publishes, and a
       // canceller unlinks before it drops the reference it held while cancelling) and
       // already disarmed: whoever published it disarmed it before dropping its reference,
       // and its creator, which alone arms it, held a reference while arming.
-      if (!is_done(c->state.load(std::memory_order_acquire))) {
+      if (!is_done(state)) {
         if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(c));
         remove_from_parent(c);
       }
@@ -502,8 +535,12 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
       n->cause = inherited;
       n->state.store(code_of(s) | kSettled, std::memory_order_relaxed);
     } else {
+      if (s & kObserved) [[unlikely]]
+        n->state.store(kObserved, std::memory_order_relaxed);
       link_child(a, n);
       unlock(a);
+      if (s & kObserved) [[unlikely]]
+        notify(Event::kCreated, n);
     }
   }
   return n;
@@ -652,7 +689,8 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
   retain(a);
   cb->refs.store(2, std::memory_order_relaxed);  // the handle + the children list
   lock(a);
-  if (is_done(a->state.load(std::memory_order_relaxed))) {
+  const std::uint32_t state = a->state.load(std::memory_order_relaxed);
+  if (is_done(state)) {
     unlock(a);
     cb->runner.store(this_thread_tag(), std::memory_order_relaxed);
     cb->phase.store(kRunning, std::memory_order_relaxed);
@@ -660,6 +698,8 @@ Registration register_callback(CancelNode* a, CallbackBase* cb) {
   } else {
     link_child(a, cb);
     unlock(a);
+    if (state & kObserved) [[unlikely]]
+      notify(Event::kCallback, a);
   }
   return Access::registration(cb);
 }

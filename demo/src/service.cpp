@@ -5,10 +5,10 @@
 #include <system_error>
 
 #include "activity_service.hpp"
-#include "debug_page.hpp"
 #include "seed.hpp"
 #include "sources.hpp"
 #include "task_pool.hpp"
+#include "tether/debug.hpp"
 #include "tether/http.hpp"
 #include "tether/registry.hpp"
 #include "users_endpoint.hpp"
@@ -146,6 +146,8 @@ void Service::start(const tether::Context& ctx) {
                           {"trace_id", e.trace_id},
                           {"cause", e.cause}});
   };
+  // Each request's status goes on its history entry too (/debug/contexts, "History").
+  server_options.access_log = tether::debug::recording_status(std::move(server_options.access_log));
   // tether-vet: ignore[broken-chain] the server outlives start(): ctx only bounds the startup
   p.server = std::make_unique<http::Server>(tether::background(), server_options);
 
@@ -167,19 +169,9 @@ void Service::start(const tether::Context& ctx) {
     r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return answer(std::move(r));
   });
-  // The debug views are snapshots of now: never cached.
-  const bool registry_on = options_.registry;
-  auto live_view = [registry_on](const char* content_type, std::string (*render)(bool)) {
-    return [=](tether::Context, const http::Request&) {
-      http::Response r;
-      r.headers.set("Content-Type", content_type);
-      r.headers.set("Cache-Control", "no-store");
-      r.body = render(registry_on);
-      return answer(std::move(r));
-    };
-  };
-  p.server->route("GET", "/debug/contexts.json", live_view("application/json", contexts_json));
-  p.server->route("GET", "/debug/contexts", live_view("text/html; charset=utf-8", contexts_html));
+  // The debug views (tether::debug): live trees, history, timelines. --registry decides
+  // whether requests are tracked, so mount() leaves tracking as it is.
+  tether::debug::mount(*p.server, {.enable_tracking = false});
   listen(*p.server, options_.port, "the service");
 }
 

@@ -13,7 +13,7 @@
 // the gRPC one in another process (grpc_activity.hpp), the task pool the sources run on,
 // the metrics, and one tether::http::Server with the routes
 //   GET /users/{id}          users_endpoint.hpp
-//   GET /debug/contexts      debug_page.hpp (HTML), /debug/contexts.json (JSON)
+//   GET /debug/...           tether::debug (tether/debug.hpp): live trees, history, timelines
 //   GET /metrics             metrics.hpp
 //   GET /healthz             "ok"
 // Every finished request is logged (msg "request") and counted from the server's access

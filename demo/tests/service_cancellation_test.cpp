@@ -120,13 +120,12 @@ TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
       if (v["key"] == "source") sources.insert(v["value"]);
   EXPECT_EQ(sources, (std::set<std::string>{"profile", "preferences", "activity"}));
 
-  // HTML, rendered by the server: the request's element carries its trace id.
+  // The page is tether::debug's: static, it renders from this JSON (debug/tests test it
+  // in a browser).
   tether::http::Result page = s.get("/debug/contexts");
   ASSERT_TRUE(page);
   EXPECT_EQ(*page.response.headers.find("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_NE(page.response.body.find("data-trace-id=\"" + trace + "\""), std::string::npos);
-  EXPECT_NE(page.response.body.find("source=preferences"), std::string::npos);
-  EXPECT_NE(page.response.body.find("setInterval(refresh, 500)"), std::string::npos);
+  EXPECT_NE(page.response.body.find("contexts.js"), std::string::npos);
 
   slow.hang_up();
   (void)slow.result();
@@ -145,7 +144,7 @@ TEST_F(CancellationTest, NoContextIsLeftInTheRegistryAfterTheRequestsEnd) {
   EXPECT_EQ(json, Json::parse(R"({"contexts":[]})"));
 }
 
-TEST_F(CancellationTest, WithTheRegistryOffTheDebugPageSaysSo) {
+TEST_F(CancellationTest, WithTheRegistryOffTheDebugViewSaysSo) {
   tether_demo::Options o = test_options(dir.path());
   o.registry = false;
   RunningService s(o);
@@ -153,9 +152,6 @@ TEST_F(CancellationTest, WithTheRegistryOffTheDebugPageSaysSo) {
   auto [status, json] = s.get_json("/debug/contexts.json");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(json, Json::parse(R"({"contexts":[],"registry":"off"})"));
-  tether::http::Result page = s.get("/debug/contexts");
-  ASSERT_TRUE(page);
-  EXPECT_NE(page.response.body.find("registry off"), std::string::npos);
 }
 
 }  // namespace

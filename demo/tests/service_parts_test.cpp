@@ -4,7 +4,6 @@
 
 #include <variant>
 
-#include "debug_page.hpp"
 #include "knobs.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -204,33 +203,6 @@ TEST(LogTest, TheTextFormatIsOneReadableLine) {
   EXPECT_NE(out.find(" warn source source=profile cause=\"client disconnected\"\n"),
             std::string::npos)
       << out;
-}
-
-TEST(DebugPageTest, TheServerRenderedTreeEscapesTextAndMarksEachRequestWithItsTraceId) {
-  tether::registry::Entry e;
-  e.id = 7;
-  e.label = "GET /users/<script>";
-  e.context.kind = "WithDeadline";
-  e.context.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-  e.context.time_left = std::chrono::milliseconds(250);
-  tether::registry::ContextNode source;
-  source.kind = "WithCancel";
-  source.state = tether::registry::State::canceled;
-  source.cause = "client disconnected";
-  source.values = {{"source", "profile"}};
-  e.context.children.push_back(source);
-  const std::string html = tether_demo::render_entries_html({e});
-  EXPECT_NE(html.find("data-trace-id=\"4bf92f3577b34da6a3ce929d0e0e4736\""), std::string::npos);
-  EXPECT_NE(html.find("GET /users/&lt;script&gt;"), std::string::npos);
-  EXPECT_EQ(html.find("<script>"), std::string::npos);
-  EXPECT_NE(html.find("left 250.0 ms"), std::string::npos);
-  EXPECT_NE(html.find("cause: client disconnected"), std::string::npos);
-  EXPECT_NE(html.find("source=profile"), std::string::npos);
-  EXPECT_NE(html.find("class=\"node canceled\""), std::string::npos);
-}
-
-TEST(DebugPageTest, WithNothingTrackedThePageSaysNoRequestIsInFlight) {
-  EXPECT_NE(tether_demo::render_entries_html({}).find("No request in flight."), std::string::npos);
 }
 
 }  // namespace

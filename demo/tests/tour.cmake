@@ -1,11 +1,11 @@
 # demo-tour's tests, included by demo/tests/CMakeLists.txt:
 #   demo.tour                         the guided tour, run as a test        (labels demo;tour)
-#   demo.browser                      headless Chromium on /debug/contexts  (labels demo;browser)
 #   demo.load                         wrk + disconnecting clients, then no context left in the
 #                                     registry and no thread growth        (labels demo;load)
-# Each needs tether-demo (TARGET tether-demo); the browser test needs chromium and the load
-# test wrk and python3 (demo/tests/packages.txt) — each is skipped with a message when its
-# tool is missing. The tour and the load test seed their own SQLite files once and reuse them.
+# Each needs tether-demo (TARGET tether-demo); the load test needs wrk and python3
+# (demo/tests/packages.txt) and is skipped with a message when they are missing. The browser
+# test of the /debug/contexts page is tether::debug's (debug/tests, debug.browser). The tour
+# and the load test seed their own SQLite files once and reuse them.
 # They read wall-clock times (with wide margins): the lock keeps them from running at the
 # same time as each other (scripts/test excludes the labels tour, browser and load from
 # sanitizer builds).
@@ -20,30 +20,6 @@ add_test(NAME demo.tour
           --service-log ${CMAKE_CURRENT_BINARY_DIR}/tour-service.log)
 set_tests_properties(demo.tour PROPERTIES LABELS "demo;tour" TIMEOUT 600
                      RESOURCE_LOCK "tether_demo_data;tether_demo_wall_clock")
-
-# The browser test.
-find_program(TETHER_CHROMIUM NAMES chromium chromium-browser)
-if(TETHER_CHROMIUM)
-  add_executable(tether_demo_browser_tests ${CMAKE_CURRENT_SOURCE_DIR}/browser_debug_contexts_test.cpp)
-  target_link_libraries(tether_demo_browser_tests PRIVATE tether_demo_tour_harness tether::testing
-                        GTest::gtest GTest::gtest_main)
-  target_compile_definitions(tether_demo_browser_tests PRIVATE
-    TETHER_CHROMIUM="${TETHER_CHROMIUM}"
-    TETHER_DEMO_EXECUTABLE="$<TARGET_FILE:tether-demo>"
-    TETHER_DEMO_TEST_WORK_DIR="${CMAKE_CURRENT_BINARY_DIR}"
-    TETHER_TEST_ARTIFACTS_DIR="${CMAKE_BINARY_DIR}/test-artifacts")
-  tether_warnings(tether_demo_browser_tests)
-  add_dependencies(tether_demo_browser_tests tether-demo)
-  # One ctest test runs the binary's tests (each starts its own service and one Chromium):
-  # gtest_discover_tests would drop the second label of "demo;browser" (its PROPERTIES split
-  # list values). The lock keeps it apart from the tour and the load run.
-  add_test(NAME demo.browser COMMAND tether_demo_browser_tests)
-  set_tests_properties(demo.browser PROPERTIES LABELS "demo;browser" TIMEOUT 400
-                       RESOURCE_LOCK tether_demo_wall_clock)
-else()
-  message(STATUS "demo/tests: the browser test is skipped (chromium not found; "
-                 "scripts/setup.sh installs it)")
-endif()
 
 # The load test: ~5 s of wrk while a second process keeps hanging up mid-request.
 find_program(TETHER_WRK NAMES wrk)

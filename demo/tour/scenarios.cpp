@@ -348,6 +348,15 @@ ScenarioResult client_disconnects(DemoService& service, const Progress& progress
       [&](const LogLine& l) { return "activity service: " + cause_of(l); },
       served && served->string_field("cause") == "client disconnected");
   if (!all_from_ts) obs.note("(some times measured on arrival: no parsable \"ts\")");
+  // After the fact, the history view shows this request: its status, its cause and the
+  // cascade of its contexts on a timeline.
+  const std::string history = "/debug/history.json?trace_id=" + trace_hex;
+  const Fetched seen = fetch(service.port(), history, kCallBound);
+  obs.check(!seen.result.error &&
+                seen.result.response.body.find("\"result\":\"499\"") != std::string::npos,
+            "the request is not in " + history + " with status 499");
+  obs.note("see it in the history view: http://127.0.0.1:" + std::to_string(service.port()) +
+           "/debug/contexts?trace_id=" + trace_hex);
 
   // The counters are updated when the sources return, which the log lines above follow;
   // poll briefly all the same (bounded) in case the service updates them after logging.

@@ -13,38 +13,11 @@
 #include <string_view>
 
 #include "internal/tree.hpp"
+#include "rep.hpp"
 #include "tether/propagation.hpp"
 
 namespace tether::registry {
-
-struct Tracked::Rep {
-  Context ctx;
-  std::string label;
-  std::uint64_t id = 0;
-  internal::Nanos started = 0;
-  Rep* prev = nullptr;
-  Rep* next = nullptr;
-};
-
-namespace {
-
-std::atomic<bool> tracking{false};
-
-struct List {
-  std::mutex mu;
-  Tracked::Rep* head = nullptr;  // oldest
-  Tracked::Rep* tail = nullptr;  // newest
-  std::size_t size = 0;
-  std::uint64_t next_id = 1;
-};
-
-List& list() {
-  static List* l = new List;  // never destroyed: handles may outlive static destruction
-  return *l;
-}
-
-constexpr std::size_t kMaxDepth = 64;
-constexpr std::size_t kMaxNodes = 4096;
+namespace detail {
 
 const char* kind_name(internal::Kind k) noexcept {
   switch (k) {
@@ -65,10 +38,9 @@ const char* kind_name(internal::Kind k) noexcept {
   return "Background";
 }
 
-/// Values from `v` up to (not including) `stop` or `also_stop`, newest first.
 void collect_values(const internal::ValueNode* v, const internal::ValueNode* stop,
                     std::vector<std::pair<std::string, std::string>>& out,
-                    const internal::ValueNode* also_stop = nullptr) {
+                    const internal::ValueNode* also_stop) {
   for (; v != nullptr && v != stop && v != also_stop; v = v->prev)
     out.emplace_back(v->key_name, v->ops->describe(v->value));
 }
@@ -77,6 +49,66 @@ std::string trace_id_of(const internal::ValueNode* values) {
   auto* t = static_cast<const TraceContext*>(internal::find_value(values, &trace_key));
   return t != nullptr ? t->trace_id_hex() : std::string();
 }
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (u < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::append_escaped;
+using detail::collect_values;
+using detail::kind_name;
+using detail::trace_id_of;
+
+std::atomic<bool> tracking{false};
+
+struct List {
+  std::mutex mu;
+  Tracked::Rep* head = nullptr;  // oldest
+  Tracked::Rep* tail = nullptr;  // newest
+  std::size_t size = 0;
+  std::uint64_t next_id = 1;
+};
+
+List& list() {
+  static List* l = new List;  // never destroyed: handles may outlive static destruction
+  return *l;
+}
+
+constexpr std::size_t kMaxDepth = 64;
+constexpr std::size_t kMaxNodes = 4096;
 
 struct Walker {
   internal::Nanos now;
@@ -149,39 +181,6 @@ ContextNode describe_tracked(const Context& ctx, internal::Nanos now) {
   return root;
 }
 
-void append_escaped(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
 void append_node(std::string& out, const ContextNode& n) {
   out += "{\"kind\":";
   append_escaped(out, n.kind);
@@ -221,18 +220,24 @@ bool enabled() noexcept { return tracking.load(std::memory_order_relaxed); }
 
 Tracked track(const Context& ctx, std::string label) {
   if (!tracking.load(std::memory_order_relaxed)) return Tracked();
-  auto* rep = new Tracked::Rep{ctx, std::move(label), 0, internal::now_ns()};
+  auto* rep = new Tracked::Rep;
+  rep->ctx = ctx;
+  rep->label = std::move(label);
+  rep->started = internal::now_ns();
   List& l = list();
-  std::lock_guard lock(l.mu);
-  rep->id = l.next_id++;
-  rep->prev = l.tail;
-  if (l.tail != nullptr) {
-    l.tail->next = rep;
-  } else {
-    l.head = rep;
+  {
+    std::lock_guard lock(l.mu);
+    rep->id = l.next_id++;
+    rep->prev = l.tail;
+    if (l.tail != nullptr) {
+      l.tail->next = rep;
+    } else {
+      l.head = rep;
+    }
+    l.tail = rep;
+    ++l.size;
   }
-  l.tail = rep;
-  ++l.size;
+  detail::history_begin(rep);
   return Tracked(rep);
 }
 
@@ -254,8 +259,31 @@ void Tracked::reset() noexcept {
     (rep->next != nullptr ? rep->next->prev : l.tail) = rep->prev;
     --l.size;
   }
+  detail::history_end(rep);
   delete rep;  // outside the lock: may release the last reference to a context tree
 }
+
+void Tracked::set_result(std::string result) {
+  if (entry_ == nullptr) return;
+  std::lock_guard lock(list().mu);
+  entry_->result = std::move(result);
+}
+
+namespace detail {
+bool annotate_live(std::string_view trace_id, const std::string& result) {
+  List& l = list();
+  std::lock_guard lock(l.mu);
+  for (Tracked::Rep* r = l.tail; r != nullptr; r = r->prev) {
+    if (!r->result.empty()) continue;
+    const auto* values = internal::Access::node(r->ctx)->values;
+    if (trace_id_of(values) == trace_id) {
+      r->result = result;
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace detail
 
 const char* to_string(State state) noexcept {
   switch (state) {

@@ -23,6 +23,26 @@ void unlock(CancelNode* n) noexcept;
 /// The number of links in n's children list (takes the lock).
 std::size_t count_children(CancelNode* n) noexcept;
 
+// ---- the observer (tether::registry's history) ----
+/// Called for nodes whose state word has kObserved, and only for them, so a process that
+/// never observes pays one test of a bit in a word it has already loaded. Each hook runs
+/// with no node lock held; `n` is alive (the caller holds a reference) for the call.
+struct Observer {
+  /// `n` was just linked under an observed anchor and carries kObserved itself.
+  void (*created)(CancelNode* n) noexcept;
+  /// `n` was just cancelled (its code and cause are final).
+  void (*done)(CancelNode* n) noexcept;
+  /// `n`'s last reference is going: it is about to be freed (done or not).
+  void (*freed)(CancelNode* n) noexcept;
+  /// An after_func callback was just registered on `n` (not yet done).
+  void (*callback)(CancelNode* n) noexcept;
+};
+/// Installs the observer (once; later calls replace it). Null: hooks are skipped.
+void set_observer(const Observer* o) noexcept;
+/// Sets kObserved on `n` (a cancellable node, not the never anchor): from now on the
+/// observer hears of it and of every cancellable context derived beneath it.
+void observe(CancelNode* n) noexcept;
+
 // ---- the shared timer service (timer.cpp) ----
 inline constexpr std::size_t kNotArmed = SIZE_MAX;
 /// The heap shard deadlines created on this thread go to (TimerNode::timer_shard).

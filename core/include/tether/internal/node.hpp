@@ -74,12 +74,16 @@ struct Link {
 //   bit  3    kWaiters     someone may be futex-waiting for done/settled (sticky)
 //   bit  4    kLocked      the node lock (guards children, cause)
 //   bit  5    kLockWaiters a thread sleeps on the node lock
+//   bit  6    kObserved    the registry records this node's life (tree.hpp, Observer);
+//                          children derived under it inherit the bit. Never set unless
+//                          tether::registry tracks a context with its history on.
 // err() reads only bits 0-1; every other bit is bookkeeping that err() ignores.
 inline constexpr std::uint32_t kCodeMask = 0x3;
 inline constexpr std::uint32_t kSettled = 1u << 2;
 inline constexpr std::uint32_t kWaiters = 1u << 3;
 inline constexpr std::uint32_t kLocked = 1u << 4;
 inline constexpr std::uint32_t kLockWaiters = 1u << 5;
+inline constexpr std::uint32_t kObserved = 1u << 6;
 
 // Named tests of a state word: the only place, with the constants above, that knows the
 // layout. Call sites read as sentences: `if (is_done(s))`.
