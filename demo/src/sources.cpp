@@ -120,22 +120,22 @@ SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest
     url += "?latency_ms=" + std::to_string(request.latency.count()) +
            "&fail=" + (request.fail ? "1" : "0");
   const bool started_alive = !ctx.err();
-  tether::http::Result r = client_.get(ctx, url);
-  if (r.response.status == 504) {
+  auto r = client_.get(ctx, url);
+  if (const auto* answer = tether::http::response_of(r); answer && answer->status == 504) {
     // The activity service gave up first: the deadline we propagated (grpc-timeout, minus
     // the client's margin) passed on its side. The client reports it as deadline_exceeded.
     return {Outcome::deadline_exceeded, nullptr,
             "activity service answered 504 (the propagated deadline passed)", false};
   }
   if (!r) {
-    if (is_context_error(r.error)) return context_ended(ctx, r.error, started_alive);
-    return {Outcome::failed, nullptr, "activity service: " + r.error.message(), false};
+    if (is_context_error(r.error().code)) return context_ended(ctx, r.error().code, started_alive);
+    return {Outcome::failed, nullptr, "activity service: " + r.error().message, false};
   }
-  const int status = r.response.status;
+  const int status = r->status;
   if (status == 404) return {Outcome::not_found, nullptr, "", false};
   if (status != 200)
     return {Outcome::failed, nullptr, "activity service answered " + std::to_string(status), false};
-  auto body = nlohmann::ordered_json::parse(r.response.body, nullptr, /*allow_exceptions=*/false);
+  auto body = nlohmann::ordered_json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_array())
     return {Outcome::failed, nullptr, "activity service: malformed JSON", false};
   return {Outcome::ok, std::move(body), "", false};

@@ -43,8 +43,8 @@ std::size_t descendants(const Json& node) {
 // The tracked entry of /debug/contexts.json whose context carries `trace_id`, or null.
 Json tracked_entry(std::uint16_t port, const std::string& trace_id) {
   Fetched f = fetch(port, "/debug/contexts.json", 5s);
-  if (f.result.error || f.result.response.status != 200) return nullptr;
-  Json j = Json::parse(f.result.response.body, nullptr, false);
+  if (!f.result || f.status() != 200) return nullptr;
+  Json j = Json::parse(f.body(), nullptr, false);
   if (!j.is_object() || !j.contains("contexts")) return nullptr;
   for (const auto& e : j["contexts"]) {
     if (e.value("context", Json::object()).value("trace_id", std::string()) == trace_id) return e;

@@ -49,12 +49,12 @@ class SlowRequest {
   }
   ~SlowRequest() { hang_up(); }  // a failed assertion does not wait out the 8 s
   void hang_up() { client_.cancel(); }
-  tether::http::Result result() { return call_.get(); }
+  tether::Result<tether::http::Response, tether::http::Error> result() { return call_.get(); }
 
  private:
   tether::Derived<tether::ScopedCancel> client_ =
       tether::with_timeout(tether::background(), kBound);
-  std::future<tether::http::Result> call_;
+  std::future<tether::Result<tether::http::Response, tether::http::Error>> call_;
 };
 
 class CancellationTest : public ::testing::Test {
@@ -68,7 +68,7 @@ TEST_F(CancellationTest, AClientThatHangsUpInterruptsTheQueriesAndTheDownstreamC
   SlowRequest slow(s, trace);
   ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
   slow.hang_up();
-  EXPECT_EQ(slow.result().error, tether::errc::canceled);
+  EXPECT_EQ(slow.result().error().code, tether::errc::canceled);
 
   auto req = s.capture.wait_for_msg("request", trace);
   ASSERT_TRUE(req);
@@ -121,12 +121,12 @@ TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
   EXPECT_EQ(sources, (std::set<std::string>{"profile", "preferences", "activity"}));
 
   // HTML, rendered by the server: the request's element carries its trace id.
-  tether::http::Result page = s.get("/debug/contexts");
+  auto page = s.get("/debug/contexts");
   ASSERT_TRUE(page);
-  EXPECT_EQ(*page.response.headers.find("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_NE(page.response.body.find("data-trace-id=\"" + trace + "\""), std::string::npos);
-  EXPECT_NE(page.response.body.find("source=preferences"), std::string::npos);
-  EXPECT_NE(page.response.body.find("setInterval(refresh, 500)"), std::string::npos);
+  EXPECT_EQ(*page->headers.find("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("data-trace-id=\"" + trace + "\""), std::string::npos);
+  EXPECT_NE(page->body.find("source=preferences"), std::string::npos);
+  EXPECT_NE(page->body.find("setInterval(refresh, 500)"), std::string::npos);
 
   slow.hang_up();
   (void)slow.result();
@@ -153,9 +153,9 @@ TEST_F(CancellationTest, WithTheRegistryOffTheDebugPageSaysSo) {
   auto [status, json] = s.get_json("/debug/contexts.json");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(json, Json::parse(R"({"contexts":[],"registry":"off"})"));
-  tether::http::Result page = s.get("/debug/contexts");
+  auto page = s.get("/debug/contexts");
   ASSERT_TRUE(page);
-  EXPECT_NE(page.response.body.find("registry off"), std::string::npos);
+  EXPECT_NE(page->body.find("registry off"), std::string::npos);
 }
 
 }  // namespace

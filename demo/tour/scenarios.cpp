@@ -78,21 +78,17 @@ class Observation {
 
 // True when the call got no answer. tether::http's client reports a 504 as
 // deadline_exceeded and keeps the response: for the tour a 504 is an answer like any other.
-bool no_answer(const Fetched& f) {
-  return f.result.error &&
-         !(f.result.error == tether::errc::deadline_exceeded && f.result.response.status == 504);
-}
+bool no_answer(const Fetched& f) { return f.response() == nullptr; }
 
 // The response's JSON body (null when it is not JSON), with the call's error noted.
 Json body_of(const Fetched& f, Observation& obs) {
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(f.elapsed.count()));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(f.elapsed.count()));
     return nullptr;
   }
-  Json body = Json::parse(f.result.response.body, nullptr, false);
+  Json body = Json::parse(f.body(), nullptr, false);
   if (body.is_discarded()) {
-    obs.fail("status " + std::to_string(f.result.response.status) +
-             ", body not JSON: " + f.result.response.body.substr(0, 60));
+    obs.fail("status " + std::to_string(f.status()) + ", body not JSON: " + f.body().substr(0, 60));
     return nullptr;
   }
   return body;
@@ -109,21 +105,19 @@ bool is_source_line(const LogLine& l, const std::string& trace, const char* sour
 
 std::vector<Sample> scrape_metrics(std::uint16_t port, Observation& obs) {
   Fetched f = fetch(port, "/metrics", kCallBound);
-  if (f.result.error || f.result.response.status != 200) {
-    obs.fail("/metrics unavailable: " + (f.result.error
-                                             ? f.result.error.message()
-                                             : std::to_string(f.result.response.status)));
+  if (!f.result || f.status() != 200) {
+    obs.fail("/metrics unavailable: " + (!f.result ? f.why() : std::to_string(f.status())));
     return {};
   }
-  return parse_metrics(f.result.response.body);
+  return parse_metrics(f.body());
 }
 
 // The trace ids of the /users requests /debug/contexts.json lists right now.
 std::set<std::string> tracked_trace_ids(std::uint16_t port) {
   std::set<std::string> ids;
   Fetched f = fetch(port, "/debug/contexts.json", kCallBound);
-  if (f.result.error || f.result.response.status != 200) return ids;
-  Json j = Json::parse(f.result.response.body, nullptr, false);
+  if (!f.result || f.status() != 200) return ids;
+  Json j = Json::parse(f.body(), nullptr, false);
   if (!j.is_object() || !j.contains("contexts") || !j["contexts"].is_array()) return ids;
   for (const auto& e : j["contexts"]) {
     if (e.contains("context") && e["context"].is_object() && e["context"].contains("trace_id") &&
@@ -160,7 +154,7 @@ ScenarioResult normal_request(DemoService& service, const Progress& progress) {
   Fetched f = fetch(service.port(), "/users/42", kCallBound, trace);
   Json body = body_of(f, obs);
   if (body.is_object()) {
-    const int status = f.result.response.status;
+    const int status = f.status();
     obs.note(std::to_string(status) + " in " + format_ms(f.elapsed.count()));
     obs.check(status == 200, "status " + std::to_string(status) + ", not 200");
     obs.check(body.value("id", Json()) == 42, "id is not 42");
@@ -206,7 +200,7 @@ ScenarioResult slow_non_critical_source(DemoService& service, const Progress& pr
   Json body = body_of(f, obs);
   const double ms = f.elapsed.count();
   if (body.is_object()) {
-    const int status = f.result.response.status;
+    const int status = f.status();
     const Json degraded = body.value("degraded", Json());
     obs.note(std::to_string(status) + " partial in " + format_ms(ms) + ", degraded " +
              list_of(degraded));
@@ -239,9 +233,9 @@ ScenarioResult slow_critical_source(DemoService& service, const Progress& progre
   Fetched f = fetch(service.port(), "/users/44?profile_latency=2000", kCallBound, trace);
   const double ms = f.elapsed.count();
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(ms));
   } else {
-    const int status = f.result.response.status;
+    const int status = f.status();
     obs.note(std::to_string(status) + " in " + format_ms(ms));
     obs.check(status == 504, "status " + std::to_string(status) + ", not 504");
     obs.check(ms >= static_cast<double>(kNearDeadlineLow.count()) &&
@@ -388,13 +382,13 @@ ScenarioResult caller_timeout_header(DemoService& service, const Progress& progr
   Fetched f = fetch_without_deadline(service.port(), target, kCallBound, headers);
   const double ms = f.elapsed.count();
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(ms));
   } else {
-    const int status = f.result.response.status;
+    const int status = f.status();
     bool partial = false;
     std::string what = std::to_string(status);
     if (status == 200) {
-      Json body = Json::parse(f.result.response.body, nullptr, false);
+      Json body = Json::parse(f.body(), nullptr, false);
       const Json degraded = body.is_object() ? body.value("degraded", Json()) : Json();
       partial = degraded.is_array() && !degraded.empty();
       what += partial ? " partial, degraded " + list_of(degraded) : " complete (not partial)";
