@@ -20,9 +20,20 @@
 // Every source call is logged (msg "source", with "query_interrupted"/"call_interrupted"
 // when the context stopped the statement or the call mid-run) and counted in Metrics.
 //
-// Thread safety: handle() runs concurrently on the server's worker threads.
+// handle() is a coroutine route: it parses the request on the server's I/O thread, runs the
+// sources on the TaskPool (each a blocking SQLite query or call on a pool thread, under its
+// derived context) and awaits them without holding a thread, so a /users request in flight
+// costs the pool threads of its sources and no server worker.
+//
+// Thread safety: handle() runs concurrently on the server's I/O threads.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "knobs.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
@@ -45,9 +56,29 @@ class UsersEndpoint {
   };
   explicit UsersEndpoint(Parts parts) : p_(parts) {}
 
-  tether::http::Response handle(const tether::Context& ctx, const tether::http::Request& req);
+  /// The route's coroutine handler: it runs on the server's I/O thread and holds no thread
+  /// while the sources run on the TaskPool (FanOut::co_wait).
+  boost::asio::awaitable<tether::http::Response> handle(tether::Context ctx,
+                                                        const tether::http::Request& req);
 
  private:
+  /// What one request asks for.
+  struct Call {
+    std::int64_t id;
+    RequestKnobs knobs;
+    std::string trace;
+    std::chrono::steady_clock::time_point started;
+  };
+  /// How the three sources ended.
+  struct Sources {
+    SourceResult profile, preferences, activity;
+  };
+  /// The fan-out: the three sources in parallel under the request's context tree.
+  boost::asio::awaitable<Sources> fetch_all(tether::Context request_ctx,
+                                            const tether::http::Request& req, Call call);
+  /// The answer once the sources are in (the request context still alive).
+  tether::http::Response answer(const Call& call, const Sources& got) const;
+
   template <class Fetch>
   SourceResult observe(const tether::Context& ctx, Source source, const std::string& trace,
                        Fetch&& fetch);
