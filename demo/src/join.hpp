@@ -13,6 +13,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
@@ -53,10 +54,15 @@ class Join {
   boost::asio::awaitable<void> co_wait() {
     return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void()>(
         [this](auto handler) {
-          auto executor = boost::asio::get_associated_executor(handler);
+          // The pending wait counts as work of the coroutine's executor, as an Asio
+          // operation's does: an io_context does not run out of work while it waits.
+          auto work = std::make_shared<boost::asio::executor_work_guard<
+              boost::asio::associated_executor_t<decltype(handler)>>>(
+              boost::asio::get_associated_executor(handler));
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          std::function<void()> resume = [h, executor] {
-            boost::asio::post(executor, [h] { std::move (*h)(); });
+          std::function<void()> resume = [h, work] {
+            boost::asio::post(work->get_executor(), [h] { std::move (*h)(); });
+            work->reset();
           };
           {
             std::lock_guard lock(mu_);

@@ -2,11 +2,19 @@
 // exposition, the seeding of the SQLite files, the log line format.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <random>
+#include <thread>
 #include <variant>
+#include <vector>
 
 #include "activity_service.hpp"
 #include "debug_page.hpp"
 #include "error.hpp"
+#include "join.hpp"
 #include "knobs.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -129,6 +137,58 @@ TEST(ActivityServiceTest, TheQueryGivesLatencyAndFailureOrABadQuery) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, tether_demo::errc::bad_query);
   EXPECT_EQ(bad.error().message, "bad fail");
+}
+
+// Join: a coroutine awaiting co_wait() resumes only once every added task is done, however
+// the tasks' ends interleave with its suspension (random task counts and yields).
+TEST(JoinTest, ACoroutineResumesOnlyAfterEveryTaskIsDone) {
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 200; ++round) {
+    const int n = static_cast<int>(rng() % 6);  // 0: co_wait completes at once
+    tether_demo::Join join;
+    std::atomic<int> finished{0};
+    int seen = -1;
+    for (int i = 0; i < n; ++i) join.add();
+    boost::asio::io_context ioc;
+    boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+          co_await join.co_wait();
+          seen = finished.load();
+        },
+        boost::asio::detached);
+    std::vector<std::thread> tasks;
+    for (int i = 0; i < n; ++i) {
+      tasks.emplace_back([&, spins = rng() % 50] {
+        for (unsigned k = 0; k < spins; ++k) std::this_thread::yield();
+        finished.fetch_add(1);
+        join.done();
+      });
+    }
+    if (rng() % 2) std::this_thread::yield();
+    ioc.run();  // until the coroutine has resumed and returned
+    for (auto& t : tasks) t.join();
+    ASSERT_EQ(seen, n) << "round " << round;
+  }
+}
+
+TEST(JoinTest, WaitBlocksUntilEveryTaskIsDone) {
+  tether_demo::Join join;
+  std::atomic<int> finished{0};
+  join.add();
+  join.add();
+  std::thread a([&] {
+    finished.fetch_add(1);
+    join.done();
+  });
+  std::thread b([&] {
+    finished.fetch_add(1);
+    join.done();
+  });
+  join.wait();
+  EXPECT_EQ(finished.load(), 2);
+  a.join();
+  b.join();
 }
 
 TEST(MetricsTest, RendersCountersGaugesAndACumulativeHistogram) {
