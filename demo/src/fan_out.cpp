@@ -1,5 +1,7 @@
 // The request's context tree (fan_out.hpp). The baseline build links
 // fan_out_baseline.cpp instead of this file: the same classes, deriving no context.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <optional>
 #include <string>
 
@@ -10,12 +12,15 @@
 namespace tether_demo {
 namespace {
 
-// Tells the join that a task has returned (or thrown): declared first in the task, so
-// that it runs last, after the task's derived contexts are released.
-struct Finished {
-  Join* join;
-  ~Finished() { join->done(); }
-};
+// A coroutine source: its context derived as non_critical's, counted by `join`.
+boost::asio::awaitable<void> run_coroutine_source(
+    tether::Context named, std::optional<tether::Clock::time_point> deadline, Join* join,
+    std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  JoinDone done{join};
+  auto [ctx, cancel] =
+      deadline ? tether::with_deadline(named, *deadline) : tether::with_cancel(named);
+  co_await task(ctx);
+}
 
 }  // namespace
 
@@ -40,7 +45,7 @@ struct FanOut::Impl {
     join.add();
     try {
       group.go([this, task = std::move(task)](const tether::Context& gctx) {
-        Finished finished{&join};
+        JoinDone done{&join};
         return task(gctx);
       });
     } catch (...) {
@@ -76,6 +81,17 @@ void FanOut::non_critical(Source source, std::function<void(const tether::Contex
         deadline ? tether::with_deadline(named, *deadline) : tether::with_cancel(named);
     task(ctx);
   });
+}
+
+void FanOut::non_critical_co(Source source, boost::asio::any_io_executor executor,
+                             std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  tether::Context named =
+      tether::with_value(impl_->group.context(), source_key, std::string_view(to_string(source)));
+  impl_->join.add();
+  boost::asio::co_spawn(executor,
+                        run_coroutine_source(std::move(named), impl_->non_critical_deadline,
+                                             &impl_->join, std::move(task)),
+                        boost::asio::detached);
 }
 
 std::error_code FanOut::wait() { return impl_->group.wait(); }

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <algorithm>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
@@ -81,6 +82,13 @@ class FanOut {
   /// A source the answer can do without: its context ends at the request deadline minus
   /// non_critical_reserve(); it cannot cancel the others.
   void non_critical(Source source, std::function<void(const tether::Context&)> task);
+  /// A non-critical source that is a coroutine (an awaitable call): it runs on `executor`
+  /// (the handler's) under the context non_critical() would give it, holding no thread
+  /// while it waits; co_wait() waits for it too (wait() does not: a coroutine handler's
+  /// source). Call it last, right before co_wait(): the FanOut must not be destroyed while
+  /// it runs.
+  void non_critical_co(Source source, boost::asio::any_io_executor executor,
+                       std::function<boost::asio::awaitable<void>(tether::Context)> task);
   /// Waits for every source; returns the first critical error (empty if none).
   std::error_code wait();
   /// wait() for a coroutine handler: suspends until every source has returned, holding no

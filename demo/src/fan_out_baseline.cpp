@@ -2,6 +2,8 @@
 // instead of fan_out.cpp): the same work as fan_out.cpp with no contexts — the request
 // context replaced by tether::background(), nothing derived, nothing tracked, the sources
 // joined with a plain counter — to measure what contexts cost (docs/performance.md).
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <functional>
 #include <mutex>
 
@@ -58,6 +60,21 @@ void FanOut::non_critical(Source, std::function<void(const tether::Context&)> ta
     task(tether::background());
     return std::error_code();
   });
+}
+
+namespace {
+boost::asio::awaitable<void> run_coroutine_source(
+    Join* join, std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  JoinDone done{join};
+  co_await task(tether::background());
+}
+}  // namespace
+
+void FanOut::non_critical_co(Source, boost::asio::any_io_executor executor,
+                             std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  impl_->join.add();
+  boost::asio::co_spawn(executor, run_coroutine_source(&impl_->join, std::move(task)),
+                        boost::asio::detached);
 }
 
 std::error_code FanOut::wait() {

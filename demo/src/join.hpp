@@ -83,4 +83,11 @@ class Join {
   std::function<void()> waiter_;  // under mu_: resumes the coroutine in co_wait
 };
 
+/// Tells a Join that a task has returned (or thrown) when it goes out of scope: declared
+/// first in the task, so that it runs last, after the task's own locals are released.
+struct JoinDone {
+  Join* join;
+  ~JoinDone() { join->done(); }
+};
+
 }  // namespace tether_demo

@@ -114,13 +114,17 @@ SourceResult SqlitePreferences::fetch(const tether::Context& ctx, const SourceRe
   });
 }
 
-SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest& request) {
+std::string HttpActivity::url_for(const SourceRequest& request) const {
   std::string url = base_url_ + "/activity/" + std::to_string(request.user_id);
   if (request.latency.count() > 0 || request.fail)
     url += "?latency_ms=" + std::to_string(request.latency.count()) +
            "&fail=" + (request.fail ? "1" : "0");
-  const bool started_alive = !ctx.err();
-  auto r = client_.get(ctx, url);
+  return url;
+}
+
+SourceResult HttpActivity::outcome_of(
+    const tether::Context& ctx,
+    const tether::Result<tether::http::Response, tether::http::Error>& r, bool started_alive) {
   if (const auto* answer = tether::http::response_of(r); answer && answer->status == 504) {
     // The activity service gave up first: the deadline we propagated (grpc-timeout, minus
     // the client's margin) passed on its side. The client reports it as deadline_exceeded.
@@ -139,6 +143,18 @@ SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest
   if (body.is_discarded() || !body.is_array())
     return {Outcome::failed, nullptr, "activity service: malformed JSON", false};
   return {Outcome::ok, std::move(body), "", false};
+}
+
+SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest& request) {
+  const bool started_alive = !ctx.err();
+  return outcome_of(ctx, client_.get(ctx, url_for(request)), started_alive);
+}
+
+boost::asio::awaitable<SourceResult> HttpActivity::co_fetch(tether::Context ctx,
+                                                            SourceRequest request) {
+  const bool started_alive = !ctx.err();
+  auto r = co_await client_.co_get(ctx, url_for(request));
+  co_return outcome_of(ctx, r, started_alive);
 }
 
 }  // namespace tether_demo

@@ -1,5 +1,6 @@
 #include "users_endpoint.hpp"
 
+#include <boost/asio/this_coro.hpp>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -33,8 +34,12 @@ SourceResult UsersEndpoint::observe(const tether::Context& ctx, Source source,
                                     const std::string& trace, Fetch&& fetch) {
   const auto start = std::chrono::steady_clock::now();
   SourceResult r = fetch();
-  const auto took = std::chrono::steady_clock::now() - start;
+  record(ctx, source, trace, r, std::chrono::steady_clock::now() - start);
+  return r;
+}
 
+void UsersEndpoint::record(const tether::Context& ctx, Source source, const std::string& trace,
+                           const SourceResult& r, std::chrono::steady_clock::duration took) {
   Fields fields = {{"source", to_string(source)},
                    {"outcome", to_string(r.outcome)},
                    {"duration_ms", to_ms(took)},
@@ -54,7 +59,6 @@ SourceResult UsersEndpoint::observe(const tether::Context& ctx, Source source,
   p_.metrics.source_outcome(source, r.outcome);
   if (ctx.err()) p_.metrics.cancellation(tether::cause(ctx).message());
   p_.log.write(r.outcome == Outcome::failed ? Level::warn : Level::info, "source", fields);
-  return r;
 }
 
 namespace {
@@ -97,10 +101,21 @@ boost::asio::awaitable<UsersEndpoint::Sources> UsersEndpoint::fetch_all(
       return p_.preferences.fetch(ctx, request_for(Source::preferences));
     });
   });
-  fan.non_critical(Source::activity, [&](const tether::Context& ctx) {
-    got.activity = observe(ctx, Source::activity, call.trace,
-                           [&] { return p_.activity.fetch(ctx, request_for(Source::activity)); });
-  });
+  if (!p_.activity.awaitable()) {  // a blocking call (gRPC): on the pool
+    fan.non_critical(Source::activity, [&](const tether::Context& ctx) {
+      got.activity = observe(ctx, Source::activity, call.trace,
+                             [&] { return p_.activity.fetch(ctx, request_for(Source::activity)); });
+    });
+  } else {  // the HTTP call, awaited on this coroutine's executor: no thread waits for it
+    const auto start = std::chrono::steady_clock::now();
+    fan.non_critical_co(Source::activity, co_await boost::asio::this_coro::executor,
+                        [&](tether::Context ctx) -> boost::asio::awaitable<void> {
+                          got.activity =
+                              co_await p_.activity.co_fetch(ctx, request_for(Source::activity));
+                          record(ctx, Source::activity, call.trace, got.activity,
+                                 std::chrono::steady_clock::now() - start);
+                        });
+  }
   (void)co_await fan.co_wait();  // the outcomes above say everything the error would
   co_return got;
 }

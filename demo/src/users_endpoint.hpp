@@ -21,9 +21,10 @@
 // when the context stopped the statement or the call mid-run) and counted in Metrics.
 //
 // handle() is a coroutine route: it parses the request on the server's I/O thread, runs the
-// sources on the TaskPool (each a blocking SQLite query or call on a pool thread, under its
-// derived context) and awaits them without holding a thread, so a /users request in flight
-// costs the pool threads of its sources and no server worker.
+// SQLite sources on the TaskPool (blocking queries on pool threads, under their derived
+// contexts), awaits the HTTP activity call there itself (Client::co_get; a gRPC activity
+// source is a blocking call and runs on the pool), and awaits them all without holding a
+// thread: a /users request in flight costs the pool threads of its queries and nothing else.
 //
 // Thread safety: handle() runs concurrently on the server's I/O threads.
 #pragma once
@@ -79,9 +80,13 @@ class UsersEndpoint {
   /// The answer once the sources are in (the request context still alive).
   tether::http::Response answer(const Call& call, const Sources& got) const;
 
+  // Runs a source's blocking fetch() and records it.
   template <class Fetch>
   SourceResult observe(const tether::Context& ctx, Source source, const std::string& trace,
                        Fetch&& fetch);
+  // Logs one source call ("source" line) and counts it in the metrics.
+  void record(const tether::Context& ctx, Source source, const std::string& trace,
+              const SourceResult& r, std::chrono::steady_clock::duration took);
 
   Parts p_;
 };
