@@ -60,7 +60,7 @@ in parallel under one deadline. See docs/demo.md.
   --preferences-fail RATE
   --activity-fail RATE
   --registry on|off        the live-context registry behind /debug/contexts (default on)
-  --workers N              the sources run on 3 x N threads (default 16)
+  --workers N              the blocking sources run on 3 x N threads (default 16)
   --log json|text          log line format on stdout (default json)
   --help                   this text
 
