@@ -1,6 +1,7 @@
 #include "users_endpoint.hpp"
 
 #include <boost/asio/this_coro.hpp>
+#include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -110,8 +111,12 @@ boost::asio::awaitable<UsersEndpoint::Sources> UsersEndpoint::fetch_all(
     const auto start = std::chrono::steady_clock::now();
     fan.non_critical_co(Source::activity, co_await boost::asio::this_coro::executor,
                         [&](tether::Context ctx) -> boost::asio::awaitable<void> {
-                          got.activity =
-                              co_await p_.activity.co_fetch(ctx, request_for(Source::activity));
+                          try {
+                            got.activity =
+                                co_await p_.activity.co_fetch(ctx, request_for(Source::activity));
+                          } catch (const std::exception& e) {  // not lost with the coroutine
+                            got.activity = {Outcome::failed, nullptr, e.what(), false};
+                          }
                           record(ctx, Source::activity, call.trace, got.activity,
                                  std::chrono::steady_clock::now() - start);
                         });
