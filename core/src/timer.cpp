@@ -19,8 +19,12 @@
 // Lock order: wake_mu_ before any shard lock; arm() holds no shard lock when it takes
 // wake_mu_.
 //
-// With a ManualClock installed the thread fires nothing: ManualClock::advance() fires what
-// is due on the caller's thread, in deadline order across shards, before it returns.
+// The clock is a seam: tether reads time through `installed_clock`, a table of functions set once
+// per install — the steady clock's by default, a test clock's (tether::testing::ManualClock, in
+// testing/) while one is installed. The production path loads that pointer and calls through it; it
+// never asks whether a test clock is there. While one is, the thread fires nothing: the clock's
+// owner fires what is due with timer_fire_due() (ManualClock::advance, on the caller's thread, in
+// deadline order across shards, before it returns).
 #include <pthread.h>
 
 #include <algorithm>
@@ -40,11 +44,23 @@
 namespace tether::internal {
 namespace {
 
-std::atomic<bool> manual_active{false};
-std::atomic<Nanos> manual_time{0};
-// Manual time `manual_start` corresponds to wall time `manual_wall_start` (for describe()).
-std::atomic<Nanos> manual_start{0};
-std::atomic<std::int64_t> manual_wall_start{0};
+// ---- the steady clock, tether's clock unless a test installs another ----
+std::int64_t steady_wall_ns_at(Nanos t) noexcept {
+  // One offset between the steady and the system clock, read once: the same deadline
+  // always maps to the same wall time (describe() prints it identically every time), as
+  // Go's deadline keeps the wall reading taken when it was made.
+  static const std::int64_t offset = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count() -
+                                     steady_now_ns();
+  return t + offset;
+}
+// The steady clock's time does not jump: a deadline armed in the past is fired by the
+// service thread, which is awake or woken by arm().
+void steady_armed(TimerNode*) noexcept {}
+constexpr ClockSource kSteadyClock{&steady_now_ns, &steady_wall_ns_at, &steady_armed};
+
+std::atomic<const ClockSource*> installed_clock{&kSteadyClock};
 
 constexpr std::uint32_t kShards = 8;
 
@@ -262,34 +278,27 @@ class TimerService {
       wake_hint_.store(sleeping_until_, std::memory_order_release);
   }
 
-  void install_manual(Nanos start) {
+  /// Makes `c` the clock; from now on the thread fires nothing.
+  void install_clock(const ClockSource* c) {
     std::lock_guard lk(wake_mu_);
-    if (manual_) throw std::logic_error("tether::testing::ManualClock: one is already installed");
-    manual_ = true;
-    manual_time.store(start, std::memory_order_relaxed);
-    manual_start.store(start, std::memory_order_relaxed);
-    manual_wall_start.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count(),
-                            std::memory_order_relaxed);
-    manual_active.store(true, std::memory_order_release);
+    if (clock_installed_)
+      throw std::logic_error("tether::testing::ManualClock: one is already installed");
+    clock_installed_ = true;
+    installed_clock.store(c, std::memory_order_release);
   }
 
-  void uninstall_manual() noexcept {
+  /// Back to the steady clock; the thread wakes and fires what is due by it.
+  void uninstall_clock() noexcept {
     std::lock_guard lk(wake_mu_);
-    manual_ = false;
-    manual_active.store(false, std::memory_order_release);
+    clock_installed_ = false;
+    installed_clock.store(&kSteadyClock, std::memory_order_release);
     sleeping_until_ = INT64_MIN;  // awake
     wake_hint_.store(kNoDeadline, std::memory_order_release);
     wake_.notify_one();
   }
 
-  /// Moves manual time to `t` and fires every deadline at or before it, on this thread.
-  void advance_manual(Nanos t) {
-    if (t > manual_time.load(std::memory_order_relaxed))
-      manual_time.store(t, std::memory_order_release);
-    fire_due(manual_time.load(std::memory_order_relaxed));
-  }
+  /// Fires every deadline at or before `now`, on this thread (for an installed clock).
+  void fire_due_now(Nanos now) { fire_due(now); }
 
  private:
   TimerService() {
@@ -341,7 +350,7 @@ class TimerService {
       // While we scan, every arm() must take wake_mu_ (and so wait until we sleep), or a
       // deadline armed mid-scan could be missed.
       wake_hint_.store(kNoDeadline, std::memory_order_release);
-      Nanos earliest = manual_ ? kNoDeadline : earliest_of_all();
+      Nanos earliest = clock_installed_ ? kNoDeadline : earliest_of_all();
       Nanos now = steady_now_ns();
       if (earliest <= now) {
         sleeping_until_ = INT64_MIN;  // awake: arm() need not notify
@@ -402,7 +411,7 @@ class TimerService {
   std::atomic<Nanos> wake_hint_{kNoDeadline};  // arm() may skip wake_mu_ for deadlines >= this
   Nanos sleeping_until_ = INT64_MIN;     // under wake_mu_: when the thread next looks (MIN: awake)
   std::atomic<int> pending_waiters_{0};  // written under wake_mu_; threads in wait_pending()
-  bool manual_ = false;                  // under wake_mu_
+  bool clock_installed_ = false;         // under wake_mu_: a test clock, not the steady one
   bool thread_started_ = false;          // under wake_mu_
   std::unique_ptr<std::thread> thread_;
 };
@@ -417,12 +426,7 @@ std::uint32_t timer_home_shard() noexcept {
 
 void timer_arm(TimerNode* t) {
   if (!TimerService::instance().arm(t)) return;
-  // A ManualClock advanced past the deadline between make_deadline's check and the push
-  // may have scanned this shard before t was in it: fire it here instead. (advance stores
-  // the time before it takes any shard lock, so after our push we see the new time.)
-  if (manual_active.load(std::memory_order_acquire) &&
-      t->deadline <= manual_time.load(std::memory_order_acquire))
-    expire(t);
+  installed_clock.load(std::memory_order_acquire)->armed(t);
 }
 // No lock-free "not armed" shortcut: timer_arm may be pushing t on its creator's thread
 // while a cancel cascade disarms it on another; only the shard lock orders the two.
@@ -430,29 +434,13 @@ void timer_disarm(TimerNode* t) noexcept { TimerService::instance().disarm(t); }
 std::size_t timer_pending() noexcept { return TimerService::instance().pending(); }
 void timer_wait_pending(std::size_t n) { TimerService::instance().wait_pending(n); }
 
-Nanos now_ns() noexcept {
-  if (manual_active.load(std::memory_order_acquire))
-    return manual_time.load(std::memory_order_acquire);
-  return steady_now_ns();
-}
-
-void manual_install(Nanos start) { TimerService::instance().install_manual(start); }
-void manual_uninstall() noexcept { TimerService::instance().uninstall_manual(); }
-void manual_advance_to(Nanos t) { TimerService::instance().advance_manual(t); }
-Nanos manual_now() noexcept { return manual_time.load(std::memory_order_acquire); }
-
+Nanos now_ns() noexcept { return installed_clock.load(std::memory_order_acquire)->now(); }
 std::int64_t wall_ns_at(Nanos t) noexcept {
-  if (manual_active.load(std::memory_order_acquire))
-    return manual_wall_start.load(std::memory_order_relaxed) +
-           (t - manual_start.load(std::memory_order_relaxed));
-  // One offset between the steady and the system clock, read once: the same deadline
-  // always maps to the same wall time (describe() prints it identically every time), as
-  // Go's deadline keeps the wall reading taken when it was made.
-  static const std::int64_t offset = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count() -
-                                     steady_now_ns();
-  return t + offset;
+  return installed_clock.load(std::memory_order_acquire)->wall_ns_at(t);
 }
+
+void clock_install(const ClockSource* c) { TimerService::instance().install_clock(c); }
+void clock_uninstall() noexcept { TimerService::instance().uninstall_clock(); }
+void timer_fire_due(Nanos now) { TimerService::instance().fire_due_now(now); }
 
 }  // namespace tether::internal

@@ -5,7 +5,6 @@
 // they check is the real timer thread itself. Neither asserts anything about timing: the
 // first arms hour-long deadlines and cancels them; the second only requires a 1 ms deadline
 // to fire within kHangBound in a forked child.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -18,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "concurrency_test_support.hpp"
 #include "context_test_support.hpp"
 #include "tether/context.hpp"
 #include "tether/testing/manual_clock.hpp"
@@ -34,24 +34,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The number of threads of this process (entries of /proc/self/task).
-int thread_count() {
-  DIR* d = ::opendir("/proc/self/task");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  ::closedir(d);
-  return n;
-}
+using concurrency_test::thread_count;  // tests/support: the one copy
 
 TEST(TimerService, ThousandDeadlinesShareOneThread) {
   // Sanitizer runtimes start a helper thread with the process's first pthread_create; make
   // that happen before counting, so only tether's threads are measured.
   std::thread([] {}).join();
-  const int before = thread_count();
-  ASSERT_GT(before, 0);
+  const std::size_t before = thread_count();
+  ASSERT_GT(before, 0u);
   const std::size_t timers_before = tether::testing::pending_timers();
   {
     std::vector<tether::Context> contexts;
@@ -64,7 +54,7 @@ TEST(TimerService, ThousandDeadlinesShareOneThread) {
       }
     };
     arm(1);
-    const int with_one = thread_count();
+    const std::size_t with_one = thread_count();
     EXPECT_LE(with_one, before + 1) << "at most the one lazily started timer thread";
     arm(999);
     EXPECT_EQ(tether::testing::pending_timers(), timers_before + 1000);

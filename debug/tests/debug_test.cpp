@@ -57,9 +57,9 @@ class Debug : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
   }
   tether::http::Response get(const std::string& path) const {
-    tether::http::Result r = client_.get(tether::background(), url(path));
-    EXPECT_TRUE(r.ok()) << r.error.message();
-    return r.response;
+    auto r = client_.get(tether::background(), url(path));
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : tether::http::Response{};
   }
 
   /// Sends GET /slow with `trace`, waits until its handler runs, and hangs up.
@@ -168,10 +168,10 @@ TEST(DebugSidePort, ServesTheSameViewsOnItsOwnPort) {
   const std::string base = "http://127.0.0.1:" + std::to_string(side.port());
   auto page = client.get(tether::background(), base + "/debug/contexts");
   ASSERT_TRUE(page.ok());
-  EXPECT_EQ(page.response.status, 200);
+  EXPECT_EQ(page->status, 200);
   auto live = client.get(tether::background(), base + "/debug/contexts.json");
   ASSERT_TRUE(live.ok());
-  EXPECT_NE(live.response.body.find("\"contexts\":["), std::string::npos);
+  EXPECT_NE(live->body.find("\"contexts\":["), std::string::npos);
   EXPECT_FALSE(side.shutdown(tether::background()));
   tether::registry::enable(false);
 }
@@ -188,7 +188,7 @@ TEST(DebugTrackingOff, LiveJsonSaysSoAndTrackRequestIsEmpty) {
   auto live = client.get(tether::background(), "http://127.0.0.1:" + std::to_string(server.port()) +
                                                    "/debug/contexts.json");
   ASSERT_TRUE(live.ok());
-  EXPECT_EQ(live.response.body, "{\"contexts\":[],\"registry\":\"off\"}");
+  EXPECT_EQ(live->body, "{\"contexts\":[],\"registry\":\"off\"}");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "knobs.hpp"
+#include "tether/asio/awaitable.hpp"
 
 namespace tether_demo {
 namespace {
@@ -50,35 +51,42 @@ ActivityService::ActivityService(Log& log, std::uint16_t port, unsigned workers,
                                             },
                                     }) {
   server_.route("GET", "/activity/{id}",
-                [this](const tether::Context& ctx, const tether::http::Request& req) {
-                  return handle(ctx, req);
+                [this](tether::Context ctx, const tether::http::Request& req) {
+                  return handle(std::move(ctx), req);
                 });
 }
 
 void ActivityService::start() { server_.start(); }
 
-tether::http::Response ActivityService::handle(const tether::Context& ctx,
-                                               const tether::http::Request& req) {
-  auto id = parse_int(req.path_value("id"), 1, INT64_MAX);
-  if (!id) return json_response(400, {{"error", "bad user id"}});
-  std::chrono::milliseconds latency{0};
-  bool fail = false;
-  for (auto [name, value] : split_query(req.query())) {
+Result<ActivityQuery> parse_activity_query(std::string_view query) {
+  ActivityQuery q;
+  for (auto [name, value] : split_query(query)) {
     if (name == "latency_ms") {
       auto ms = parse_int(value, 0, 3'600'000);
-      if (!ms) return json_response(400, {{"error", "bad latency_ms"}});
-      latency = std::chrono::milliseconds(*ms);
+      if (!ms) return Error{make_error_code(errc::bad_query), "bad latency_ms"};
+      q.latency = std::chrono::milliseconds(*ms);
     } else if (name == "fail") {
-      if (value != "0" && value != "1") return json_response(400, {{"error", "bad fail"}});
-      fail = value == "1";
+      if (value != "0" && value != "1") return Error{make_error_code(errc::bad_query), "bad fail"};
+      q.fail = value == "1";
     }
   }
-  // The artificial latency is a wait on this request's own context: it ends early when the
-  // caller hangs up (client disconnected) or its propagated deadline passes.
-  if (latency.count() > 0 && ctx.done().wait_for(latency)) return {};  // nothing is written
-  if (fail) return json_response(503, {{"error", "injected failure in activity"}});
-  if (*id > users_) return json_response(404, {{"error", "user not found"}, {"id", *id}});
-  return json_response(200, activity_events(*id));
+  return q;
+}
+
+boost::asio::awaitable<tether::http::Response> ActivityService::handle(
+    tether::Context ctx, const tether::http::Request& req) {
+  auto id = parse_int(req.path_value("id"), 1, INT64_MAX);
+  if (!id) co_return json_response(400, {{"error", "bad user id"}});
+  const Result<ActivityQuery> q = parse_activity_query(req.query());
+  if (!q) co_return json_response(400, {{"error", q.error().message}});
+  // The artificial latency is a wait on this request's own context, holding no thread: it
+  // ends early when the caller hangs up (client disconnected) or its propagated deadline
+  // passes, and then nothing is written.
+  if (q->latency.count() > 0 && co_await tether::asio::sleep_for(ctx, q->latency))
+    co_return tether::http::Response{};
+  if (q->fail) co_return json_response(503, {{"error", "injected failure in activity"}});
+  if (*id > users_) co_return json_response(404, {{"error", "user not found"}, {"id", *id}});
+  co_return json_response(200, activity_events(*id));
 }
 
 }  // namespace tether_demo

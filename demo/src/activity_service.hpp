@@ -12,9 +12,10 @@
 //     200 [{"kind":"view","item":"item-1234","minutes_ago":7}, ...]   (5 events, a pure
 //         function of the id), 404 for an id outside 1..users, 400 for a bad parameter,
 //         503 {"error":"injected failure in activity"} when fail=1.
-//   latency_ms: the handler waits on its own request context for that long —
-//   ctx.done().wait_for(latency) — so the wait ends the moment the caller hangs up or the
-//   propagated deadline passes; the server then answers nothing (499) or 504.
+//   latency_ms: the handler, a coroutine on the server's I/O threads, waits on its own
+//   request context for that long — tether::asio::sleep_for(ctx, latency), holding no
+//   thread — so the wait ends the moment the caller hangs up or the propagated deadline
+//   passes; the server then answers nothing (499) or 504.
 //
 // Each finished request is logged as msg "activity request" with "status", "cause" (e.g.
 // "client disconnected") and "trace_id" (the caller's trace: the demo's request).
@@ -23,9 +24,13 @@
 // shutdown() from any.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
+#include "error.hpp"
 #include "log.hpp"
 #include "tether/context.hpp"
 #include "tether/http.hpp"
@@ -43,11 +48,20 @@ class ActivityService {
   std::error_code shutdown(const tether::Context& grace) { return server_.shutdown(grace); }
 
  private:
-  tether::http::Response handle(const tether::Context& ctx, const tether::http::Request& req);
+  boost::asio::awaitable<tether::http::Response> handle(tether::Context ctx,
+                                                        const tether::http::Request& req);
 
   std::int64_t users_;
   tether::http::Server server_;
 };
+
+/// The query of GET /activity/{id}: latency_ms (0..3600000) and fail (0 or 1).
+struct ActivityQuery {
+  std::chrono::milliseconds latency{0};
+  bool fail = false;
+};
+/// Parses it; errc::bad_query (message for the 400 body) on a bad value.
+Result<ActivityQuery> parse_activity_query(std::string_view query);
 
 /// The 5 recent events of user `id` (what the service answers).
 nlohmann::ordered_json activity_events(std::int64_t id);

@@ -1,26 +1,28 @@
-// The seam of the baseline build: with TETHER_DEMO_BASELINE defined, everything below the
-// #else derives no context. Only this file differs between tether-demo and
-// tether-demo-baseline (see demo/CMakeLists.txt).
-#include "fan_out.hpp"
-
-#include <algorithm>
-#include <condition_variable>
-#include <mutex>
+// The request's context tree (fan_out.hpp). The baseline build links
+// fan_out_baseline.cpp instead of this file: the same classes, deriving no context.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <optional>
 #include <string>
 
-#ifndef TETHER_DEMO_BASELINE
+#include "fan_out.hpp"
+#include "join.hpp"
 #include "tether/sync/group.hpp"
-#endif
 
 namespace tether_demo {
+namespace {
 
-std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept {
-  using namespace std::chrono_literals;
-  return std::clamp<std::chrono::nanoseconds>(left / 10, 5ms, 100ms);
+// A coroutine source: its context derived as non_critical's, counted by `join`.
+boost::asio::awaitable<void> run_coroutine_source(
+    tether::Context named, std::optional<tether::Clock::time_point> deadline, Join* join,
+    std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  JoinDone done{join};
+  auto [ctx, cancel] =
+      deadline ? tether::with_deadline(named, *deadline) : tether::with_cancel(named);
+  co_await task(ctx);
 }
 
-#ifndef TETHER_DEMO_BASELINE
+}  // namespace
 
 bool baseline_build() noexcept { return false; }
 
@@ -37,6 +39,22 @@ struct FanOut::Impl {
     if (auto d = ctx.deadline())
       non_critical_deadline = *d - non_critical_reserve(*d - tether::now());
   }
+  // Hands a task to the group, counted by `join` until it has returned.
+  template <class F>
+  void go(F task) {
+    join.add();
+    try {
+      group.go([this, task = std::move(task)](const tether::Context& gctx) {
+        JoinDone done{&join};
+        return task(gctx);
+      });
+    } catch (...) {
+      join.done();  // the group did not take it
+      throw;
+    }
+  }
+
+  Join join;  // outlives the group's tasks: declared before the group, destroyed after it
   tether::Group group;
   std::optional<tether::Clock::time_point> non_critical_deadline;
 };
@@ -47,7 +65,7 @@ FanOut::FanOut(const tether::Context& ctx, TaskPool& pool)
 FanOut::~FanOut() = default;  // ~Group cancels and joins
 
 void FanOut::critical(Source source, std::function<std::error_code(const tether::Context&)> task) {
-  impl_->group.go([source, task = std::move(task)](const tether::Context& gctx) {
+  impl_->go([source, task = std::move(task)](const tether::Context& gctx) {
     auto [ctx, cancel] = tether::with_cancel(
         tether::with_value(gctx, source_key, std::string_view(to_string(source))));
     return task(ctx);
@@ -55,8 +73,8 @@ void FanOut::critical(Source source, std::function<std::error_code(const tether:
 }
 
 void FanOut::non_critical(Source source, std::function<void(const tether::Context&)> task) {
-  impl_->group.go([source, task = std::move(task),
-                   deadline = impl_->non_critical_deadline](const tether::Context& gctx) {
+  impl_->go([source, task = std::move(task),
+             deadline = impl_->non_critical_deadline](const tether::Context& gctx) {
     tether::Context named =
         tether::with_value(gctx, source_key, std::string_view(to_string(source)));
     auto [ctx, cancel] =
@@ -65,68 +83,23 @@ void FanOut::non_critical(Source source, std::function<void(const tether::Contex
   });
 }
 
+void FanOut::non_critical_co(Source source, boost::asio::any_io_executor executor,
+                             std::function<boost::asio::awaitable<void>(tether::Context)> task) {
+  tether::Context named =
+      tether::with_value(impl_->group.context(), source_key, std::string_view(to_string(source)));
+  impl_->join.add();
+  boost::asio::co_spawn(executor,
+                        run_coroutine_source(std::move(named), impl_->non_critical_deadline,
+                                             &impl_->join, std::move(task)),
+                        boost::asio::detached);
+}
+
 std::error_code FanOut::wait() { return impl_->group.wait(); }
 
-#else  // TETHER_DEMO_BASELINE: the same work, no contexts.
-
-bool baseline_build() noexcept { return true; }
-
-namespace {
-const tether::Context kBackground = tether::background();
-}  // namespace
-
-// tether-vet: ignore[context-ignored] the baseline build does the same work without contexts
-RequestScope::RequestScope(const tether::Context&, std::string_view, std::string_view)
-    : ctx_(kBackground) {}
-
-struct FanOut::Impl {
-  explicit Impl(TaskPool& p) : pool(p) {}
-  TaskPool& pool;
-  std::mutex mu;
-  std::condition_variable done;
-  int running = 0;              // under mu
-  std::error_code first_error;  // under mu
-
-  void start(std::function<std::error_code()> task) {
-    {
-      std::lock_guard lock(mu);
-      ++running;
-    }
-    pool.submit([this, task = std::move(task)] {
-      std::error_code ec = task();
-      std::lock_guard lock(mu);
-      if (ec && !first_error) first_error = ec;
-      if (--running == 0) done.notify_all();  // under the lock: wait() may return at once
-    });
-  }
-  void join() {
-    std::unique_lock lock(mu);
-    done.wait(lock, [&] { return running == 0; });
-  }
-};
-
-// tether-vet: ignore[context-ignored] the baseline build does the same work without contexts
-FanOut::FanOut(const tether::Context&, TaskPool& pool) : impl_(std::make_unique<Impl>(pool)) {}
-
-FanOut::~FanOut() { impl_->join(); }
-
-void FanOut::critical(Source, std::function<std::error_code(const tether::Context&)> task) {
-  impl_->start([task = std::move(task)] { return task(tether::background()); });
+boost::asio::awaitable<std::error_code> FanOut::co_wait() {
+  co_await impl_->join.co_wait();
+  // Every task has returned: the group's join has only its own bookkeeping left.
+  co_return impl_->group.wait();
 }
-
-void FanOut::non_critical(Source, std::function<void(const tether::Context&)> task) {
-  impl_->start([task = std::move(task)] {
-    task(tether::background());
-    return std::error_code();
-  });
-}
-
-std::error_code FanOut::wait() {
-  impl_->join();
-  std::lock_guard lock(impl_->mu);
-  return impl_->first_error;
-}
-
-#endif
 
 }  // namespace tether_demo

@@ -1,5 +1,5 @@
 // fan_out.hpp — the request's context tree: the one place where the demo derives contexts
-// on the request path (and the seam that the baseline build replaces).
+// on the request path (and the seam that the baseline build replaces: a file of its own).
 //
 // A GET /users/{id} request builds this tree, which /debug/contexts shows live:
 //
@@ -16,15 +16,19 @@
 // at once; a non-critical source gets the request deadline minus a reserve, so that when it
 // is slow the partial answer can still be written before the request deadline.
 //
-// The baseline build (tether-demo-baseline, compile definition TETHER_DEMO_BASELINE, set
-// on fan_out.cpp only) replaces the request context by tether::background(), derives
-// nothing, tracks nothing, and joins the sources with a plain counter: the same work
-// without contexts, to measure what contexts cost (docs/performance.md).
+// The baseline build (tether-demo-baseline) links fan_out_baseline.cpp instead of
+// fan_out.cpp: the same classes, which replace the request context by tether::background(),
+// derive nothing, track nothing, and join the sources with a plain counter: the same work
+// without contexts, to measure what contexts cost (docs/performance.md). Which one a binary
+// has is chosen when it is linked, not by a switch on the request path.
 //
-// Thread safety: a RequestScope and a FanOut belong to the request's handler thread;
-// the tasks run on pool threads.
+// Thread safety: a RequestScope and a FanOut belong to the request's handler (a coroutine
+// on an I/O thread, or a thread); the tasks run on pool threads.
 #pragma once
 
+#include <algorithm>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -44,7 +48,10 @@ inline const tether::Key<std::string_view> source_key{"source"};
 /// How much of the request's remaining time a non-critical source leaves unused: 10% of
 /// what is left when the sources start, at least 5 ms and at most 100 ms (50 ms of the
 /// default 500): enough to stop a query, merge and write the answer on a busy machine.
-std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept;
+inline std::chrono::nanoseconds non_critical_reserve(std::chrono::nanoseconds left) noexcept {
+  using namespace std::chrono_literals;
+  return std::clamp<std::chrono::nanoseconds>(left / 10, 5ms, 100ms);
+}
 
 /// True in the baseline build.
 bool baseline_build() noexcept;
@@ -75,8 +82,19 @@ class FanOut {
   /// A source the answer can do without: its context ends at the request deadline minus
   /// non_critical_reserve(); it cannot cancel the others.
   void non_critical(Source source, std::function<void(const tether::Context&)> task);
+  /// A non-critical source that is a coroutine (an awaitable call): it runs on `executor`
+  /// (the handler's) under the context non_critical() would give it, holding no thread
+  /// while it waits; co_wait() waits for it too (wait() does not: a coroutine handler's
+  /// source). Call it last, right before co_wait(): the FanOut must not be destroyed while
+  /// it runs.
+  void non_critical_co(Source source, boost::asio::any_io_executor executor,
+                       std::function<boost::asio::awaitable<void>(tether::Context)> task);
   /// Waits for every source; returns the first critical error (empty if none).
   std::error_code wait();
+  /// wait() for a coroutine handler: suspends until every source has returned, holding no
+  /// thread (the sources run on the TaskPool), then returns the first critical error. One
+  /// of wait() and co_wait() is called once; the destructor then has nothing left to join.
+  boost::asio::awaitable<std::error_code> co_wait();
 
   struct Impl;
 

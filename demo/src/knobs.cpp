@@ -6,9 +6,10 @@
 namespace tether_demo {
 namespace {
 
-std::string name_error(std::string_view name, std::string_view value, std::string_view expected) {
-  return "invalid query parameter " + std::string(name) + "=" + std::string(value) + " (expected " +
-         std::string(expected) + ")";
+Error name_error(std::string_view name, std::string_view value, std::string_view expected) {
+  return {make_error_code(errc::bad_query), "invalid query parameter " + std::string(name) + "=" +
+                                                std::string(value) + " (expected " +
+                                                std::string(expected) + ")"};
 }
 
 }  // namespace
@@ -38,8 +39,7 @@ std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t lo, st
   return v;
 }
 
-std::variant<RequestKnobs, std::string> resolve_knobs(std::string_view query,
-                                                      const Options& defaults) {
+Result<RequestKnobs> resolve_knobs(std::string_view query, const Options& defaults) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   RequestKnobs knobs;
   const SourceKnobs* flags[kSourceCount] = {&defaults.profile, &defaults.preferences,

@@ -19,9 +19,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
+#include "error.hpp"
 #include "options.hpp"
 #include "outcome.hpp"
 
@@ -44,8 +44,7 @@ std::vector<std::pair<std::string_view, std::string_view>> split_query(std::stri
 std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t lo, std::int64_t hi);
 
 /// This request's knobs: the query's overrides, else the options' defaults (failure rates
-/// drawn now). On a bad parameter, the message for the 400 answer.
-std::variant<RequestKnobs, std::string> resolve_knobs(std::string_view query,
-                                                      const Options& defaults);
+/// drawn now). On a bad parameter, errc::bad_query with the message for the 400 answer.
+Result<RequestKnobs> resolve_knobs(std::string_view query, const Options& defaults);
 
 }  // namespace tether_demo

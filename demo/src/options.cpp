@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace tether_demo {
 namespace {
@@ -59,7 +60,7 @@ in parallel under one deadline. See docs/demo.md.
   --preferences-fail RATE
   --activity-fail RATE
   --registry on|off        the live-context registry behind /debug/contexts (default on)
-  --workers N              handler threads (default 16)
+  --workers N              the blocking sources run on 3 x N threads (default 16)
   --log json|text          log line format on stdout (default json)
   --help                   this text
 
@@ -69,109 +70,145 @@ activity_fail=0|1.
 )";
 }
 
+namespace {
+
+// One flag's value, checked and stored; a BadCommandLine if the value is not one it takes.
+using Setter = std::optional<BadCommandLine> (*)(Options&, std::string_view name,
+                                                 std::string_view value);
+
+std::optional<BadCommandLine> set_port(std::uint16_t& out, std::string_view name,
+                                       std::string_view value) {
+  auto v = parse_int<int>(value, 0, 65535);
+  if (!v) return bad(name, value, "a port 0..65535");
+  out = static_cast<std::uint16_t>(*v);
+  return std::nullopt;
+}
+
+std::optional<BadCommandLine> set_millis(std::chrono::milliseconds& out, std::int64_t lo,
+                                         std::string_view name, std::string_view value) {
+  auto v = parse_int<std::int64_t>(value, lo, 3'600'000);
+  if (!v) return bad(name, value, "milliseconds " + std::to_string(lo) + "..3600000");
+  out = std::chrono::milliseconds(*v);
+  return std::nullopt;
+}
+
+std::optional<BadCommandLine> set_rate(double& out, std::string_view name, std::string_view value) {
+  auto v = parse_rate(value);
+  if (!v) return bad(name, value, "a probability 0..1");
+  out = *v;
+  return std::nullopt;
+}
+
+// A flag whose value is one of two words.
+template <class T>
+std::optional<BadCommandLine> set_choice(T& out, std::string_view name, std::string_view value,
+                                         std::pair<std::string_view, T> a,
+                                         std::pair<std::string_view, T> b) {
+  if (value == a.first) {
+    out = a.second;
+  } else if (value == b.first) {
+    out = b.second;
+  } else {
+    return bad(name, value, std::string(a.first) + " or " + std::string(b.first));
+  }
+  return std::nullopt;
+}
+
+struct Flag {
+  std::string_view name;
+  Setter set;
+};
+
+// Every flag that takes a value (--postgres, whose value is optional, is parse()'s).
+constexpr Flag kFlags[] = {
+    {"--port", [](Options& o, auto n, auto v) { return set_port(o.port, n, v); }},
+    {"--activity-port", [](Options& o, auto n, auto v) { return set_port(o.activity_port, n, v); }},
+    {"--activity-grpc",
+     [](Options& o, auto n, auto v) -> std::optional<BadCommandLine> {
+       if (v.empty() || v.find(':') == std::string_view::npos)
+         return bad(n, v, "HOST:PORT of tether-demo-activity");
+       o.activity_grpc = std::string(v);
+       return std::nullopt;
+     }},
+    {"--data-dir",
+     [](Options& o, auto n, auto v) -> std::optional<BadCommandLine> {
+       if (v.empty()) return bad(n, v, "a directory");
+       o.data_dir = std::string(v);
+       return std::nullopt;
+     }},
+    {"--users",
+     [](Options& o, auto n, auto v) -> std::optional<BadCommandLine> {
+       auto users = parse_int<std::int64_t>(v, 1, 100'000'000);
+       if (!users) return bad(n, v, "a count 1..100000000");
+       o.users = *users;
+       return std::nullopt;
+     }},
+    {"--timeout", [](Options& o, auto n, auto v) { return set_millis(o.timeout, 1, n, v); }},
+    {"--profile-latency",
+     [](Options& o, auto n, auto v) { return set_millis(o.profile.latency, 0, n, v); }},
+    {"--preferences-latency",
+     [](Options& o, auto n, auto v) { return set_millis(o.preferences.latency, 0, n, v); }},
+    {"--activity-latency",
+     [](Options& o, auto n, auto v) { return set_millis(o.activity.latency, 0, n, v); }},
+    {"--profile-fail",
+     [](Options& o, auto n, auto v) { return set_rate(o.profile.fail_rate, n, v); }},
+    {"--preferences-fail",
+     [](Options& o, auto n, auto v) { return set_rate(o.preferences.fail_rate, n, v); }},
+    {"--activity-fail",
+     [](Options& o, auto n, auto v) { return set_rate(o.activity.fail_rate, n, v); }},
+    {"--registry",
+     [](Options& o, auto n, auto v) {
+       return set_choice(o.registry, n, v, {"on", true}, {"off", false});
+     }},
+    {"--workers",
+     [](Options& o, auto n, auto v) -> std::optional<BadCommandLine> {
+       auto workers = parse_int<unsigned>(v, 1, 1024);
+       if (!workers) return bad(n, v, "a thread count 1..1024");
+       o.workers = *workers;
+       return std::nullopt;
+     }},
+    {"--log",
+     [](Options& o, auto n, auto v) {
+       return set_choice(o.log, n, v, {"json", LogFormat::json}, {"text", LogFormat::text});
+     }},
+};
+
+// "--name=value" → ("--name", "value"); "--name" → ("--name", nullopt).
+std::pair<std::string_view, std::optional<std::string_view>> split_flag(std::string_view arg) {
+  auto eq = arg.find('=');
+  if (eq == std::string_view::npos) return {arg, std::nullopt};
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+const Flag* find_flag(std::string_view name) {
+  for (const Flag& f : kFlags)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
 ParseResult parse(int argc, const char* const* argv, const char* postgres_env) {
   Options o;
   if (postgres_env != nullptr && *postgres_env != '\0') o.postgres = postgres_env;
-
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return HelpRequested{};
     if (arg.substr(0, 2) != "--")
       return BadCommandLine{"tether-demo: unexpected argument '" + std::string(arg) +
                             "' (see --help)"};
-    std::string_view name = arg;
-    std::optional<std::string_view> inline_value;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      inline_value = arg.substr(eq + 1);
-    }
+    auto [name, inline_value] = split_flag(arg);
     if (name == "--postgres") {  // the only flag whose value is optional
       o.postgres = std::string(inline_value.value_or(""));
       continue;
     }
-    std::string_view value;
-    if (inline_value) {
-      value = *inline_value;
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return BadCommandLine{"tether-demo: " + std::string(name) + " needs a value (see --help)"};
-    }
-
-    auto port = [&](std::uint16_t& out) -> std::optional<BadCommandLine> {
-      auto v = parse_int<int>(value, 0, 65535);
-      if (!v) return bad(name, value, "a port 0..65535");
-      out = static_cast<std::uint16_t>(*v);
-      return std::nullopt;
-    };
-    auto millis = [&](std::chrono::milliseconds& out,
-                      std::int64_t lo) -> std::optional<BadCommandLine> {
-      auto v = parse_int<std::int64_t>(value, lo, 3'600'000);
-      if (!v) return bad(name, value, "milliseconds " + std::to_string(lo) + "..3600000");
-      out = std::chrono::milliseconds(*v);
-      return std::nullopt;
-    };
-    auto rate = [&](double& out) -> std::optional<BadCommandLine> {
-      auto v = parse_rate(value);
-      if (!v) return bad(name, value, "a probability 0..1");
-      out = *v;
-      return std::nullopt;
-    };
-
-    std::optional<BadCommandLine> error;
-    if (name == "--port") {
-      error = port(o.port);
-    } else if (name == "--activity-port") {
-      error = port(o.activity_port);
-    } else if (name == "--activity-grpc") {
-      if (value.empty() || value.find(':') == std::string_view::npos)
-        error = bad(name, value, "HOST:PORT of tether-demo-activity");
-      o.activity_grpc = std::string(value);
-    } else if (name == "--data-dir") {
-      if (value.empty()) error = bad(name, value, "a directory");
-      o.data_dir = std::string(value);
-    } else if (name == "--users") {
-      auto v = parse_int<std::int64_t>(value, 1, 100'000'000);
-      if (!v) error = bad(name, value, "a count 1..100000000");
-      o.users = v.value_or(0);
-    } else if (name == "--timeout") {
-      error = millis(o.timeout, 1);
-    } else if (name == "--profile-latency") {
-      error = millis(o.profile.latency, 0);
-    } else if (name == "--preferences-latency") {
-      error = millis(o.preferences.latency, 0);
-    } else if (name == "--activity-latency") {
-      error = millis(o.activity.latency, 0);
-    } else if (name == "--profile-fail") {
-      error = rate(o.profile.fail_rate);
-    } else if (name == "--preferences-fail") {
-      error = rate(o.preferences.fail_rate);
-    } else if (name == "--activity-fail") {
-      error = rate(o.activity.fail_rate);
-    } else if (name == "--registry") {
-      if (value == "on") {
-        o.registry = true;
-      } else if (value == "off") {
-        o.registry = false;
-      } else {
-        error = bad(name, value, "on or off");
-      }
-    } else if (name == "--workers") {
-      auto v = parse_int<unsigned>(value, 1, 1024);
-      if (!v) error = bad(name, value, "a thread count 1..1024");
-      o.workers = v.value_or(1);
-    } else if (name == "--log") {
-      if (value == "json") {
-        o.log = LogFormat::json;
-      } else if (value == "text") {
-        o.log = LogFormat::text;
-      } else {
-        error = bad(name, value, "json or text");
-      }
-    } else {
+    const Flag* flag = find_flag(name);
+    if (flag == nullptr)
       return BadCommandLine{"tether-demo: unknown flag '" + std::string(name) + "' (see --help)"};
-    }
-    if (error) return *error;
+    if (!inline_value && i + 1 >= argc)
+      return BadCommandLine{"tether-demo: " + std::string(name) + " needs a value (see --help)"};
+    const std::string_view value = inline_value ? *inline_value : std::string_view(argv[++i]);
+    if (auto error = flag->set(o, name, value)) return *error;
   }
   return o;
 }

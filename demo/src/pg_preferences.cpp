@@ -130,9 +130,10 @@ SourceResult PgPreferences::fetch(const tether::Context& ctx, const SourceReques
           "", false};
 }
 
-std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
-    const tether::Context& ctx, const std::string& conninfo, const std::string& template_dir,
-    std::int64_t users, std::size_t max_connections) {
+Result<PgPreferencesStarted> start_pg_preferences(const tether::Context& ctx,
+                                                  const std::string& conninfo,
+                                                  const std::string& template_dir,
+                                                  std::int64_t users, std::size_t max_connections) {
   PgPreferencesStarted started;
   std::string target = conninfo;
   if (target.empty()) {
@@ -141,13 +142,16 @@ std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
     options.max_connections = static_cast<int>(max_connections) + 10;
     started.local = std::make_unique<pg::LocalCluster>(options);
     if (!started.local->running())
-      return "--postgres: cannot start a local PostgreSQL cluster: " + started.local->message();
+      return Error{
+          make_error_code(errc::startup_failed),
+          "--postgres: cannot start a local PostgreSQL cluster: " + started.local->message()};
     target = started.local->conninfo();
   }
   auto conn = pg::Connection::connect(ctx, target);
-  if (!conn) return "--postgres: cannot connect: " + conn.error().message;
+  if (!conn) return Error{conn.error().code, "--postgres: cannot connect: " + conn.error().message};
   auto seeded = seed(ctx, *conn, users);
-  if (!seeded) return "--postgres: seeding preferences: " + seeded.error().message;
+  if (!seeded)
+    return Error{seeded.error().code, "--postgres: seeding preferences: " + seeded.error().message};
   started.source = std::make_unique<PgPreferences>(target, max_connections);
   started.note = {{"postgres", redacted(target)},
                   {"local_cluster", started.local != nullptr},

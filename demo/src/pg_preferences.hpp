@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
 
+#include "error.hpp"
 #include "log.hpp"
 #include "sources.hpp"
 #include "tether/pg.hpp"
@@ -43,11 +43,13 @@ struct PgPreferencesStarted {
 };
 
 /// Connects (starting a local cluster when `conninfo` is empty, with its initdb template
-/// kept in `template_dir`), seeds, and returns the source — or a message saying what
-/// failed. Connecting and seeding are bounded by `ctx`; starting the cluster by pg_ctl's
-/// own 30 s.
-std::variant<PgPreferencesStarted, std::string> start_pg_preferences(
-    const tether::Context& ctx, const std::string& conninfo, const std::string& template_dir,
-    std::int64_t users, std::size_t max_connections);
+/// kept in `template_dir`), seeds, and returns the source — or the Error saying what
+/// failed: errc::startup_failed when the local cluster does not start, else tether::pg's
+/// code, with a message naming the step. Connecting and seeding are bounded by `ctx`;
+/// starting the cluster by pg_ctl's own 30 s.
+Result<PgPreferencesStarted> start_pg_preferences(const tether::Context& ctx,
+                                                  const std::string& conninfo,
+                                                  const std::string& template_dir,
+                                                  std::int64_t users, std::size_t max_connections);
 
 }  // namespace tether_demo

@@ -89,8 +89,8 @@ void Service::start(const tether::Context& ctx) {
 #ifdef TETHER_DEMO_HAVE_PG
     auto pg = start_pg_preferences(ctx, *options_.postgres, options_.data_dir + "/pg-template",
                                    options_.users, options_.workers);
-    if (auto* error = std::get_if<std::string>(&pg)) throw std::runtime_error(*error);
-    auto& started = std::get<PgPreferencesStarted>(pg);
+    if (!pg) throw std::runtime_error(pg.error().message);
+    PgPreferencesStarted& started = *pg;
     p.local_postgres = std::move(started.local);
     p.preferences = std::move(started.source);
     notes_.push_back(std::move(started.note));
@@ -152,12 +152,14 @@ void Service::start(const tether::Context& ctx) {
   p.server = std::make_unique<http::Server>(tether::background(), server_options);
 
   UsersEndpoint& users = *p.users;
-  p.server->route("GET", "/users/{id}",
-                  [this, &users](const tether::Context& rctx, const http::Request& req) {
-                    Metrics::InFlight counted(metrics_);
-                    return users.handle(rctx, req);
-                  },
-                  {.timeout = options_.timeout});
+  p.server->route(
+      "GET", "/users/{id}",
+      [this, &users](tether::Context rctx,
+                     const http::Request& req) -> boost::asio::awaitable<http::Response> {
+        Metrics::InFlight counted(metrics_);
+        co_return co_await users.handle(std::move(rctx), req);
+      },
+      {.timeout = options_.timeout});
   // Health, metrics and the debug views never queue behind busy /users handlers: they are
   // coroutine routes, answered on the I/O threads (their work never blocks: a render under
   // brief locks), so they stay responsive while every worker is busy.

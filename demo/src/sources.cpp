@@ -116,31 +116,47 @@ SourceResult SqlitePreferences::fetch(const tether::Context& ctx, const SourceRe
   });
 }
 
-SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest& request) {
+std::string HttpActivity::url_for(const SourceRequest& request) const {
   std::string url = base_url_ + "/activity/" + std::to_string(request.user_id);
   if (request.latency.count() > 0 || request.fail)
     url += "?latency_ms=" + std::to_string(request.latency.count()) +
            "&fail=" + (request.fail ? "1" : "0");
-  const bool started_alive = !ctx.err();
-  tether::http::Result r = client_.get(ctx, url);
-  if (r.response.status == 504) {
+  return url;
+}
+
+SourceResult HttpActivity::outcome_of(
+    const tether::Context& ctx,
+    const tether::Result<tether::http::Response, tether::http::Error>& r, bool started_alive) {
+  if (const auto* answer = tether::http::response_of(r); answer && answer->status == 504) {
     // The activity service gave up first: the deadline we propagated (grpc-timeout, minus
     // the client's margin) passed on its side. The client reports it as deadline_exceeded.
     return {Outcome::deadline_exceeded, nullptr,
             "activity service answered 504 (the propagated deadline passed)", false};
   }
   if (!r) {
-    if (is_context_error(r.error)) return context_ended(ctx, r.error, started_alive);
-    return {Outcome::failed, nullptr, "activity service: " + r.error.message(), false};
+    if (is_context_error(r.error().code)) return context_ended(ctx, r.error().code, started_alive);
+    return {Outcome::failed, nullptr, "activity service: " + r.error().message, false};
   }
-  const int status = r.response.status;
+  const int status = r->status;
   if (status == 404) return {Outcome::not_found, nullptr, "", false};
   if (status != 200)
     return {Outcome::failed, nullptr, "activity service answered " + std::to_string(status), false};
-  auto body = nlohmann::ordered_json::parse(r.response.body, nullptr, /*allow_exceptions=*/false);
+  auto body = nlohmann::ordered_json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_array())
     return {Outcome::failed, nullptr, "activity service: malformed JSON", false};
   return {Outcome::ok, std::move(body), "", false};
+}
+
+SourceResult HttpActivity::fetch(const tether::Context& ctx, const SourceRequest& request) {
+  const bool started_alive = !ctx.err();
+  return outcome_of(ctx, client_.get(ctx, url_for(request)), started_alive);
+}
+
+boost::asio::awaitable<SourceResult> HttpActivity::co_fetch(tether::Context ctx,
+                                                            SourceRequest request) {
+  const bool started_alive = !ctx.err();
+  auto r = co_await client_.co_get(ctx, url_for(request));
+  co_return outcome_of(ctx, r, started_alive);
 }
 
 }  // namespace tether_demo

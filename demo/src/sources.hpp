@@ -22,10 +22,12 @@
 // Thread safety: fetch() may be called concurrently from any number of threads.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "outcome.hpp"
@@ -90,15 +92,34 @@ class ActivitySource {
  public:
   virtual ~ActivitySource() = default;
   virtual SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) = 0;
+  /// Whether co_fetch() exists: then a coroutine handler awaits the call on its own
+  /// executor, holding no thread, instead of running fetch() on the task pool.
+  virtual bool awaitable() const noexcept { return false; }
+  /// fetch() for coroutines (only when awaitable()). Takes its arguments by value: they
+  /// live in the coroutine frame across its suspensions.
+  // tether-vet: ignore[context-ignored] a source without an awaitable call never uses it
+  virtual boost::asio::awaitable<SourceResult> co_fetch(tether::Context, SourceRequest) {
+    throw std::logic_error("ActivitySource::co_fetch: this source has none");
+  }
 };
 
-/// The activity service at `base_url` ("http://127.0.0.1:PORT"), over HTTP.
+/// The activity service at `base_url` ("http://127.0.0.1:PORT"), over HTTP: fetch() with
+/// the blocking client call, co_fetch() with its awaitable co_get.
 class HttpActivity final : public ActivitySource {
  public:
   explicit HttpActivity(std::string base_url) : base_url_(std::move(base_url)) {}
   SourceResult fetch(const tether::Context& ctx, const SourceRequest& request) override;
+  bool awaitable() const noexcept override { return true; }
+  boost::asio::awaitable<SourceResult> co_fetch(tether::Context ctx,
+                                                SourceRequest request) override;
 
  private:
+  std::string url_for(const SourceRequest& request) const;
+  // The call's outcome; `started_alive`: ctx was not done when the call started.
+  static SourceResult outcome_of(
+      const tether::Context& ctx,
+      const tether::Result<tether::http::Response, tether::http::Error>& r, bool started_alive);
+
   std::string base_url_;
   tether::http::Client client_;
 };

@@ -1,9 +1,12 @@
 #include "users_endpoint.hpp"
 
+#include <boost/asio/this_coro.hpp>
+#include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "error.hpp"
 #include "fan_out.hpp"
 #include "knobs.hpp"
 
@@ -12,23 +15,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using tether::http::Response;
-
-// Why the critical source stopped the group; the siblings' contexts carry it as their cause.
-enum class ProfileError { not_found = 1, failed };
-
-class ProfileErrorCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "tether-demo.profile"; }
-  std::string message(int v) const override {
-    return v == static_cast<int>(ProfileError::not_found) ? "profile: user not found"
-                                                          : "profile: source failed";
-  }
-};
-
-std::error_code make_error_code(ProfileError e) {
-  static const ProfileErrorCategory category;
-  return {static_cast<int>(e), category};
-}
 
 Response json_response(int status, const Json& body) {
   Response r;
@@ -49,8 +35,12 @@ SourceResult UsersEndpoint::observe(const tether::Context& ctx, Source source,
                                     const std::string& trace, Fetch&& fetch) {
   const auto start = std::chrono::steady_clock::now();
   SourceResult r = fetch();
-  const auto took = std::chrono::steady_clock::now() - start;
+  record(ctx, source, trace, r, std::chrono::steady_clock::now() - start);
+  return r;
+}
 
+void UsersEndpoint::record(const tether::Context& ctx, Source source, const std::string& trace,
+                           const SourceResult& r, std::chrono::steady_clock::duration took) {
   Fields fields = {{"source", to_string(source)},
                    {"outcome", to_string(r.outcome)},
                    {"duration_ms", to_ms(took)},
@@ -70,86 +60,115 @@ SourceResult UsersEndpoint::observe(const tether::Context& ctx, Source source,
   p_.metrics.source_outcome(source, r.outcome);
   if (ctx.err()) p_.metrics.cancellation(tether::cause(ctx).message());
   p_.log.write(r.outcome == Outcome::failed ? Level::warn : Level::info, "source", fields);
-  return r;
 }
 
-Response UsersEndpoint::handle(const tether::Context& request_ctx,
-                               const tether::http::Request& req) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::string_view id_text = req.path_value("id");
-  const auto id = parse_int(id_text, 1, std::numeric_limits<std::int64_t>::max());
-  if (!id) return json_response(400, {{"error", "bad user id"}, {"id", std::string(id_text)}});
-  auto knobs = resolve_knobs(req.query(), p_.options);
-  if (auto* message = std::get_if<std::string>(&knobs))
-    return json_response(400, {{"error", *message}});
-  const RequestKnobs& k = std::get<RequestKnobs>(knobs);
-  auto request_for = [&](Source s) {
-    const SourceSetting& setting = k[static_cast<std::size_t>(s)];
-    return SourceRequest{*id, setting.latency, setting.fail};
-  };
-  const std::string trace = trace_id(request_ctx);
+namespace {
 
-  SourceResult profile, preferences, activity;
-  {
-    RequestScope scope(request_ctx, req.method, req.path());
-    FanOut fan(scope.context(), p_.pool);
-    fan.critical(Source::profile, [&](const tether::Context& ctx) -> std::error_code {
-      profile = observe(ctx, Source::profile, trace,
-                        [&] { return p_.profile.fetch(ctx, request_for(Source::profile)); });
-      switch (profile.outcome) {
-        case Outcome::ok:
-          return {};
-        case Outcome::not_found:
-          return make_error_code(ProfileError::not_found);
-        case Outcome::failed:
-          return make_error_code(ProfileError::failed);
-        case Outcome::interrupted:
-        case Outcome::deadline_exceeded:
-          return ctx.err();
-      }
+// The critical source's outcome as the group sees it: empty when it succeeded, else why
+// it stopped the group (the siblings' cause).
+std::error_code critical_error(const tether::Context& ctx, Outcome outcome) {
+  switch (outcome) {
+    case Outcome::ok:
       return {};
-    });
-    fan.non_critical(Source::preferences, [&](const tether::Context& ctx) {
-      preferences = observe(ctx, Source::preferences, trace, [&] {
-        return p_.preferences.fetch(ctx, request_for(Source::preferences));
-      });
-    });
-    fan.non_critical(Source::activity, [&](const tether::Context& ctx) {
-      activity = observe(ctx, Source::activity, trace,
-                         [&] { return p_.activity.fetch(ctx, request_for(Source::activity)); });
-    });
-    (void)fan.wait();  // the outcomes above say everything the error would
+    case Outcome::not_found:
+      return make_error_code(errc::profile_not_found);
+    case Outcome::failed:
+      return make_error_code(errc::profile_failed);
+    case Outcome::interrupted:
+    case Outcome::deadline_exceeded:
+      return ctx.err();
   }
+  return {};
+}
 
-  if (auto deadline = request_ctx.deadline()) p_.metrics.deadline_left(*deadline - tether::now());
-  // Deadline passed: the server answers 504 whatever we return. Client gone: nothing is
-  // written (499). Either way there is nobody to build an answer for.
-  if (request_ctx.err()) return {};
+}  // namespace
 
-  switch (profile.outcome) {
+boost::asio::awaitable<UsersEndpoint::Sources> UsersEndpoint::fetch_all(
+    tether::Context request_ctx, const tether::http::Request& req, Call call) {
+  auto request_for = [&](Source s) {
+    const SourceSetting& setting = call.knobs[static_cast<std::size_t>(s)];
+    return SourceRequest{call.id, setting.latency, setting.fail};
+  };
+  Sources got;
+  RequestScope scope(request_ctx, req.method, req.path());
+  FanOut fan(scope.context(), p_.pool);
+  fan.critical(Source::profile, [&](const tether::Context& ctx) {
+    got.profile = observe(ctx, Source::profile, call.trace,
+                          [&] { return p_.profile.fetch(ctx, request_for(Source::profile)); });
+    return critical_error(ctx, got.profile.outcome);
+  });
+  fan.non_critical(Source::preferences, [&](const tether::Context& ctx) {
+    got.preferences = observe(ctx, Source::preferences, call.trace, [&] {
+      return p_.preferences.fetch(ctx, request_for(Source::preferences));
+    });
+  });
+  if (!p_.activity.awaitable()) {  // a blocking call (gRPC): on the pool
+    fan.non_critical(Source::activity, [&](const tether::Context& ctx) {
+      got.activity = observe(ctx, Source::activity, call.trace,
+                             [&] { return p_.activity.fetch(ctx, request_for(Source::activity)); });
+    });
+  } else {  // the HTTP call, awaited on this coroutine's executor: no thread waits for it
+    const auto start = std::chrono::steady_clock::now();
+    fan.non_critical_co(Source::activity, co_await boost::asio::this_coro::executor,
+                        [&](tether::Context ctx) -> boost::asio::awaitable<void> {
+                          try {
+                            got.activity =
+                                co_await p_.activity.co_fetch(ctx, request_for(Source::activity));
+                          } catch (const std::exception& e) {  // not lost with the coroutine
+                            got.activity = {Outcome::failed, nullptr, e.what(), false};
+                          }
+                          record(ctx, Source::activity, call.trace, got.activity,
+                                 std::chrono::steady_clock::now() - start);
+                        });
+  }
+  (void)co_await fan.co_wait();  // the outcomes above say everything the error would
+  co_return got;
+}
+
+Response UsersEndpoint::answer(const Call& call, const Sources& got) const {
+  switch (got.profile.outcome) {
     case Outcome::ok:
       break;
     case Outcome::not_found:
-      return json_response(404, {{"error", "user not found"}, {"id", *id}});
+      return json_response(404, {{"error", "user not found"}, {"id", call.id}});
     case Outcome::failed:
     case Outcome::interrupted:
     case Outcome::deadline_exceeded:
       return json_response(503, {{"error", "profile unavailable"},
-                                 {"detail", profile.detail},
-                                 {"id", *id},
-                                 {"trace_id", trace}});
+                                 {"detail", got.profile.detail},
+                                 {"id", call.id},
+                                 {"trace_id", call.trace}});
   }
-
-  Json body = {{"id", *id}, {"profile", profile.data}};
-  body["preferences"] = preferences.outcome == Outcome::ok ? preferences.data : Json(nullptr);
-  body["activity"] = activity.outcome == Outcome::ok ? activity.data : Json(nullptr);
+  Json body = {{"id", call.id}, {"profile", got.profile.data}};
+  body["preferences"] =
+      got.preferences.outcome == Outcome::ok ? got.preferences.data : Json(nullptr);
+  body["activity"] = got.activity.outcome == Outcome::ok ? got.activity.data : Json(nullptr);
   Json degraded_sources = Json::array();
-  if (degraded(preferences.outcome)) degraded_sources.push_back("preferences");
-  if (degraded(activity.outcome)) degraded_sources.push_back("activity");
+  if (degraded(got.preferences.outcome)) degraded_sources.push_back("preferences");
+  if (degraded(got.activity.outcome)) degraded_sources.push_back("activity");
   body["degraded"] = std::move(degraded_sources);
-  body["trace_id"] = trace;
-  body["elapsed_ms"] = to_ms(std::chrono::steady_clock::now() - started);
+  body["trace_id"] = call.trace;
+  body["elapsed_ms"] = to_ms(std::chrono::steady_clock::now() - call.started);
   return json_response(200, body);
+}
+
+boost::asio::awaitable<Response> UsersEndpoint::handle(tether::Context request_ctx,
+                                                       const tether::http::Request& req) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string_view id_text = req.path_value("id");
+  const auto id = parse_int(id_text, 1, std::numeric_limits<std::int64_t>::max());
+  if (!id) co_return json_response(400, {{"error", "bad user id"}, {"id", std::string(id_text)}});
+  Result<RequestKnobs> knobs = resolve_knobs(req.query(), p_.options);
+  if (!knobs) co_return json_response(400, {{"error", knobs.error().message}});
+  const Call call{*id, *knobs, trace_id(request_ctx), started};
+
+  const Sources got = co_await fetch_all(request_ctx, req, call);
+
+  if (auto deadline = request_ctx.deadline()) p_.metrics.deadline_left(*deadline - tether::now());
+  // Deadline passed: the server answers 504 whatever we return. Client gone: nothing is
+  // written (499). Either way there is nobody to build an answer for.
+  if (request_ctx.err()) co_return Response{};
+  co_return answer(call, got);
 }
 
 }  // namespace tether_demo

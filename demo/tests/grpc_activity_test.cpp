@@ -96,9 +96,9 @@ TEST(DemoGrpcActivity, EdgeAnswersWithTheGrpcProcessesActivityInTheCallersTrace)
   EXPECT_EQ(demo.edge().listening().string_field("activity"), "grpc");
   const auto trace = tether::TraceContext::new_root();
   Fetched f = fetch(demo.edge().port(), "/users/42", 30s, trace);
-  ASSERT_FALSE(f.result.error) << f.result.error.message();
-  ASSERT_EQ(f.result.response.status, 200) << f.result.response.body;
-  const Json body = Json::parse(f.result.response.body);
+  ASSERT_TRUE(f.result) << f.why();
+  ASSERT_EQ(f.status(), 200) << f.body();
+  const Json body = Json::parse(f.body());
   EXPECT_EQ(body["activity"], Json::parse(tether_demo::activity_events(42).dump()));
   EXPECT_EQ(body["degraded"], Json::array());
 
@@ -151,9 +151,9 @@ TEST(DemoGrpcActivity, PropagatedDeadlineEndsTheGrpcHandlerAndTheAnswerIsPartial
   GrpcDemo demo(400ms);
   Fetched f =
       fetch_without_deadline(demo.edge().port(), "/users/9?activity_latency=600000", 30s, {});
-  ASSERT_FALSE(f.result.error) << f.result.error.message();
-  ASSERT_EQ(f.result.response.status, 200) << f.result.response.body;
-  const Json body = Json::parse(f.result.response.body);
+  ASSERT_TRUE(f.result) << f.why();
+  ASSERT_EQ(f.status(), 200) << f.body();
+  const Json body = Json::parse(f.body());
   EXPECT_EQ(body["degraded"], Json::array({"activity"}));
   const std::string id = body["trace_id"].get<std::string>();
 
@@ -172,9 +172,9 @@ TEST(DemoGrpcActivity, PropagatedDeadlineEndsTheGrpcHandlerAndTheAnswerIsPartial
 TEST(DemoGrpcActivity, ActivityProcessDownDegradesTheAnswer) {
   GrpcDemo demo(5000ms, /*start_activity=*/false);
   Fetched f = fetch(demo.edge().port(), "/users/5", 30s);
-  ASSERT_FALSE(f.result.error) << f.result.error.message();
-  ASSERT_EQ(f.result.response.status, 200) << f.result.response.body;
-  const Json body = Json::parse(f.result.response.body);
+  ASSERT_TRUE(f.result) << f.why();
+  ASSERT_EQ(f.status(), 200) << f.body();
+  const Json body = Json::parse(f.body());
   EXPECT_EQ(body["degraded"], Json::array({"activity"}));
   EXPECT_TRUE(body["profile"].is_object());
   auto source =

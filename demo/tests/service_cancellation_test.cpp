@@ -49,12 +49,12 @@ class SlowRequest {
   }
   ~SlowRequest() { hang_up(); }  // a failed assertion does not wait out the 8 s
   void hang_up() { client_.cancel(); }
-  tether::http::Result result() { return call_.get(); }
+  tether::Result<tether::http::Response, tether::http::Error> result() { return call_.get(); }
 
  private:
   tether::Derived<tether::ScopedCancel> client_ =
       tether::with_timeout(tether::background(), kBound);
-  std::future<tether::http::Result> call_;
+  std::future<tether::Result<tether::http::Response, tether::http::Error>> call_;
 };
 
 class CancellationTest : public ::testing::Test {
@@ -68,7 +68,7 @@ TEST_F(CancellationTest, AClientThatHangsUpInterruptsTheQueriesAndTheDownstreamC
   SlowRequest slow(s, trace);
   ASSERT_TRUE(eventually([&] { return sources_running(trace); }));
   slow.hang_up();
-  EXPECT_EQ(slow.result().error, tether::errc::canceled);
+  EXPECT_EQ(slow.result().error().code, tether::errc::canceled);
 
   auto req = s.capture.wait_for_msg("request", trace);
   ASSERT_TRUE(req);
@@ -122,10 +122,10 @@ TEST_F(CancellationTest, TheRegistryShowsTheRequestTreeWhileItRuns) {
 
   // The page is tether::debug's: static, it renders from this JSON (debug/tests test it
   // in a browser).
-  tether::http::Result page = s.get("/debug/contexts");
+  auto page = s.get("/debug/contexts");
   ASSERT_TRUE(page);
-  EXPECT_EQ(*page.response.headers.find("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_NE(page.response.body.find("contexts.js"), std::string::npos);
+  EXPECT_EQ(*page->headers.find("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("contexts.js"), std::string::npos);
 
   slow.hang_up();
   (void)slow.result();

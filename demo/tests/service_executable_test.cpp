@@ -120,9 +120,9 @@ TEST(ExecutableTest, ListeningIsTheFirstLineAndSigtermStopsItGracefully) {
 
   tether::http::Client client;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), kBound);
-  tether::http::Result r = client.get(ctx, "http://127.0.0.1:" + std::to_string(port) + "/healthz");
-  ASSERT_TRUE(r) << r.error.message();
-  EXPECT_EQ(r.response.body, "ok");
+  auto r = client.get(ctx, "http://127.0.0.1:" + std::to_string(port) + "/healthz");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "ok");
 
   ASSERT_EQ(::kill(demo.pid(), SIGTERM), 0);
   std::vector<Json> lines;
@@ -151,11 +151,11 @@ TEST(ExecutableTest, TheBaselineBuildAnswersTheSameRequestsAndSaysItIsTheBaselin
   EXPECT_EQ(listening["baseline"], true);
   tether::http::Client client;
   auto [ctx, cancel] = tether::with_timeout(tether::background(), kBound);
-  tether::http::Result r = client.get(
+  auto r = client.get(
       ctx, "http://127.0.0.1:" + std::to_string(listening["port"].get<int>()) + "/users/42");
-  ASSERT_TRUE(r) << r.error.message();
-  EXPECT_EQ(r.response.status, 200);
-  EXPECT_EQ(Json::parse(r.response.body)["profile"]["id"], 42);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Json::parse(r->body)["profile"]["id"], 42);
   ASSERT_EQ(::kill(demo.pid(), SIGTERM), 0);
   EXPECT_EQ(demo.wait_exit(), 0);
 }

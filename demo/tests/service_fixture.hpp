@@ -174,16 +174,18 @@ class RunningService {
   }
   /// GET target, bounded by kBound; in trace `trace_id` when given (the client sends it
   /// as traceparent, as it would for a request it makes on behalf of that trace).
-  tether::http::Result get(const std::string& target, const std::string& trace_id = "") const {
+  tether::Result<tether::http::Response, tether::http::Error> get(
+      const std::string& target, const std::string& trace_id = "") const {
     auto [ctx, cancel] = tether::with_timeout(tether::background(), kBound);
     return client_.get(with_trace(ctx, trace_id), url(target));
   }
   /// GET target and parse the body as JSON (null when it is not JSON).
   std::pair<int, Json> get_json(const std::string& target, const std::string& trace_id = "") {
-    tether::http::Result r = get(target, trace_id);
+    auto r = get(target, trace_id);
     // A 504 fails the call (deadline_exceeded) but keeps the response: report its status.
-    if (r.response.status == 0) return {0, Json(r.error.message())};
-    return {r.response.status, Json::parse(r.response.body, nullptr, false)};
+    const tether::http::Response* answer = tether::http::response_of(r);
+    if (!answer) return {0, Json(r.error().message)};
+    return {answer->status, Json::parse(answer->body, nullptr, false)};
   }
 
   LogCapture capture;

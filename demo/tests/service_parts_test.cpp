@@ -2,8 +2,18 @@
 // exposition, the seeding of the SQLite files, the log line format.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <random>
+#include <thread>
 #include <variant>
+#include <vector>
 
+#include "activity_service.hpp"
+#include "error.hpp"
+#include "join.hpp"
 #include "knobs.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -86,8 +96,8 @@ TEST(KnobsTest, QueryParametersOverrideTheFlagsForOneRequest) {
   o.profile.latency = 100ms;
   o.activity.fail_rate = 1.0;
   auto r = tether_demo::resolve_knobs("preferences_latency=250&activity_fail=0&x=y", o);
-  ASSERT_TRUE(std::holds_alternative<tether_demo::RequestKnobs>(r));
-  const auto& k = std::get<tether_demo::RequestKnobs>(r);
+  ASSERT_TRUE(r) << r.error().message;
+  const tether_demo::RequestKnobs& k = *r;
   EXPECT_EQ(k[0].latency, 100ms);  // profile: the flag
   EXPECT_EQ(k[1].latency, 250ms);  // preferences: the parameter
   EXPECT_FALSE(k[2].fail);         // activity: the parameter's certainty beats the rate
@@ -97,15 +107,87 @@ TEST(KnobsTest, AFailureRateIsDrawnPerRequest) {
   Options o;
   o.profile.fail_rate = 1.0;
   auto r = tether_demo::resolve_knobs("", o);
-  EXPECT_TRUE(std::get<tether_demo::RequestKnobs>(r)[0].fail);
+  EXPECT_TRUE(r.value()[0].fail);
   o.profile.fail_rate = 0.0;
-  EXPECT_FALSE(std::get<tether_demo::RequestKnobs>(tether_demo::resolve_knobs("", o))[0].fail);
+  EXPECT_FALSE(tether_demo::resolve_knobs("", o).value()[0].fail);
 }
 
-TEST(KnobsTest, ABadValueIsAnErrorMessage) {
+TEST(KnobsTest, ABadValueIsABadQueryWithAMessage) {
   auto r = tether_demo::resolve_knobs("profile_fail=yes", Options{});
-  ASSERT_TRUE(std::holds_alternative<std::string>(r));
-  EXPECT_EQ(std::get<std::string>(r), "invalid query parameter profile_fail=yes (expected 0 or 1)");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, tether_demo::errc::bad_query);
+  EXPECT_EQ(r.error().message, "invalid query parameter profile_fail=yes (expected 0 or 1)");
+}
+
+TEST(ErrorTest, DemoCodesCompareWithEqualsAndNameTheirCategory) {
+  const std::error_code ec = tether_demo::errc::profile_failed;
+  EXPECT_EQ(ec, tether_demo::errc::profile_failed);
+  EXPECT_NE(ec, tether_demo::errc::profile_not_found);
+  EXPECT_STREQ(ec.category().name(), "tether-demo");
+  EXPECT_EQ(ec.message(), "profile: source failed");  // the siblings' cause in the log
+}
+
+TEST(ActivityServiceTest, TheQueryGivesLatencyAndFailureOrABadQuery) {
+  auto q = tether_demo::parse_activity_query("latency_ms=250&fail=1&x=y");
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ(q->latency, 250ms);
+  EXPECT_TRUE(q->fail);
+  auto bad = tether_demo::parse_activity_query("fail=maybe");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, tether_demo::errc::bad_query);
+  EXPECT_EQ(bad.error().message, "bad fail");
+}
+
+// Join: a coroutine awaiting co_wait() resumes only once every added task is done, however
+// the tasks' ends interleave with its suspension (random task counts and yields).
+TEST(JoinTest, ACoroutineResumesOnlyAfterEveryTaskIsDone) {
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 200; ++round) {
+    const int n = static_cast<int>(rng() % 6);  // 0: co_wait completes at once
+    tether_demo::Join join;
+    std::atomic<int> finished{0};
+    int seen = -1;
+    for (int i = 0; i < n; ++i) join.add();
+    boost::asio::io_context ioc;
+    boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+          co_await join.co_wait();
+          seen = finished.load();
+        },
+        boost::asio::detached);
+    std::vector<std::thread> tasks;
+    for (int i = 0; i < n; ++i) {
+      tasks.emplace_back([&, spins = rng() % 50] {
+        for (unsigned k = 0; k < spins; ++k) std::this_thread::yield();
+        finished.fetch_add(1);
+        join.done();
+      });
+    }
+    if (rng() % 2) std::this_thread::yield();
+    ioc.run();  // until the coroutine has resumed and returned
+    for (auto& t : tasks) t.join();
+    ASSERT_EQ(seen, n) << "round " << round;
+  }
+}
+
+TEST(JoinTest, WaitBlocksUntilEveryTaskIsDone) {
+  tether_demo::Join join;
+  std::atomic<int> finished{0};
+  join.add();
+  join.add();
+  std::thread a([&] {
+    finished.fetch_add(1);
+    join.done();
+  });
+  std::thread b([&] {
+    finished.fetch_add(1);
+    join.done();
+  });
+  join.wait();
+  EXPECT_EQ(finished.load(), 2);
+  a.join();
+  b.join();
 }
 
 TEST(MetricsTest, RendersCountersGaugesAndACumulativeHistogram) {

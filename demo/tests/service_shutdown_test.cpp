@@ -26,9 +26,9 @@ TEST_F(ShutdownTest, RequestsInFlightFinishWithinTheGracePeriod) {
   EXPECT_EQ(report.in_flight, 1);
   EXPECT_EQ(report.in_flight_completed, 1);
   EXPECT_EQ(report.dropped, 0);
-  tether::http::Result r = call.get();
-  ASSERT_TRUE(r) << r.error.message();
-  EXPECT_EQ(r.response.status, 200);
+  auto r = call.get();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(ShutdownTest, WhatOutlastsTheGracePeriodIsCancelledAndCountedAsDropped) {

@@ -40,10 +40,10 @@ TEST_F(UsersTest, AnswersTheProfileMergedWithPreferencesAndActivity) {
 TEST_F(UsersTest, TheAnswerCarriesTheTraceOfTheRequestsTraceparent) {
   RunningService s(test_options(dir.path()));
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-  tether::http::Result r = s.get("/users/7", trace);
-  ASSERT_TRUE(r) << r.error.message();
-  EXPECT_EQ(Json::parse(r.response.body)["trace_id"], trace);
-  const std::string* echoed = r.response.headers.find("traceparent");
+  auto r = s.get("/users/7", trace);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(Json::parse(r->body)["trace_id"], trace);
+  const std::string* echoed = r->headers.find("traceparent");
   ASSERT_NE(echoed, nullptr);
   EXPECT_EQ(echoed->substr(3, 32), trace);
   // The same trace in the request's log line and in the activity service's: it travelled.
@@ -125,9 +125,10 @@ TEST_F(UsersTest, ASlowCriticalSourceIs504) {
   o.timeout = 300ms;
   RunningService s(o);
   const std::string trace = "0af7651916cd43dd8448eb211c80319c";
-  tether::http::Result r = s.get("/users/42?profile_latency=5000", trace);
-  EXPECT_EQ(r.error, tether::errc::deadline_exceeded);  // a 504 is a deadline (http.md)
-  EXPECT_EQ(r.response.status, 504);
+  auto r = s.get("/users/42?profile_latency=5000", trace);
+  EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded);  // a 504 is a deadline (http.md)
+  ASSERT_TRUE(r.error().response);
+  EXPECT_EQ(r.error().response->status, 504);
   auto line = s.capture.wait_for_msg("source", trace, "source", "profile");
   ASSERT_TRUE(line);
   EXPECT_EQ((*line)["outcome"], "deadline_exceeded");

@@ -63,8 +63,18 @@ class DemoService {
 
 /// The outcome of one call made with tether::http::Client, and how long it took.
 struct Fetched {
-  http::Result result;
+  tether::Result<http::Response, http::Error> result;
   std::chrono::duration<double, std::milli> elapsed{0};
+
+  /// The response that arrived, whatever the call's verdict (a 504 fails the call and keeps
+  /// its response in the error); nullptr when none did.
+  const http::Response* response() const noexcept { return http::response_of(result); }
+  /// The status that arrived; 0 when no response did.
+  int status() const noexcept { return response() ? response()->status : 0; }
+  /// The body that arrived; empty when no response did.
+  std::string body() const { return response() ? response()->body : std::string(); }
+  /// Why the call failed, for the tour's report; empty when it succeeded.
+  std::string why() const { return result ? std::string() : result.error().message; }
 };
 
 /// GET http://127.0.0.1:<port><target> with tether::http::Client under a `timeout` context

@@ -78,21 +78,17 @@ class Observation {
 
 // True when the call got no answer. tether::http's client reports a 504 as
 // deadline_exceeded and keeps the response: for the tour a 504 is an answer like any other.
-bool no_answer(const Fetched& f) {
-  return f.result.error &&
-         !(f.result.error == tether::errc::deadline_exceeded && f.result.response.status == 504);
-}
+bool no_answer(const Fetched& f) { return f.response() == nullptr; }
 
 // The response's JSON body (null when it is not JSON), with the call's error noted.
 Json body_of(const Fetched& f, Observation& obs) {
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(f.elapsed.count()));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(f.elapsed.count()));
     return nullptr;
   }
-  Json body = Json::parse(f.result.response.body, nullptr, false);
+  Json body = Json::parse(f.body(), nullptr, false);
   if (body.is_discarded()) {
-    obs.fail("status " + std::to_string(f.result.response.status) +
-             ", body not JSON: " + f.result.response.body.substr(0, 60));
+    obs.fail("status " + std::to_string(f.status()) + ", body not JSON: " + f.body().substr(0, 60));
     return nullptr;
   }
   return body;
@@ -109,21 +105,19 @@ bool is_source_line(const LogLine& l, const std::string& trace, const char* sour
 
 std::vector<Sample> scrape_metrics(std::uint16_t port, Observation& obs) {
   Fetched f = fetch(port, "/metrics", kCallBound);
-  if (f.result.error || f.result.response.status != 200) {
-    obs.fail("/metrics unavailable: " + (f.result.error
-                                             ? f.result.error.message()
-                                             : std::to_string(f.result.response.status)));
+  if (!f.result || f.status() != 200) {
+    obs.fail("/metrics unavailable: " + (!f.result ? f.why() : std::to_string(f.status())));
     return {};
   }
-  return parse_metrics(f.result.response.body);
+  return parse_metrics(f.body());
 }
 
 // The trace ids of the /users requests /debug/contexts.json lists right now.
 std::set<std::string> tracked_trace_ids(std::uint16_t port) {
   std::set<std::string> ids;
   Fetched f = fetch(port, "/debug/contexts.json", kCallBound);
-  if (f.result.error || f.result.response.status != 200) return ids;
-  Json j = Json::parse(f.result.response.body, nullptr, false);
+  if (!f.result || f.status() != 200) return ids;
+  Json j = Json::parse(f.body(), nullptr, false);
   if (!j.is_object() || !j.contains("contexts") || !j["contexts"].is_array()) return ids;
   for (const auto& e : j["contexts"]) {
     if (e.contains("context") && e["context"].is_object() && e["context"].contains("trace_id") &&
@@ -160,7 +154,7 @@ ScenarioResult normal_request(DemoService& service, const Progress& progress) {
   Fetched f = fetch(service.port(), "/users/42", kCallBound, trace);
   Json body = body_of(f, obs);
   if (body.is_object()) {
-    const int status = f.result.response.status;
+    const int status = f.status();
     obs.note(std::to_string(status) + " in " + format_ms(f.elapsed.count()));
     obs.check(status == 200, "status " + std::to_string(status) + ", not 200");
     obs.check(body.value("id", Json()) == 42, "id is not 42");
@@ -206,7 +200,7 @@ ScenarioResult slow_non_critical_source(DemoService& service, const Progress& pr
   Json body = body_of(f, obs);
   const double ms = f.elapsed.count();
   if (body.is_object()) {
-    const int status = f.result.response.status;
+    const int status = f.status();
     const Json degraded = body.value("degraded", Json());
     obs.note(std::to_string(status) + " partial in " + format_ms(ms) + ", degraded " +
              list_of(degraded));
@@ -239,9 +233,9 @@ ScenarioResult slow_critical_source(DemoService& service, const Progress& progre
   Fetched f = fetch(service.port(), "/users/44?profile_latency=2000", kCallBound, trace);
   const double ms = f.elapsed.count();
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(ms));
   } else {
-    const int status = f.result.response.status;
+    const int status = f.status();
     obs.note(std::to_string(status) + " in " + format_ms(ms));
     obs.check(status == 504, "status " + std::to_string(status) + ", not 504");
     obs.check(ms >= static_cast<double>(kNearDeadlineLow.count()) &&
@@ -259,128 +253,157 @@ ScenarioResult slow_critical_source(DemoService& service, const Progress& progre
 }
 
 // (d) ----------------------------------------------------------------------------------
-ScenarioResult client_disconnects(DemoService& service, const Progress& progress) {
-  Observation obs;
-  const std::map<std::string, std::string> profile{{"source", "profile"}};
-  const std::map<std::string, std::string> activity{{"source", "activity"}};
-  const auto before = scrape_metrics(service.port(), obs);
-  const double queries_before =
-      metric_sum(before, "tether_demo_queries_interrupted_total", profile);
-  const double calls_before = metric_sum(before, "tether_demo_calls_interrupted_total", activity);
+namespace {
 
-  const TraceContext trace = TraceContext::new_root();
-  const std::string trace_hex = trace.trace_id_hex();
-  const std::size_t mark = service.log().size();
-  const std::string target =
-      "/users/46?profile_latency=3000&preferences_latency=3000&activity_latency=3000";
-  progress("GET " + target + ", then hang up after 150 ms");
-  std::chrono::system_clock::time_point hangup_wall;
-  std::chrono::steady_clock::time_point hangup_steady;
-  {
-    RawConnection c = RawConnection::connect(service.port());
-    c.send_all(format_get(target, {{"traceparent", traceparent_of(trace)}}));
-    // The scenario itself: a client that gives up after 150 ms.
-    std::this_thread::sleep_for(150ms);
-    hangup_wall = std::chrono::system_clock::now();
-    hangup_steady = std::chrono::steady_clock::now();
-    c.close();
-  }
-  bool all_from_ts = true;
-  // One expected log line: what it showed (`seen`), whether that is what was expected, and
-  // how long after the hang-up it was logged.
-  auto report = [&](const char* what, const std::optional<LogLine>& line,
-                    const std::function<std::string(const LogLine&)>& seen, bool as_expected) {
-    if (!line) {
-      obs.fail(std::string("no log line for ") + what + " within 3 s");
-      return;
-    }
+// The moment a scenario's client hung up, and the checks of the log lines that must follow
+// it within kInterruptBound.
+class HangUp {
+ public:
+  explicit HangUp(Observation& obs)
+      : obs_(obs),
+        wall_(std::chrono::system_clock::now()),
+        steady_(std::chrono::steady_clock::now()) {}
+
+  // One expected log line: `seen` says what it showed, `as_expected` whether that is what
+  // the scenario expects; either way it must be logged promptly after the hang-up.
+  void expect(const char* what, const std::optional<LogLine>& line,
+              const std::function<std::string(const LogLine&)>& seen, bool as_expected) {
+    if (!line) return obs_.fail(std::string("no log line for ") + what + " within 3 s");
     bool from_ts = false;
-    const double after = ms_after(*line, hangup_wall, hangup_steady, from_ts);
-    all_from_ts = all_from_ts && from_ts;
+    const double after = ms_after(*line, wall_, steady_, from_ts);
+    all_from_ts_ = all_from_ts_ && from_ts;
     // Log timestamps have a 1 ms resolution: 0 means the same millisecond as the hang-up.
     char when[32];
     std::snprintf(when, sizeof when, after < 1 ? " within 1 ms" : " +%.0f ms", after);
-    obs.note(seen(*line) + when);
-    obs.check(as_expected, std::string(what) + " not as expected");
-    obs.check(after <= static_cast<double>(kInterruptBound.count()),
-              std::string(what) + " logged " + format_ms(after) + " after the hang-up");
-  };
-  auto cause_of = [](const LogLine& l) {
-    const std::string cause = l.string_field("cause");
-    return cause.empty() ? std::string("no cause") : "\"" + cause + "\"";
-  };
+    obs_.note(seen(*line) + when);
+    obs_.check(as_expected, std::string(what) + " not as expected: " + line->text);
+    obs_.check(after <= static_cast<double>(kInterruptBound.count()),
+               std::string(what) + " logged " + format_ms(after) + " after the hang-up");
+  }
+  // Notes when some times could not be read from the lines' "ts".
+  void note_clock() const {
+    if (!all_from_ts_) obs_.note("(some times measured on arrival: no parsable \"ts\")");
+  }
 
-  auto request = service.log().wait_for(
-      [&](const LogLine& l) { return is_request_line(l, trace_hex); }, kLogBound, mark);
-  report(
+ private:
+  Observation& obs_;
+  std::chrono::system_clock::time_point wall_;
+  std::chrono::steady_clock::time_point steady_;
+  bool all_from_ts_ = true;
+};
+
+std::string quoted_cause(const LogLine& l) {
+  const std::string cause = l.string_field("cause");
+  return cause.empty() ? std::string("no cause") : "\"" + cause + "\"";
+}
+
+// The demo's counters of statements and calls its contexts interrupted.
+struct InterruptCounters {
+  double queries = 0;  // tether_demo_queries_interrupted_total{source="profile"}
+  double calls = 0;    // tether_demo_calls_interrupted_total{source="activity"}
+};
+
+InterruptCounters read_interrupts(std::uint16_t port, Observation& obs) {
+  const auto samples = scrape_metrics(port, obs);
+  return {metric_sum(samples, "tether_demo_queries_interrupted_total", {{"source", "profile"}}),
+          metric_sum(samples, "tether_demo_calls_interrupted_total", {{"source", "activity"}})};
+}
+
+// The counters once both grew past `before`, or as they are after 2 s. They are updated
+// when the sources return, which the log lines follow; this polls briefly all the same in
+// case the service updates them after logging.
+InterruptCounters wait_for_interrupts(std::uint16_t port, const InterruptCounters& before) {
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  for (;;) {
+    Observation scratch;
+    const InterruptCounters now = read_interrupts(port, scratch);
+    if ((now.queries > before.queries && now.calls > before.calls) ||
+        std::chrono::steady_clock::now() >= until)
+      return now;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Checks the log lines of one hung-up request: the edge's 499, the profile's interrupted
+// query, the activity's interrupted call, and the activity service's own request.
+void expect_disconnect_lines(DemoService& service, HangUp& hangup, const std::string& trace_hex,
+                             std::size_t mark) {
+  auto next = [&](const ServiceLog::Predicate& match) {
+    return service.log().wait_for(match, kLogBound, mark);
+  };
+  auto request = next([&](const LogLine& l) { return is_request_line(l, trace_hex); });
+  hangup.expect(
       "the request", request,
-      [&](const LogLine& l) {
+      [](const LogLine& l) {
         return "request " + std::to_string(static_cast<int>(l.number_field("status").value_or(0))) +
-               " " + cause_of(l);
+               " " + quoted_cause(l);
       },
       request && request->number_field("status") == 499.0 &&
           request->string_field("cause") == "client disconnected");
-  auto query = service.log().wait_for(
-      [&](const LogLine& l) { return is_source_line(l, trace_hex, "profile"); }, kLogBound, mark);
-  report(
+  auto query = next([&](const LogLine& l) { return is_source_line(l, trace_hex, "profile"); });
+  hangup.expect(
       "the profile source", query,
       [](const LogLine& l) {
         return "profile " + l.string_field("outcome") +
                (l.flag("query_interrupted") ? ", SQL query stopped" : ", query ran on");
       },
       query && query->flag("query_interrupted"));
-  auto call = service.log().wait_for(
-      [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); }, kLogBound, mark);
-  report(
+  auto call = next([&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); });
+  hangup.expect(
       "the activity source", call,
       [](const LogLine& l) {
         return "activity " + l.string_field("outcome") +
                (l.flag("call_interrupted") ? ", HTTP call cut off" : ", call ran on");
       },
       call && call->flag("call_interrupted"));
-  auto served = service.log().wait_for(
-      [&](const LogLine& l) {
-        return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
-      },
-      kLogBound, mark);
-  report(
+  auto served = next([&](const LogLine& l) {
+    return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
+  });
+  hangup.expect(
       "the activity service's request", served,
-      [&](const LogLine& l) { return "activity service: " + cause_of(l); },
+      [](const LogLine& l) { return "activity service: " + quoted_cause(l); },
       served && served->string_field("cause") == "client disconnected");
-  if (!all_from_ts) obs.note("(some times measured on arrival: no parsable \"ts\")");
+}
+
+}  // namespace
+
+ScenarioResult client_disconnects(DemoService& service, const Progress& progress) {
+  Observation obs;
+  const InterruptCounters before = read_interrupts(service.port(), obs);
+  const TraceContext trace = TraceContext::new_root();
+  const std::size_t mark = service.log().size();
+  const std::string target =
+      "/users/46?profile_latency=3000&preferences_latency=3000&activity_latency=3000";
+  progress("GET " + target + ", then hang up after 150 ms");
+  std::optional<HangUp> hangup;
+  {
+    RawConnection c = RawConnection::connect(service.port());
+    c.send_all(format_get(target, {{"traceparent", traceparent_of(trace)}}));
+    // The scenario itself: a client that gives up after 150 ms.
+    std::this_thread::sleep_for(150ms);
+    hangup.emplace(obs);
+    c.close();
+  }
+  expect_disconnect_lines(service, *hangup, trace.trace_id_hex(), mark);
+  hangup->note_clock();
   // After the fact, the history view shows this request: its status, its cause and the
   // cascade of its contexts on a timeline.
-  const std::string history = "/debug/history.json?trace_id=" + trace_hex;
+  const std::string history = "/debug/history.json?trace_id=" + trace.trace_id_hex();
   const Fetched seen = fetch(service.port(), history, kCallBound);
-  obs.check(!seen.result.error &&
-                seen.result.response.body.find("\"result\":\"499\"") != std::string::npos,
+  obs.check(seen.result.ok() && seen.result->body.find("\"result\":\"499\"") != std::string::npos,
             "the request is not in " + history + " with status 499");
   obs.note("see it in the history view: http://127.0.0.1:" + std::to_string(service.port()) +
-           "/debug/contexts?trace_id=" + trace_hex);
+           "/debug/contexts?trace_id=" + trace.trace_id_hex());
 
-  // The counters are updated when the sources return, which the log lines above follow;
-  // poll briefly all the same (bounded) in case the service updates them after logging.
-  double queries_after = queries_before, calls_after = calls_before;
-  const auto until = std::chrono::steady_clock::now() + 2s;
-  for (;;) {
-    Observation scratch;
-    const auto after = scrape_metrics(service.port(), scratch);
-    queries_after = metric_sum(after, "tether_demo_queries_interrupted_total", profile);
-    calls_after = metric_sum(after, "tether_demo_calls_interrupted_total", activity);
-    if ((queries_after > queries_before && calls_after > calls_before) ||
-        std::chrono::steady_clock::now() >= until) {
-      break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  const InterruptCounters after = wait_for_interrupts(service.port(), before);
   char counters[160];
   std::snprintf(counters, sizeof counters,
                 "metrics: queries_interrupted %+.0f, calls_interrupted %+.0f",
-                queries_after - queries_before, calls_after - calls_before);
+                after.queries - before.queries, after.calls - before.calls);
   obs.note(counters);
-  obs.check(queries_after > queries_before,
+  obs.check(after.queries > before.queries,
             "tether_demo_queries_interrupted_total{source=\"profile\"} did not grow");
-  obs.check(calls_after > calls_before,
+  obs.check(after.calls > before.calls,
             "tether_demo_calls_interrupted_total{source=\"activity\"} did not grow");
   return obs.result("client disconnects mid-request",
                     "499 \"client disconnected\", SQL query and activity call interrupted, "
@@ -397,13 +420,13 @@ ScenarioResult caller_timeout_header(DemoService& service, const Progress& progr
   Fetched f = fetch_without_deadline(service.port(), target, kCallBound, headers);
   const double ms = f.elapsed.count();
   if (no_answer(f)) {
-    obs.fail("call failed: " + f.result.error.message() + " after " + format_ms(ms));
+    obs.fail("call failed: " + f.why() + " after " + format_ms(ms));
   } else {
-    const int status = f.result.response.status;
+    const int status = f.status();
     bool partial = false;
     std::string what = std::to_string(status);
     if (status == 200) {
-      Json body = Json::parse(f.result.response.body, nullptr, false);
+      Json body = Json::parse(f.body(), nullptr, false);
       const Json degraded = body.is_object() ? body.value("degraded", Json()) : Json();
       partial = degraded.is_array() && !degraded.empty();
       what += partial ? " partial, degraded " + list_of(degraded) : " complete (not partial)";
@@ -418,22 +441,21 @@ ScenarioResult caller_timeout_header(DemoService& service, const Progress& progr
 }
 
 // (f) ----------------------------------------------------------------------------------
-ScenarioResult sigterm_during_load(DemoService& service, const Progress& progress) {
-  Observation obs;
-  struct Client {
-    TraceContext trace;
-    std::optional<RawConnection> conn;
-    ResponseParser parser;
-    bool open = true;
-  };
-  std::vector<Client> clients(kSigtermClients);
-  std::set<std::string> traces;
-  const std::size_t mark = service.log().size();
-  progress("sending " + std::to_string(kSigtermClients) +
-           " concurrent requests (activity_latency=" + std::to_string(kSigtermLatency.count()) +
-           ")");
+namespace {
+
+// One of the concurrent clients of the SIGTERM scenario.
+struct LoadClient {
+  TraceContext trace;
+  std::optional<RawConnection> conn;
+  ResponseParser parser;
+  bool open = true;
+};
+
+// Connects kSigtermClients clients, each sending one slow /users request in its own trace.
+std::vector<LoadClient> start_load(const DemoService& service, std::set<std::string>& traces) {
+  std::vector<LoadClient> clients(kSigtermClients);
   for (int i = 0; i < kSigtermClients; ++i) {
-    Client& c = clients[static_cast<std::size_t>(i)];
+    LoadClient& c = clients[static_cast<std::size_t>(i)];
     c.trace = TraceContext::new_root();
     traces.insert(c.trace.trace_id_hex());
     c.conn = RawConnection::connect(service.port());
@@ -441,10 +463,14 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
                                     "?activity_latency=" + std::to_string(kSigtermLatency.count()),
                                 {{"traceparent", traceparent_of(c.trace)}}));
   }
-  // Wait (bounded) until the service shows them in flight: /debug/contexts.json lists the
-  // tracked request contexts, and the tour knows each request's trace id.
+  return clients;
+}
+
+// How many of `traces` the service shows in flight (/debug/contexts.json lists the tracked
+// request contexts), polled until all are or half the requests' latency has passed, so
+// that they are still running when the scenario sends SIGTERM.
+std::size_t wait_until_in_flight(const DemoService& service, const std::set<std::string>& traces) {
   std::size_t in_flight = 0;
-  // (Bounded well under the requests' latency, so that they are still running at SIGTERM.)
   const auto until = std::chrono::steady_clock::now() + kSigtermLatency / 2;
   while (std::chrono::steady_clock::now() < until) {
     std::size_t seen = 0;
@@ -453,26 +479,26 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
     if (seen == traces.size()) break;
     std::this_thread::sleep_for(5ms);
   }
-  // Responses that arrived already (the load would be over for them): none, normally.
-  std::size_t answered_before = 0;
-  {
-    std::vector<pollfd> fds;
-    for (auto& c : clients) fds.push_back({c.conn->fd(), POLLIN, 0});
-    ::poll(fds.data(), fds.size(), 0);
-    for (const auto& p : fds) answered_before += p.revents != 0 ? 1 : 0;
-  }
-  progress(std::to_string(in_flight) + " of " + std::to_string(kSigtermClients) +
-           " seen in flight (/debug/contexts.json), " + std::to_string(answered_before) +
-           " answered; sending SIGTERM");
-  const auto sigterm_at = std::chrono::steady_clock::now();
-  obs.check(service.process().signal(SIGTERM), "could not send SIGTERM");
+  return in_flight;
+}
 
-  // Read every response (bounded: the service's grace period is 5 s).
-  const auto read_until = std::chrono::steady_clock::now() + 10s;
+// The clients whose answer has started to arrive already (none, normally).
+std::size_t count_answered(std::vector<LoadClient>& clients) {
+  std::vector<pollfd> fds;
+  for (auto& c : clients) fds.push_back({c.conn->fd(), POLLIN, 0});
+  ::poll(fds.data(), fds.size(), 0);
+  std::size_t answered = 0;
+  for (const auto& p : fds) answered += p.revents != 0 ? 1 : 0;
+  return answered;
+}
+
+// Reads every client's response until each is complete or closed, for at most `bound`.
+void read_responses(std::vector<LoadClient>& clients, std::chrono::seconds bound) {
+  const auto until = std::chrono::steady_clock::now() + bound;
   std::size_t open = clients.size();
-  while (open > 0 && std::chrono::steady_clock::now() < read_until) {
+  while (open > 0 && std::chrono::steady_clock::now() < until) {
     std::vector<pollfd> fds;
-    std::vector<Client*> owners;
+    std::vector<LoadClient*> owners;
     for (auto& c : clients) {
       if (c.open) {
         fds.push_back({c.conn->fd(), POLLIN, 0});
@@ -482,7 +508,7 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
     ::poll(fds.data(), fds.size(), 100);
     for (std::size_t k = 0; k < fds.size(); ++k) {
       if (fds[k].revents == 0) continue;
-      Client& c = *owners[k];
+      LoadClient& c = *owners[k];
       const bool more = c.conn->read_available(c.parser);
       if (!more || c.parser.complete()) {
         c.open = false;
@@ -490,34 +516,41 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
       }
     }
   }
+  for (auto& c : clients)
+    if (c.open) c.parser.finish("no answer within 10 s of SIGTERM");
+}
+
+// What the clients got: complete 200s with a profile (and how many partial), the rest.
+struct LoadTally {
   int ok200 = 0, degraded = 0, incomplete = 0;
   std::string first_problem;
-  for (auto& c : clients) {
-    if (c.open) c.parser.finish("no answer within 10 s of SIGTERM");
+};
+
+LoadTally tally(const std::vector<LoadClient>& clients) {
+  LoadTally t;
+  for (const auto& c : clients) {
     const RawResponse& r = c.parser.response();
     bool good = r.complete && r.status == 200;
     if (good) {
       Json body = Json::parse(r.body, nullptr, false);
       good = body.is_object() && body.contains("profile") && body["profile"].is_object();
-      if (good && body.value("degraded", Json::array()).size() > 0) ++degraded;
+      if (good && body.value("degraded", Json::array()).size() > 0) ++t.degraded;
     }
     if (good) {
-      ++ok200;
-    } else {
-      ++incomplete;
-      if (first_problem.empty()) {
-        first_problem = r.complete ? "status " + std::to_string(r.status) : r.error;
-      }
+      ++t.ok200;
+      continue;
     }
+    ++t.incomplete;
+    if (t.first_problem.empty())
+      t.first_problem = r.complete ? "status " + std::to_string(r.status) : r.error;
   }
-  const std::size_t pending = clients.size() - answered_before;
-  obs.note(std::to_string(pending) + "/" + std::to_string(kSigtermClients) +
-           " unanswered at SIGTERM");
-  obs.note(std::to_string(ok200) + "x 200 complete (" + std::to_string(degraded) + " partial)");
-  obs.check(incomplete == 0,
-            std::to_string(incomplete) + " requests lost or failed (first: " + first_problem + ")");
-  obs.check(pending > 0, "SIGTERM did not arrive during the load (all answered before)");
+  return t;
+}
 
+// The service's own account of its shutdown: "shutting down", then "stopped" with
+// dropped 0, then exit status 0 (killed if it has not exited within 10 s).
+void check_clean_stop(DemoService& service, Observation& obs, std::size_t mark,
+                      std::chrono::steady_clock::time_point sigterm_at) {
   auto stopping = service.log().wait_for(
       [](const LogLine& l) { return l.msg() == "shutting down"; }, 10s, mark);
   obs.check(stopping.has_value(), "no \"shutting down\" log line");
@@ -534,15 +567,45 @@ ScenarioResult sigterm_during_load(DemoService& service, const Progress& progres
     obs.fail("no \"stopped\" log line within 10 s");
   }
   auto status = service.process().wait_exit(10s);
-  if (status) {
-    obs.note(describe_wait_status(*status) + " " +
-             format_ms(Millis(std::chrono::steady_clock::now() - sigterm_at).count()) +
-             " after SIGTERM");
-    obs.check(exited_cleanly(*status), "the service did not exit 0");
-  } else {
+  if (!status) {
     obs.fail("the service had not exited 10 s after SIGTERM (killed)");
     service.process().kill_and_reap();
+    return;
   }
+  obs.note(describe_wait_status(*status) + " " +
+           format_ms(Millis(std::chrono::steady_clock::now() - sigterm_at).count()) +
+           " after SIGTERM");
+  obs.check(exited_cleanly(*status), "the service did not exit 0");
+}
+
+}  // namespace
+
+ScenarioResult sigterm_during_load(DemoService& service, const Progress& progress) {
+  Observation obs;
+  std::set<std::string> traces;
+  const std::size_t mark = service.log().size();
+  progress("sending " + std::to_string(kSigtermClients) +
+           " concurrent requests (activity_latency=" + std::to_string(kSigtermLatency.count()) +
+           ")");
+  std::vector<LoadClient> clients = start_load(service, traces);
+  const std::size_t in_flight = wait_until_in_flight(service, traces);
+  const std::size_t answered_before = count_answered(clients);
+  progress(std::to_string(in_flight) + " of " + std::to_string(kSigtermClients) +
+           " seen in flight (/debug/contexts.json), " + std::to_string(answered_before) +
+           " answered; sending SIGTERM");
+  const auto sigterm_at = std::chrono::steady_clock::now();
+  obs.check(service.process().signal(SIGTERM), "could not send SIGTERM");
+  read_responses(clients, 10s);  // bounded: the service's grace period is 5 s
+
+  const LoadTally t = tally(clients);
+  const std::size_t pending = clients.size() - answered_before;
+  obs.note(std::to_string(pending) + "/" + std::to_string(kSigtermClients) +
+           " unanswered at SIGTERM");
+  obs.note(std::to_string(t.ok200) + "x 200 complete (" + std::to_string(t.degraded) + " partial)");
+  obs.check(t.incomplete == 0, std::to_string(t.incomplete) +
+                                   " requests lost or failed (first: " + t.first_problem + ")");
+  obs.check(pending > 0, "SIGTERM did not arrive during the load (all answered before)");
+  check_clean_stop(service, obs, mark, sigterm_at);
   return obs.result("SIGTERM during load (" + std::to_string(kSigtermClients) + " in flight)",
                     "every request in flight gets a complete 200; \"stopped\" says dropped 0; "
                     "exit 0");
@@ -562,6 +625,65 @@ std::string stop_service(DemoService& service, Observation& obs, const char* wha
   }
   obs.check(exited_cleanly(*status), std::string(what) + " did not exit 0 after SIGTERM");
   return describe_wait_status(*status);
+}
+
+// Waits for the activity process's "activity call started" of the trace and notes how much
+// of the edge's deadline arrived over gRPC (it must have travelled, and not grown).
+void note_grpc_deadline(DemoService& activity, const std::string& trace_hex, Observation& obs) {
+  auto started = activity.log().wait_for(
+      [&](const LogLine& l) {
+        return l.msg() == "activity call started" && l.string_field("trace_id") == trace_hex;
+      },
+      kLogBound);
+  if (!started)
+    return obs.fail(
+        "the activity service logged no \"activity call started\" for the trace in 3 s");
+  const double left = started->number_field("deadline_left_ms").value_or(-1);
+  char note[120];
+  std::snprintf(note, sizeof note, "deadline arrived over gRPC: %.0f of the edge's %lld ms", left,
+                static_cast<long long>(kGrpcEdgeDeadline.count()));
+  obs.note(note);
+  obs.check(left > 0 && left < static_cast<double>(kGrpcEdgeDeadline.count()),
+            "the deadline did not travel (or grew)");
+}
+
+// The lines both processes must log promptly after the hang-up: the edge's 499 and its
+// cancelled gRPC call, and the activity handler's context cancelled ("client cancelled").
+void expect_grpc_hangup_lines(DemoService& edge, DemoService& activity, HangUp& hangup,
+                              const std::string& trace_hex) {
+  auto request = edge.log().wait_for(
+      [&](const LogLine& l) { return is_request_line(l, trace_hex); }, kLogBound);
+  hangup.expect(
+      "the edge's request", request,
+      [](const LogLine& l) {
+        return "edge: request " +
+               std::to_string(static_cast<int>(l.number_field("status").value_or(0))) + " " +
+               quoted_cause(l);
+      },
+      request && request->number_field("status") == 499.0 &&
+          request->string_field("cause") == "client disconnected");
+  auto call = edge.log().wait_for(
+      [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); }, kLogBound);
+  hangup.expect(
+      "the edge's activity source", call,
+      [](const LogLine& l) {
+        return "edge: activity " + l.string_field("outcome") +
+               (l.flag("call_interrupted") ? ", gRPC call cancelled" : ", call ran on");
+      },
+      call && call->flag("call_interrupted"));
+  auto handler = activity.log().wait_for(
+      [&](const LogLine& l) {
+        return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
+      },
+      kLogBound);
+  hangup.expect(
+      "the gRPC activity handler", handler,
+      [](const LogLine& l) {
+        return "activity process: handler's context " + quoted_cause(l) + ", " +
+               l.string_field("status");
+      },
+      handler && handler->string_field("status") == "CANCELLED" &&
+          handler->string_field("cause") == "client cancelled");
 }
 
 }  // namespace
@@ -598,78 +720,16 @@ ScenarioResult grpc_client_hangup(const GrpcTour& tour, const Progress& progress
   const std::string target = "/users/48?activity_latency=60000";
   progress("GET " + target + " (trace " + short_trace(trace_hex) +
            "); hang up once the activity handler is waiting");
-  std::chrono::system_clock::time_point hangup_wall;
-  std::chrono::steady_clock::time_point hangup_steady;
+  std::optional<HangUp> hangup;
   {
     RawConnection c = RawConnection::connect(edge->port());
     c.send_all(format_get(target, {{"traceparent", traceparent_of(trace)}}));
-    auto started = activity->log().wait_for(
-        [&](const LogLine& l) {
-          return l.msg() == "activity call started" && l.string_field("trace_id") == trace_hex;
-        },
-        kLogBound);
-    if (!started) {
-      obs.fail("the activity service logged no \"activity call started\" for the trace in 3 s");
-    } else {
-      const double left = started->number_field("deadline_left_ms").value_or(-1);
-      char note[120];
-      std::snprintf(note, sizeof note, "deadline arrived over gRPC: %.0f of the edge's %lld ms",
-                    left, static_cast<long long>(kGrpcEdgeDeadline.count()));
-      obs.note(note);
-      obs.check(left > 0 && left < static_cast<double>(kGrpcEdgeDeadline.count()),
-                "the deadline did not travel (or grew)");
-    }
-    hangup_wall = std::chrono::system_clock::now();
-    hangup_steady = std::chrono::steady_clock::now();
+    note_grpc_deadline(*activity, trace_hex, obs);
+    hangup.emplace(obs);
     c.close();  // the scenario itself: the client gives up
   }
-  // One expected line of one process's log, logged at most kInterruptBound after the hang-up.
-  auto expect = [&](DemoService& who, const char* what, const ServiceLog::Predicate& match,
-                    const std::function<bool(const LogLine&)>& as_expected,
-                    const std::function<std::string(const LogLine&)>& seen) {
-    auto line = who.log().wait_for(match, kLogBound);
-    if (!line) return obs.fail(std::string("no log line for ") + what + " within 3 s");
-    bool from_ts = false;
-    const double after = ms_after(*line, hangup_wall, hangup_steady, from_ts);
-    char when[32];
-    std::snprintf(when, sizeof when, after < 1 ? " within 1 ms" : " +%.0f ms", after);
-    obs.note(seen(*line) + when);
-    obs.check(as_expected(*line), std::string(what) + " not as expected: " + line->text);
-    obs.check(after <= static_cast<double>(kInterruptBound.count()),
-              std::string(what) + " logged " + format_ms(after) + " after the hang-up");
-  };
-  auto cause = [](const LogLine& l) { return "\"" + l.string_field("cause") + "\""; };
-  expect(
-      *edge, "the edge's request", [&](const LogLine& l) { return is_request_line(l, trace_hex); },
-      [](const LogLine& l) {
-        return l.number_field("status") == 499.0 &&
-               l.string_field("cause") == "client disconnected";
-      },
-      [&](const LogLine& l) {
-        return "edge: request " +
-               std::to_string(static_cast<int>(l.number_field("status").value_or(0))) + " " +
-               cause(l);
-      });
-  expect(
-      *edge, "the edge's activity source",
-      [&](const LogLine& l) { return is_source_line(l, trace_hex, "activity"); },
-      [](const LogLine& l) { return l.flag("call_interrupted"); },
-      [](const LogLine& l) {
-        return "edge: activity " + l.string_field("outcome") +
-               (l.flag("call_interrupted") ? ", gRPC call cancelled" : ", call ran on");
-      });
-  expect(
-      *activity, "the gRPC activity handler",
-      [&](const LogLine& l) {
-        return l.msg() == "activity request" && l.string_field("trace_id") == trace_hex;
-      },
-      [](const LogLine& l) {
-        return l.string_field("status") == "CANCELLED" &&
-               l.string_field("cause") == "client cancelled";
-      },
-      [&](const LogLine& l) {
-        return "activity process: handler's context " + cause(l) + ", " + l.string_field("status");
-      });
+  expect_grpc_hangup_lines(*edge, *activity, *hangup, trace_hex);
+  hangup->note_clock();
   obs.note("trace " + short_trace(trace_hex) + " in both logs");
   obs.note("SIGTERM: edge " + stop_service(*edge, obs, "the edge") + ", activity " +
            stop_service(*activity, obs, "the activity service"));

@@ -34,9 +34,9 @@ inline constexpr std::chrono::milliseconds kCallerBudgetBound{300};
 /// The SIGTERM scenario: concurrent requests, and their activity latency.
 inline constexpr int kSigtermClients = 32;
 inline constexpr std::chrono::milliseconds kSigtermLatency{300};
-/// Handler threads the tour gives the service, so that all kSigtermClients requests run at
-/// once (queued requests would spend their deadline waiting for a worker). The tour's own
-/// calls (/debug/contexts.json, /metrics) are coroutine routes: they need no worker.
+/// --workers the tour gives the service (its source pool has 3 x this many threads), so that
+/// the sources of all kSigtermClients requests run at once (queued sources would spend their
+/// deadline waiting for a pool thread). Every route is a coroutine: none waits for a thread.
 inline constexpr int kServiceWorkers = 48;
 
 struct ScenarioResult {

@@ -59,11 +59,27 @@ std::size_t timer_pending() noexcept;
 /// Called by the timer service when t's deadline has passed (t is retained).
 void expire(TimerNode* t) noexcept;
 
-// ---- manual clock support (used by tether::testing) ----
-void manual_install(Nanos start);  // throws std::logic_error if one is installed
-void manual_uninstall() noexcept;
-void manual_advance_to(Nanos t);
-Nanos manual_now() noexcept;
+// ---- the clock seam (a test clock, tether::testing::ManualClock, plugs in here) ----
+/// A clock tether can read: the steady clock's functions by default. Set once per install;
+/// now_ns(), wall_ns_at() and timer_arm() call through it without testing which it is.
+struct ClockSource {
+  /// The time now, in nanoseconds on the steady clock's scale.
+  Nanos (*now)() noexcept;
+  /// The wall-clock time (ns since the Unix epoch) of time `t`, the same every call.
+  std::int64_t (*wall_ns_at)(Nanos t) noexcept;
+  /// Called after t was armed by the thread that armed it: a clock whose time jumps
+  /// fires t here (expire) if it passed t's deadline while t was being armed.
+  void (*armed)(TimerNode* t) noexcept;
+};
+/// Makes `*c` tether's clock until clock_uninstall() (c must outlive that); meanwhile the
+/// timer thread fires nothing and the installer fires what is due with timer_fire_due().
+/// Throws std::logic_error if a clock is installed already.
+void clock_install(const ClockSource* c);
+/// Back to the steady clock; the timer thread fires what is due by it.
+void clock_uninstall() noexcept;
+/// Fires, on this thread and in deadline order across the shards, every armed deadline at
+/// or before `now`.
+void timer_fire_due(Nanos now);
 /// The wall-clock time (ns since the Unix epoch) of tether time `t`; stable under a
 /// ManualClock (manual time maps to the wall time at which the clock was installed).
 std::int64_t wall_ns_at(Nanos t) noexcept;

@@ -202,9 +202,9 @@ TEST(GrpcCoUnary, HttpCoroutineRouteCallsGrpcServerUnderRequestContext) {
       tether::with_timeout(tether::with_value(tether::background(), tether::trace_key, root), 10s);
   tether::http::Client client;
   auto res = client.get(ctx, "http://127.0.0.1:" + std::to_string(http.port()) + "/echo?ping");
-  ASSERT_TRUE(res.ok()) << res.error.message();
-  EXPECT_EQ(res.response.status, 200) << res.response.body;
-  EXPECT_EQ(res.response.body, "ping " + root.trace_id_hex());
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->body, "ping " + root.trace_id_hex());
   auto seen = grpc_server.rec.wait_call(0);
   ASSERT_TRUE(seen);
   ASSERT_TRUE(seen->left);

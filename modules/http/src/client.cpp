@@ -394,44 +394,61 @@ bhttp::request<bhttp::string_body> make_request(const Context& ctx, const Client
   return req;
 }
 
-Result failed(std::error_code error) {
-  Result r;
-  r.error = error;
-  r.response.status = 0;
-  return r;
+using CallResult = tether::Result<Response, Error>;
+// co_spawn hands its completion a default-constructed value when the coroutine throws, so
+// the coroutines below return this (Result has no empty state) and the callers unwrap it.
+using SpawnedResult = std::optional<CallResult>;
+
+// What failed, for Error::message: the method and URL first, as Go's url.Error.
+std::string describe(std::string_view method, std::string_view url, std::string_view what) {
+  std::string text;
+  text.reserve(method.size() + url.size() + what.size() + 3);
+  text.append(method).append(" ").append(url).append(": ").append(what);
+  return text;
+}
+
+CallResult failed(std::string_view method, std::string_view url, std::error_code error) {
+  return Error{error, describe(method, url, error.message()), std::nullopt};
+}
+
+Response response_of(bhttp::response<bhttp::string_body>& res) {
+  Response response;
+  response.status = static_cast<int>(res.result_int());
+  for (const auto& field : res)
+    response.headers.add(std::string(field.name_string()), std::string(field.value()));
+  response.body = std::move(res.body());
+  return response;
 }
 
 // The result of a finished exchange, with the rule "a deadline is a deadline" applied.
-Result to_result(const Context& ctx, Exchange& x) {
+CallResult to_result(const Context& ctx, std::string_view method, std::string_view url,
+                     Exchange& x) {
   if (x.ec) {
-    if (auto err = ctx.err()) return failed(err);
-    return failed(std::error_code(x.ec));
+    if (auto err = ctx.err()) return failed(method, url, err);
+    return failed(method, url, std::error_code(x.ec));
   }
-  auto& res = *x.response;
-  Result result;
-  result.response.status = static_cast<int>(res.result_int());
-  for (const auto& field : res)
-    result.response.headers.add(std::string(field.name_string()), std::string(field.value()));
-  result.response.body = std::move(res.body());
-  if (result.response.status == 504)  // see "A deadline is a deadline" in http.hpp
-    result.error = make_error_code(tether::errc::deadline_exceeded);
-  return result;
+  Response response = response_of(*x.response);
+  if (response.status != 504) return response;
+  // See "A deadline is a deadline" in http.hpp: the 504 stays in the error, for logs.
+  return Error{make_error_code(tether::errc::deadline_exceeded),
+               describe(method, url, "504 Gateway Timeout"), std::move(response)};
 }
 
 // One call, on the strand it runs on: at most two exchanges (a reused connection that
 // failed before any response byte is retried once, fresh, for an idempotent request).
-net::awaitable<Result> run_call(Context ctx, std::shared_ptr<Client::Pool> pool, std::string method,
-                                std::string url, Headers headers, std::string body) {
-  if (auto err = ctx.err()) co_return failed(err);
+net::awaitable<SpawnedResult> run_call(Context ctx, std::shared_ptr<Client::Pool> pool,
+                                       std::string method, std::string url, Headers headers,
+                                       std::string body) {
+  if (auto err = ctx.err()) co_return failed(method, url, err);
   auto target = parse_target(url);
-  if (!target) co_return failed(std::make_error_code(std::errc::invalid_argument));
+  if (!target) co_return failed(method, url, std::make_error_code(std::errc::invalid_argument));
   for (bool first = true;; first = false) {
     auto req = make_request(ctx, pool->options, method, *target, headers, body);
     Exchange x = co_await exchange(ctx, pool, *target, req, first);
     const bool stale = x.ec && x.reused && !x.got_response && !ctx.err() &&
                        x.ec != net::error::operation_aborted && idempotent(method);
     if (stale && first) continue;
-    co_return to_result(ctx, x);
+    co_return to_result(ctx, method, url, x);
   }
 }
 
@@ -439,26 +456,26 @@ net::awaitable<Result> run_call(Context ctx, std::shared_ptr<Client::Pool> pool,
 
 Client::Client(ClientOptions options) : options_(options), pool_(std::make_shared<Pool>(options)) {}
 
-Result Client::get(const Context& ctx, std::string_view url, Headers headers) const {
+CallResult Client::get(const Context& ctx, std::string_view url, Headers headers) const {
   return request(ctx, "GET", url, std::move(headers), {});
 }
 
-Result Client::post(const Context& ctx, std::string_view url, std::string body,
-                    std::string content_type, Headers headers) const {
+CallResult Client::post(const Context& ctx, std::string_view url, std::string body,
+                        std::string content_type, Headers headers) const {
   headers.set("Content-Type", std::move(content_type));
   return request(ctx, "POST", url, std::move(headers), std::move(body));
 }
 
-Result Client::request(const Context& ctx, std::string method, std::string_view url,
-                       Headers headers, std::string body) const {
-  if (auto err = ctx.err()) return failed(err);
+CallResult Client::request(const Context& ctx, std::string method, std::string_view url,
+                           Headers headers, std::string body) const {
+  if (auto err = ctx.err()) return failed(method, url, err);
   net::io_context ioc(1);  // run by this thread only: it serialises the whole call
-  std::optional<Result> result;
+  SpawnedResult result;
   std::exception_ptr error;
   net::co_spawn(ioc,
                 run_call(ctx, pool_, std::move(method), std::string(url), std::move(headers),
                          std::move(body)),
-                [&](std::exception_ptr e, Result r) {
+                [&](std::exception_ptr e, SpawnedResult r) {
                   error = e;
                   result = std::move(r);
                 });
@@ -467,24 +484,26 @@ Result Client::request(const Context& ctx, std::string method, std::string_view 
   return std::move(*result);
 }
 
-net::awaitable<Result> Client::co_get(Context ctx, std::string url, Headers headers) const {
+net::awaitable<CallResult> Client::co_get(Context ctx, std::string url, Headers headers) const {
   return co_request(std::move(ctx), "GET", std::move(url), std::move(headers), {});
 }
 
-net::awaitable<Result> Client::co_post(Context ctx, std::string url, std::string body,
-                                       std::string content_type, Headers headers) const {
+net::awaitable<CallResult> Client::co_post(Context ctx, std::string url, std::string body,
+                                           std::string content_type, Headers headers) const {
   headers.set("Content-Type", std::move(content_type));
   return co_request(std::move(ctx), "POST", std::move(url), std::move(headers), std::move(body));
 }
 
-net::awaitable<Result> Client::co_request(Context ctx, std::string method, std::string url,
-                                          Headers headers, std::string body) const {
+net::awaitable<CallResult> Client::co_request(Context ctx, std::string method, std::string url,
+                                              Headers headers, std::string body) const {
   // A strand of its own: the caller's executor may run on several threads.
   auto strand = net::make_strand(co_await net::this_coro::executor);
-  co_return co_await net::co_spawn(strand,
-                                   run_call(std::move(ctx), pool_, std::move(method),
-                                            std::move(url), std::move(headers), std::move(body)),
-                                   net::use_awaitable);
+  SpawnedResult result =
+      co_await net::co_spawn(strand,
+                             run_call(std::move(ctx), pool_, std::move(method), std::move(url),
+                                      std::move(headers), std::move(body)),
+                             net::use_awaitable);
+  co_return std::move(*result);
 }
 
 std::size_t Client::idle_connections() const { return pool_->size(); }

@@ -1,5 +1,5 @@
 // "A deadline is a deadline": a 504 answer fails the client call with
-// tether::errc::deadline_exceeded (the 504 kept in the response), and a tether → tether → tether
+// tether::errc::deadline_exceeded (the 504 kept in the error), and a tether → tether → tether
 // chain reports the innermost callee's deadline to the outermost caller as
 // deadline_exceeded. Real servers on 127.0.0.1; time moves on a ManualClock, so the
 // deadlines fire exactly when the test says, whatever the machine's load.
@@ -45,12 +45,14 @@ TEST(HttpClientDeadline, TheCalleesDeadline504IsDeadlineExceededAndKeepsTheRespo
       std::async(std::launch::async, [&, c = ctx] { return client.get(c, url(server, "/slow")); });
   ASSERT_EQ(started.get_future().wait_for(10s), std::future_status::ready);
   clock.advance(990ms);  // past the callee's 980 ms, within the caller's 1 s
-  tether::http::Result r = call.get();
+  auto r = call.get();
   EXPECT_FALSE(ctx.err());  // the caller's context is still running: this is the 504
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.error, tether::errc::deadline_exceeded);
-  EXPECT_EQ(r.response.status, 504);
-  EXPECT_NE(r.response.headers.find("traceparent"), nullptr);  // the response is all there
+  EXPECT_EQ(r.error().code, tether::errc::deadline_exceeded);
+  ASSERT_TRUE(r.error().response);  // the 504 is kept in the error, all of it
+  EXPECT_EQ(r.error().response->status, 504);
+  EXPECT_NE(r.error().response->headers.find("traceparent"), nullptr);
+  EXPECT_NE(r.error().message.find("504"), std::string::npos) << r.error().message;
 }
 
 TEST(HttpClientDeadline, Any504IsDeadlineExceededOtherStatusesAreAnswers) {
@@ -61,27 +63,34 @@ TEST(HttpClientDeadline, Any504IsDeadlineExceededOtherStatusesAreAnswers) {
   server.start();
   Client client;
   auto gateway = client.get(tether::background(), url(server, "/status/504"));  // no deadline
-  EXPECT_EQ(gateway.error, tether::errc::deadline_exceeded);
-  EXPECT_EQ(gateway.response.status, 504);
-  EXPECT_EQ(gateway.response.body, "body");
+  EXPECT_EQ(gateway.error().code, tether::errc::deadline_exceeded);
+  ASSERT_TRUE(gateway.error().response);
+  EXPECT_EQ(gateway.error().response->status, 504);
+  EXPECT_EQ(gateway.error().response->body, "body");
+  EXPECT_EQ(tether::http::response_of(gateway), &*gateway.error().response);
   for (int code : {200, 404, 500, 503}) {
     auto r = client.get(tether::background(), url(server, "/status/" + std::to_string(code)));
-    EXPECT_TRUE(r.ok()) << code << " " << r.error.message();
-    EXPECT_EQ(r.response.status, code);
+    EXPECT_TRUE(r.ok()) << code << " " << r.error().message;
+    EXPECT_EQ(r->status, code);
+    EXPECT_EQ(tether::http::response_of(r), &*r);
   }
 }
 
-TEST(HttpClientDeadline, AFailedResultHasNoStatus) {
+TEST(HttpClientDeadline, AFailedCallWithoutAnAnswerHasNoResponse) {
   Client client;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   cancel();
   auto r = client.get(ctx, "http://127.0.0.1:1/");
   EXPECT_FALSE(r.ok());
   EXPECT_FALSE(r);
-  EXPECT_EQ(r.response.status, 0);
+  EXPECT_EQ(r.error().code, tether::errc::canceled);
+  EXPECT_FALSE(r.error().response);
   auto refused = client.get(tether::background(), "not a url");
-  EXPECT_EQ(refused.error, std::errc::invalid_argument);
-  EXPECT_EQ(refused.response.status, 0);
+  EXPECT_EQ(refused.error().code, std::errc::invalid_argument);
+  EXPECT_FALSE(refused.error().response);
+  EXPECT_EQ(tether::http::response_of(refused), nullptr);
+  // The message names the call, as Go's url.Error does; the code is what callers compare.
+  EXPECT_EQ(refused.error().message.rfind("GET not a url: ", 0), 0u) << refused.error().message;
 }
 
 // outer caller → front (a tether server whose handler calls back) → back (a tether server
@@ -101,10 +110,10 @@ TEST(HttpClientDeadline, ATetherToTetherHopReportsTheDownstreamDeadlineAsDeadlin
 
   Server front(tether::background(), quiet());
   Client client;
-  std::promise<tether::http::Result> front_saw;
+  std::promise<tether::Result<tether::http::Response, tether::http::Error>> front_saw;
   front.route("GET", "/front", [&](const tether::Context& ctx, const Request&) {
-    tether::http::Result r = client.get(ctx, url(back, "/slow"));
-    const bool deadline = r.error == tether::errc::deadline_exceeded;
+    auto r = client.get(ctx, url(back, "/slow"));
+    const bool deadline = !r && r.error().code == tether::errc::deadline_exceeded;
     front_saw.set_value(r);
     if (deadline) return Response::text(504, "back: deadline exceeded");
     return Response::text(200, "back answered");
@@ -119,15 +128,17 @@ TEST(HttpClientDeadline, ATetherToTetherHopReportsTheDownstreamDeadlineAsDeadlin
   clock.advance(970ms);
   auto saw = front_saw.get_future();
   ASSERT_EQ(saw.wait_for(10s), std::future_status::ready);
-  tether::http::Result inner = saw.get();
-  EXPECT_EQ(inner.error, tether::errc::deadline_exceeded);  // back's 504
-  EXPECT_EQ(inner.response.status, 504);
+  auto inner = saw.get();
+  EXPECT_EQ(inner.error().code, tether::errc::deadline_exceeded);  // back's 504
+  ASSERT_TRUE(inner.error().response);
+  EXPECT_EQ(inner.error().response->status, 504);
 
-  tether::http::Result outer = call.get();
+  auto outer = call.get();
   EXPECT_FALSE(ctx.err());  // the outer caller's own deadline has not passed
-  EXPECT_EQ(outer.error, tether::errc::deadline_exceeded);
-  EXPECT_EQ(outer.response.status, 504);
-  EXPECT_EQ(outer.response.body, "back: deadline exceeded");
+  EXPECT_EQ(outer.error().code, tether::errc::deadline_exceeded);
+  ASSERT_TRUE(outer.error().response);
+  EXPECT_EQ(outer.error().response->status, 504);
+  EXPECT_EQ(outer.error().response->body, "back: deadline exceeded");
 }
 
 }  // namespace

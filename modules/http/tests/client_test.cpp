@@ -96,7 +96,7 @@ TEST(HttpClient, ReturnsDeadlineExceededWhenServerNeverAnswers) {
   const auto elapsed = std::chrono::steady_clock::now() - start;
   std::printf("client returned after %.1f ms (deadline 300 ms)\n",
               std::chrono::duration<double, std::milli>(elapsed).count());
-  EXPECT_EQ(result.error, tether::errc::deadline_exceeded);
+  EXPECT_EQ(result.error().code, tether::errc::deadline_exceeded);
   EXPECT_GE(elapsed, 290ms);
   EXPECT_LT(elapsed, 2s);
 
@@ -119,20 +119,21 @@ TEST(HttpClient, CancelEndsAPendingReadWithCanceled) {
   ASSERT_EQ(silent.headers().wait_for(10s), std::future_status::ready);  // request sent
   cancel();
   ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
-  EXPECT_EQ(result.get().error, tether::errc::canceled);
+  EXPECT_EQ(result.get().error().code, tether::errc::canceled);
 }
 
 TEST(HttpClient, AlreadyDoneContextReturnsWithoutConnecting) {
   Client client;
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   cancel();
-  EXPECT_EQ(client.get(ctx, "http://127.0.0.1:1/").error, tether::errc::canceled);
+  EXPECT_EQ(client.get(ctx, "http://127.0.0.1:1/").error().code, tether::errc::canceled);
 }
 
 TEST(HttpClient, InvalidUrlIsAnError) {
   Client client;
-  EXPECT_EQ(client.get(tether::background(), "ftp://x/").error, std::errc::invalid_argument);
-  EXPECT_EQ(client.get(tether::background(), "http://:80/").error, std::errc::invalid_argument);
+  EXPECT_EQ(client.get(tether::background(), "ftp://x/").error().code, std::errc::invalid_argument);
+  EXPECT_EQ(client.get(tether::background(), "http://:80/").error().code,
+            std::errc::invalid_argument);
 }
 
 TEST(HttpClient, PropagatesTraceAndDeadlineToTetherServer) {
@@ -150,9 +151,9 @@ TEST(HttpClient, PropagatesTraceAndDeadlineToTetherServer) {
   auto [ctx, cancel] = tether::with_timeout(traced, 2s);
   Client client;
   auto result = client.get(ctx, "http://127.0.0.1:" + std::to_string(server.port()) + "/echo");
-  ASSERT_FALSE(result.error) << result.error.message();
-  EXPECT_EQ(result.response.status, 200);
-  const std::string& body = result.response.body;
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->status, 200);
+  const std::string& body = result->body;
   EXPECT_EQ(body.substr(0, 32), trace.trace_id_hex());
   long left = std::stol(body.substr(33));
   EXPECT_LE(left, 1980);
@@ -170,8 +171,8 @@ TEST(HttpClient, PostSendsBody) {
   auto result = client.post(tether::background(),
                             "http://127.0.0.1:" + std::to_string(server.port()) + "/len",
                             std::string(1234, 'x'), "text/plain");
-  ASSERT_FALSE(result.error) << result.error.message();
-  EXPECT_EQ(result.response.body, "1234 text/plain");
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->body, "1234 text/plain");
 }
 
 }  // namespace

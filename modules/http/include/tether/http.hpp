@@ -23,8 +23,8 @@
 //
 //   tether::http::Client client;
 //   auto [ctx, cancel] = tether::with_timeout(parent, 500ms);
-//   tether::http::Result r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");
-//   if (r.error == tether::errc::deadline_exceeded) ...
+//   auto r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");  // Result<Response, Error>
+//   if (!r && r.error().code == tether::errc::deadline_exceeded) ...
 //
 // How disconnects are seen: while a handler runs, its connection keeps one read
 // outstanding. End of stream or a reset cancels the request context at once (a few
@@ -77,6 +77,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "tether/context.hpp"
+#include "tether/result.hpp"
 
 namespace tether::http {
 
@@ -348,10 +349,10 @@ class Server {
 //
 //   tether::http::Client client;                      // one per process is enough: it pools
 //   auto [ctx, cancel] = tether::with_timeout(parent, 500ms);
-//   tether::http::Result r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");
-//   if (r.error == tether::errc::deadline_exceeded) ...   // ours, or the callee's 504 for it
-//   else if (!r.ok()) ...                                  // canceled, refused, reset, ...
-//   else use(r.response.status, r.response.body);          // any status the server chose
+//   auto r = client.get(ctx, "http://127.0.0.1:8080/search?q=x");  // Result<Response, Error>
+//   if (!r && r.error().code == tether::errc::deadline_exceeded) ...  // ours, or a 504 for it
+//   else if (!r) log(r.error().message);                  // canceled, refused, reset, ...
+//   else use(r->status, r->body);                         // any status the server chose
 //
 // A deadline is a deadline. A 504 Gateway Timeout answer fails the call with
 // tether::errc::deadline_exceeded, whoever's deadline it was, as gRPC reports a callee's
@@ -359,8 +360,8 @@ class Server {
 // server (or any that honours grpc-timeout) gives up first and answers 504 while the
 // caller still has the margin left — that 504 is the caller's own deadline, and so is the
 // 504 of a service further down the chain that passes the 504 of its own call up. The
-// 504 stays in `response` (status, headers, body) for logs; `response.status` is 0 when
-// there is no response at all. Every other status is an ordinary answer: ok().
+// 504 stays in the error's `response` (status, headers, body) for logs; a call that got no
+// answer at all has none. Every other status is an ordinary answer: the call succeeds.
 //
 // Connections: one pool per Client (copies share it), keyed by scheme, host and port.
 // A call takes the most recently used idle connection to its host, else connects; after a
@@ -404,22 +405,38 @@ struct ClientOptions {
   std::chrono::milliseconds idle_timeout{90'000};
 };
 
-/// The outcome of a client call.
+/// Why a client call failed: the error of tether::Result<Response, Error>, the return of
+/// every Client call (get, post, request and their co_ forms).
 ///
-///   * ok(): the server answered; `response` holds its status (any but 504: 404 and 500
-///     too), headers and body.
-///   * otherwise `error` says why: the context's error (tether::errc::canceled,
+///   * `code` says why, compared with ==: the context's error (tether::errc::canceled,
 ///     deadline_exceeded) if the context ended the call; deadline_exceeded for a 504
-///     answer (then `response` holds that 504; see "A deadline is a deadline" above);
-///     else the network or protocol error (connection refused, reset, a body over
-///     ClientOptions::body_limit, std::errc::invalid_argument for a URL the client does not take).
-///     Without a response, `response.status` is 0, never 200.
-struct Result {
-  std::error_code error;
-  Response response;
-  bool ok() const noexcept { return !error; }
-  explicit operator bool() const noexcept { return ok(); }
+///     answer (see "A deadline is a deadline" above); else the network or protocol error
+///     (connection refused, reset, a body over ClientOptions::body_limit,
+///     std::errc::invalid_argument for a URL the client does not take).
+///   * `message` is for logs: the method, the URL and what went wrong, as Go's url.Error
+///     (`GET http://127.0.0.1:1/x: Connection refused`). Never match on it.
+///   * `response` is the answer the server gave, when there was one: only the 504 that
+///     failed the call with deadline_exceeded has it (status, headers, body, for logs).
+///
+/// A call that got any other answer (200, 404, 500, ...) succeeds: the Result holds the
+/// Response and the status is the server's choice.
+struct Error {
+  std::error_code code;
+  std::string message;
+  std::optional<Response> response;
 };
+
+/// The response that arrived for a call, whatever its verdict: the value of a call that
+/// succeeded, the 504 kept in the error of one that failed with it; nullptr when no
+/// response arrived. For logs and for callers that treat a 504 as an answer like any other:
+///
+///   auto r = client.get(ctx, url);
+///   if (const tether::http::Response* got = tether::http::response_of(r)) log(got->status);
+inline const Response* response_of(const tether::Result<Response, Error>& r) noexcept {
+  if (r) return &*r;
+  const auto& kept = r.error().response;
+  return kept ? &*kept : nullptr;
+}
 
 /// An HTTP/1.1 client with a keep-alive connection pool; see the client comment above.
 class Client {
@@ -432,29 +449,34 @@ class Client {
   /// trace), and so does `grpc-timeout` when `ctx` has a deadline (its time left minus the
   /// margin): the same headers in `headers` are replaced, so the context stays the one
   /// source of truth — put a trace in the context (tether::trace_key) to call within it.
-  Result get(const Context& ctx, std::string_view url, Headers headers = {}) const;
+  tether::Result<Response, Error> get(const Context& ctx, std::string_view url,
+                                      Headers headers = {}) const;
   /// POST `body` to `url`; otherwise like get().
-  Result post(const Context& ctx, std::string_view url, std::string body,
-              std::string content_type = "application/octet-stream", Headers headers = {}) const;
+  tether::Result<Response, Error> post(const Context& ctx, std::string_view url, std::string body,
+                                       std::string content_type = "application/octet-stream",
+                                       Headers headers = {}) const;
   /// Any method.
-  Result request(const Context& ctx, std::string method, std::string_view url, Headers headers,
-                 std::string body) const;
+  tether::Result<Response, Error> request(const Context& ctx, std::string method,
+                                          std::string_view url, Headers headers,
+                                          std::string body) const;
 
   /// get() for coroutines: the same call, run on the awaiting coroutine's executor without
   /// blocking a thread. Take the Context by value (as here): a reference can dangle across
   /// a suspension.
   ///
   ///   boost::asio::awaitable<void> handler(tether::Context ctx) {
-  ///     tether::http::Result r = co_await client.co_get(ctx, "http://127.0.0.1:8081/x");
+  ///     auto r = co_await client.co_get(ctx, "http://127.0.0.1:8081/x");
+  ///     if (!r) co_return;  // r.error().code says why
   ///   }
-  boost::asio::awaitable<Result> co_get(Context ctx, std::string url, Headers headers = {}) const;
+  boost::asio::awaitable<tether::Result<Response, Error>> co_get(Context ctx, std::string url,
+                                                                 Headers headers = {}) const;
   /// post() for coroutines.
-  boost::asio::awaitable<Result> co_post(Context ctx, std::string url, std::string body,
-                                         std::string content_type = "application/octet-stream",
-                                         Headers headers = {}) const;
+  boost::asio::awaitable<tether::Result<Response, Error>> co_post(
+      Context ctx, std::string url, std::string body,
+      std::string content_type = "application/octet-stream", Headers headers = {}) const;
   /// request() for coroutines.
-  boost::asio::awaitable<Result> co_request(Context ctx, std::string method, std::string url,
-                                            Headers headers, std::string body) const;
+  boost::asio::awaitable<tether::Result<Response, Error>> co_request(
+      Context ctx, std::string method, std::string url, Headers headers, std::string body) const;
 
   /// Idle connections in the pool now (all hosts). For tests and metrics.
   std::size_t idle_connections() const;
