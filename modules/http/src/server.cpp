@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "router.hpp"
 #include "tether/context.hpp"
 #include "tether/http.hpp"
 #include "tether/propagation.hpp"
@@ -78,107 +79,10 @@ using boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;                // of socket timeouts (Asio's timers)
 constexpr auto kLingerTime = std::chrono::milliseconds(500);  // draining before close
 
-// A route's path pattern, split into segments; a wildcard segment "{name}" keeps its name.
-struct Segment {
-  std::string text;  // the literal, or the wildcard's name
-  bool wildcard = false;
-};
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t start = 1;  // after the leading '/'
-  for (;;) {
-    std::size_t slash = path.find('/', start);
-    out.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
-    if (slash == std::string_view::npos) return out;
-    start = slash + 1;
-  }
-}
-
-std::vector<Segment> parse_pattern(std::string_view pattern) {
-  if (pattern.empty() || pattern.front() != '/')
-    throw std::invalid_argument("http route pattern must start with '/': " + std::string(pattern));
-  std::vector<Segment> out;
-  for (std::string_view seg : split_path(pattern)) {
-    const bool open = seg.find('{') != std::string_view::npos;
-    const bool close = seg.find('}') != std::string_view::npos;
-    if (!open && !close) {
-      out.push_back({std::string(seg), false});
-      continue;
-    }
-    if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}' ||
-        seg.find_first_of("{}", 1) != seg.size() - 1)
-      throw std::invalid_argument(
-          "http route pattern: a wildcard must be a whole segment {name}: " + std::string(pattern));
-    std::string name(seg.substr(1, seg.size() - 2));
-    for (const Segment& s : out)
-      if (s.wildcard && s.text == name)
-        throw std::invalid_argument("http route pattern: wildcard {" + name +
-                                    "} repeated: " + std::string(pattern));
-    out.push_back({std::move(name), true});
-  }
-  return out;
-}
-
-// Percent-decodes a path segment; nullopt for a malformed escape.
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 struct Route {
-  std::string method;
-  std::string path;
-  std::vector<Segment> segments;  // empty for an exact path
-  Handler handler;                // a blocking route: runs on the worker pool
-  CoroutineHandler coroutine;     // a coroutine route: runs on the connection's I/O thread
+  Handler handler;             // a blocking route: runs on the worker pool
+  CoroutineHandler coroutine;  // a coroutine route: runs on the connection's I/O thread
   std::chrono::milliseconds timeout;
-
-  bool is_pattern() const noexcept { return !segments.empty(); }
-
-  enum class Match { no, yes, bad_escape };
-
-  // Matches a pattern route against `path`; fills `values` on success. A path that fits
-  // the pattern but holds a malformed escape in a wildcard segment is a bad request.
-  Match match(std::string_view target_path,
-              std::vector<std::pair<std::string, std::string>>& values) const {
-    if (target_path.empty() || target_path.front() != '/') return Match::no;
-    std::vector<std::string_view> parts = split_path(target_path);
-    if (parts.size() != segments.size()) return Match::no;
-    std::vector<std::pair<std::string, std::string>> found;
-    bool bad_escape = false;
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-      if (!segments[i].wildcard) {
-        if (parts[i] != segments[i].text) return Match::no;
-        continue;
-      }
-      if (parts[i].empty()) return Match::no;
-      std::optional<std::string> v = percent_decode(parts[i]);
-      if (!v) bad_escape = true;
-      found.emplace_back(segments[i].text, v.value_or(std::string()));
-    }
-    if (bad_escape) return Match::bad_escape;
-    values = std::move(found);
-    return Match::yes;
-  }
 };
 
 const char* reason_phrase(int status) {
@@ -352,35 +256,21 @@ struct Server::Impl {
   std::vector<std::shared_ptr<Connection>> open_connections();
   void stop_threads();
 
-  // Exact routes first, then patterns in the order they were added. Fills the request's
-  // path values from the matched pattern.
+  // The route for this request (router.hpp), with the request's path values filled in;
+  // nullptr with the status to answer (404, 405 or 400) when there is none.
   const Route* find_route(Request& request, int& status) const {
-    const std::string_view path = request.path();
-    bool path_known = false;
-    for (const Route& r : routes) {
-      if (r.is_pattern() || r.path != path) continue;
-      path_known = true;
-      if (r.method == request.method) return &r;
+    detail::Router::Found found = router.find(request.method, request.path());
+    if (!found.index) {
+      status = found.status;
+      return nullptr;
     }
-    std::vector<std::pair<std::string, std::string>> values;
-    bool bad_escape = false;
-    for (const Route& r : routes) {
-      if (!r.is_pattern()) continue;
-      const Route::Match m = r.match(path, values);
-      if (m == Route::Match::bad_escape) bad_escape = true;
-      if (m != Route::Match::yes) continue;
-      path_known = true;
-      if (r.method == request.method) {
-        request.path_values = std::move(values);
-        return &r;
-      }
-    }
-    status = bad_escape ? 400 : path_known ? 405 : 404;  // Go rejects such a URL as 400
-    return nullptr;
+    request.path_values = std::move(found.values);
+    return &routes[*found.index];
   }
 
   ServerOptions options;
-  std::vector<Route> routes;  // fixed once started
+  detail::Router router;      // fixed once started
+  std::vector<Route> routes;  // fixed once started; routes[i] is the router's route i
   // The server's own context: every request context derives from it, and the end of a
   // shutdown grace period cancels it with cause "server shutdown".
   Derived<ScopedCancelCause> life;
@@ -971,26 +861,14 @@ Server::~Server() {
 }
 
 void Server::route(std::string method, std::string path, Handler handler, RouteOptions options) {
-  std::vector<Segment> segments;
-  if (path.find_first_of("{}") != std::string::npos) segments = parse_pattern(path);
-  impl_->routes.push_back(Route{std::move(method),
-                                std::move(path),
-                                std::move(segments),
-                                std::move(handler),
-                                {},
-                                options.timeout});
+  impl_->router.add(std::move(method), std::move(path));
+  impl_->routes.push_back(Route{std::move(handler), {}, options.timeout});
 }
 
 void Server::route_coroutine(std::string method, std::string path, CoroutineHandler handler,
                              RouteOptions options) {
-  std::vector<Segment> segments;
-  if (path.find_first_of("{}") != std::string::npos) segments = parse_pattern(path);
-  impl_->routes.push_back(Route{std::move(method),
-                                std::move(path),
-                                std::move(segments),
-                                {},
-                                std::move(handler),
-                                options.timeout});
+  impl_->router.add(std::move(method), std::move(path));
+  impl_->routes.push_back(Route{{}, std::move(handler), options.timeout});
 }
 
 void Server::start() {
