@@ -162,11 +162,12 @@ verdict() {  # verdict <label> <condition>
     printf '%-22s %12s %6s %10s %6s %18s\n' "$c" "${rps[$c]}" "$(spread <<<"${rps_all[$c]# }")%" \
       "${p99[$c]}" "$(spread <<<"${p99_all[$c]# }")%" "$(p50_of "${disc[$c]}")"
   done
-  cr=$(awk "BEGIN {printf \"%.2f\", ${rps[coroutine]} / ${rps[go]}}")
-  br=$(awk "BEGIN {printf \"%.2f\", ${rps[blocking]} / ${rps[go]}}")
+  cr=$(awk "BEGIN {printf \"%.3f\", ${rps[coroutine]} / ${rps[go]}}")
+  br=$(awk "BEGIN {printf \"%.3f\", ${rps[blocking]} / ${rps[go]}}")
   echo "ratios to Go: coroutine ${cr}x, blocking ${br}x"
-  verdict "coroutine req/s >= 1.2x Go" "$cr >= 1.2"
-  verdict "blocking req/s >= 1.0x Go" "$br >= 1.0"
+  # Judged on the unrounded figures (the printed ratios are rounded to 2 decimals).
+  verdict "coroutine req/s >= 1.2x Go" "${rps[coroutine]} >= 1.2 * ${rps[go]}"
+  verdict "blocking req/s >= 1.0x Go" "${rps[blocking]} >= 1.0 * ${rps[go]}"
   verdict "coroutine p99 <= Go" "${p99[coroutine]} <= ${p99[go]}"
   verdict "blocking p99 <= Go" "${p99[blocking]} <= ${p99[go]}"
   verdict "disconnect p50 (coroutine) <= Go" "$(p50_of "${disc[coroutine]}") <= $(p50_of "${disc[go]}")"
