@@ -13,9 +13,12 @@ script and every child it waited for (/proc/PID/stat: utime, stime, cutime, csti
     python3 bench/quiet.py stop "$token"          # prints: others-cpu load-before load-after
 
 others-cpu is the average number of CPUs other processes kept busy during the window
-(0.05 = 5 % of one CPU). `verdict TOKEN` prints "quiet ..." or "busy ..." and exits 0 or 1,
-for scripts that judge one window. The limit, OTHERS_CPU_LIMIT, is read by bench/compare.py
-too. Children that were not waited for when `stop` runs (still running, or daemons) are
+(0.05 = 5 % of one CPU). A run is quiet when no window's others-cpu exceeds
+OTHERS_CPU_LIMIT:
+
+    read -r quiet limit < <(python3 bench/quiet.py judge 0.01 0.03)   # prints "1 0.15"
+
+(1 quiet, 0 busy; bench/compare.py reads the limit itself). Children that were not waited for when `stop` runs (still running, or daemons) are
 counted as "others": stop the family's servers before calling `stop`. Python standard
 library only; Linux only.
 """
@@ -68,17 +71,15 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "start":
         print(start(int(argv[2])))
         return 0
-    if len(argv) == 3 and argv[1] in ("stop", "verdict"):
-        others, before, after, seconds = measure(argv[2])
-        if argv[1] == "stop":
-            print(f"{others:.3f} {before:.2f} {after:.2f}")
-            return 0
-        quiet = others <= OTHERS_CPU_LIMIT
-        print(f"{'quiet' if quiet else 'busy'}: other processes used {others:.3f} CPUs on "
-              f"average over {seconds:.0f} s (limit {OTHERS_CPU_LIMIT:g}); 1-minute load "
-              f"{before:.2f} before, {after:.2f} after")
-        return 0 if quiet else 1
-    print("usage: quiet.py start PID | stop TOKEN | verdict TOKEN", file=sys.stderr)
+    if len(argv) == 3 and argv[1] == "stop":
+        others, before, after, _seconds = measure(argv[2])
+        print(f"{others:.3f} {before:.2f} {after:.2f}")
+        return 0
+    if len(argv) >= 3 and argv[1] == "judge":
+        quiet = max(float(x) for x in argv[2:]) <= OTHERS_CPU_LIMIT
+        print(f"{1 if quiet else 0} {OTHERS_CPU_LIMIT:g}")
+        return 0
+    print("usage: quiet.py start PID | stop TOKEN | judge OTHERS-CPU...", file=sys.stderr)
     return 2
 
 

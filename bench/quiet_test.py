@@ -41,6 +41,14 @@ class QuietTest(unittest.TestCase):
                              capture_output=True, text=True).stdout.split()
         self.assertEqual(len(out), 3)
 
+    def test_judge_is_quiet_only_when_every_window_is(self):
+        def judge(*others):
+            return subprocess.run([sys.executable, quiet.__file__, "judge", *others], check=True,
+                                  capture_output=True, text=True).stdout.split()
+        limit = f"{quiet.OTHERS_CPU_LIMIT:g}"
+        self.assertEqual(judge("0.01", "0.02"), ["1", limit])
+        self.assertEqual(judge("0.01", f"{quiet.OTHERS_CPU_LIMIT + 0.01}"), ["0", limit])
+
     def test_a_bad_command_line_is_an_error(self):
         r = subprocess.run([sys.executable, quiet.__file__, "begin"], capture_output=True,
                            text=True)

@@ -53,8 +53,7 @@ raw=$(mktemp)
 token=$(python3 bench/quiet.py start $$)
 "$bench" "$seconds" >"$raw"
 read -r others before after < <(python3 bench/quiet.py stop "$token")
-limit=$(python3 -c 'import sys; sys.path.insert(0, "bench"); import quiet; print(quiet.OTHERS_CPU_LIMIT)')
-quiet=$(awk "BEGIN {print ($others <= $limit) ? 1 : 0}")
+read -r quiet limit < <(python3 bench/quiet.py judge "$others")
 value() { awk -v k="$1" '$1 == "result" && $2 == k {print $3}' "$raw"; }
 
 verdict() {  # verdict <label> <condition>

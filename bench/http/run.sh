@@ -141,8 +141,7 @@ p50_of() { sed -n 's/.*p50=\([0-9.]*\).*/\1/p' <<<"$1"; }
 
 max_others=$(printf '%s\n' "${others_cpu[@]}" | sort -g | tail -1)
 load_range="$(printf '%s\n' "${loads[@]}" | sort -g | head -1) to $(printf '%s\n' "${loads[@]}" | sort -g | tail -1)"
-limit=$(python3 -c 'import sys; sys.path.insert(0, "bench"); import quiet; print(quiet.OTHERS_CPU_LIMIT)')
-quiet=$(awk "BEGIN {print ($max_others <= $limit) ? 1 : 0}")
+read -r quiet limit < <(python3 bench/quiet.py judge "${others_cpu[@]}")
 verdict() {  # verdict <label> <condition>
   if [[ $quiet -eq 0 || $quick -eq 1 ]]; then
     echo "$1: no verdict (busy machine or quick run)"
