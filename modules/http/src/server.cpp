@@ -1,11 +1,30 @@
 // tether::http::Server on Boost.Beast. The one file that knows how a connection lives:
 //
 //   read_request ──► dispatch ──► handler ──► on_handler_done ──► write_response
-//                        │          blocking: on a worker, its result posted back
 //                        │          coroutine: co_spawn'ed on the connection's I/O thread
+//                        │          blocking: on a worker (respond_from_worker), which
+//                        │            writes the response itself when it can, or posts back
 //                        └──► watch: one read outstanding while the handler runs
 //                              data  → buffered for the next request, read again
 //                              EOF / reset → cancel the request context, "client disconnected"
+//
+// A blocking request's hand-off (run_on_worker → respond_from_worker → on_watch /
+// on_worker_done). When the handler returns with its context alive, on a keep-alive
+// connection, the worker serializes the response and send()s it on the non-blocking socket
+// itself; if all of it went, it logs the request, cancels its context and counts it done,
+// and sets kWorkerWrote in `handoff_` — without waking the I/O thread. That thread learns it
+// from the watch read that is still outstanding: its completion is the client's next request
+// (or EOF), and it goes on from there (after_handler → read_request). No post back, no watch
+// cancel, no second read: on a loaded server the blocking path then costs about what a
+// coroutine costs (docs/performance.md). Everything else — a cancelled or late request (499,
+// 504), a status outside HTTP (500), Connection: close, shutdown begun, a send() that stopped
+// at EAGAIN or failed — is handed back (kHandedBack) with a post, and the I/O thread writes or
+// finishes it as it does for a coroutine. When the I/O thread cannot count on a socket event
+// (bytes of a pipelined request already buffered, the watch saw data or EOF, no watch pending)
+// it sets kIoWaits first, and a worker that sees kIoWaits posts even after writing. The
+// socket stays open while the worker may write: nothing closes it before the I/O thread has
+// seen kWorkerWrote or kHandedBack (close_if_idle and on_timer check `handoff_`; close_now
+// runs once no request is in flight).
 //
 // Threads: one io_context per I/O thread, each run by that thread alone. A connection lives
 // on one of them (round robin at accept), so its handlers never run concurrently without a
@@ -20,9 +39,13 @@
 // the socket does not take); read, write and linger timeouts are one per-connection timer,
 // re-armed lazily (see expires_after). Instructions per request: docs/performance.md.
 //
-// Every Connection member is touched only on the connection's I/O thread, except `request_`
-// and `handler_error_`: a blocking handler's worker reads the first and writes the second
-// between the post() that starts it and the post() that hands its result back.
+// Every Connection member is touched only on the connection's I/O thread, except while a
+// blocking handler runs: then its worker reads the request's fields (`request_`, `trace_`,
+// `version_`, `keep_alive_`, `started_`, `ctx_`) and writes `handler_error_`, `out_`,
+// `response_` and the worker_* fields, between the post() that starts it and the moment
+// the I/O thread sees its bit in `handoff_` (acquire; the worker's fetch_or releases). Both
+// sides may call a cancel function of the request (they are thread-safe); only the I/O
+// thread destroys them.
 #include <algorithm>
 #include <array>
 #include <atomic>
