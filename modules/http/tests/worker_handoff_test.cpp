@@ -152,8 +152,12 @@ std::size_t random_client(std::uint16_t port, Holds& holds, unsigned seed, int s
         auto r1 = big->read_response();
         auto r2 = big->read_response();
         EXPECT_TRUE(r1 && r2) << id;
-        if (r1) EXPECT_EQ(body_of(*r1).size(), 300000u) << id;
-        if (r2) EXPECT_EQ(body_of(*r2), "id=x;") << id;
+        if (r1) {
+          EXPECT_EQ(body_of(*r1).size(), 300000u) << id;
+        }
+        if (r2) {
+          EXPECT_EQ(body_of(*r2), "id=x;") << id;
+        }
         requests += 2;
         break;
       }
@@ -186,7 +190,9 @@ std::size_t random_client(std::uint16_t port, Holds& holds, unsigned seed, int s
         c->send(get_request("/echo?id=" + id, "Connection: close\r\n"));
         auto r = c->read_response();
         EXPECT_TRUE(r) << id;
-        if (r) EXPECT_EQ(header_of(*r, "Connection"), "close") << id;
+        if (r) {
+          EXPECT_EQ(header_of(*r, "Connection"), "close") << id;
+        }
         EXPECT_TRUE(c->wait_closed()) << id;
         c.reset();
         requests += 1;
