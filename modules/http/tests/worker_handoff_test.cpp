@@ -285,6 +285,31 @@ TEST(HttpWorkerHandoff, IdleTimeoutCountsFromTheResponseTheWorkerWrote) {
   EXPECT_EQ(entry->status, 200);
 }
 
+// As in Go, a request's context ends once its response is written, also when the worker
+// wrote it; the access-log record, made before, shows no cause.
+TEST(HttpWorkerHandoff, RequestContextEndsOnceTheWorkerWroteTheResponse) {
+  AccessLogSink log;
+  Server server(tether::background(), options_with(log));
+  std::promise<tether::Context> seen;
+  server.route("GET", "/keep", [&](const tether::Context& ctx, const Request&) {
+    seen.set_value(ctx);
+    return Response::text(200, "kept");
+  });
+  server.start();
+  RawSocket c(server.port());
+  c.send(get_request("/keep"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(status_of(*r), 200);
+  tether::Context ctx = seen.get_future().get();
+  EXPECT_TRUE(ctx.done().wait_for(10s));
+  EXPECT_EQ(ctx.err(), tether::errc::canceled);
+  auto entry = log.wait_for(1);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->status, 200);
+  EXPECT_EQ(entry->cause, "");
+}
+
 // A blocking client that reads large responses in large reads (RawSocket reads 4 KB at a
 // time and would take seconds over megabytes under the sanitizers).
 class BulkClient {
