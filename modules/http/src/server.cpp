@@ -589,7 +589,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return false;
     }
     log_request(r.status);
-    (*cancel_timer_)();  // a finished request's context is cancelled, as in Go
+    (*cancel_timer_)();  // a finished request's contexts are cancelled, as in Go, and
+    (*cancel_conn_)();   // leave the server's context (release_request destroys them later)
     written_at_ = SteadyClock::now();
     server_.request_done();
     return true;
