@@ -144,7 +144,11 @@ void ServerCall::on_cancel() noexcept {
   (*end_)(cancelled_cause());
 }
 
-void ServerCall::finished() noexcept { (*end_)(finished_cause()); }
+void ServerCall::finished() noexcept {
+  // Already ended (the second call, from the destructor after OnDone; or cancelled): the
+  // cancel would do nothing, so skip copying the cause for it.
+  if (!ctx_.err()) (*end_)(finished_cause());
+}
 
 // ---- the worker pool ---------------------------------------------------------------------
 
