@@ -564,14 +564,22 @@ N* make_cancellable(Node* parent, Kind kind, Nanos deadline, CauseRep* adopted_c
 }  // namespace
 
 namespace {
-/// The node of a deadline derivation, with its two references (the Context's and the
-/// canceller's): a TimerNode, or a plain CancelNode when nothing is to be timed. Inlined
-/// into both callers: with_timeout's path is counted by `make bench-instructions`.
-[[gnu::always_inline]] inline CancelNode* make_deadline_node(Node* p, Nanos deadline, Cause cause,
-                                                             bool known_future) {
+Nanos deadline_ns(Clock::time_point deadline) noexcept {
+  return deadline == Clock::time_point::max()
+             ? kNoDeadline
+             : std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch())
+                   .count();
+}
+}  // namespace
+
+Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause,
+                                    bool known_future) {
+  Node* p = Access::node(parent);
   // As Go: a deadline no earlier than the parent's adds nothing but cancellation.
-  if (deadline == kNoDeadline || p->anchor->deadline < deadline)
-    return make_cancellable<CancelNode>(p, Kind::kCancel, p->anchor->deadline, nullptr);
+  if (deadline == kNoDeadline || p->anchor->deadline < deadline) {
+    auto* n = make_cancellable<CancelNode>(p, Kind::kCancel, p->anchor->deadline, nullptr);
+    return {Access::context(n), ScopedCancel(Access::cancel_func(n))};
+  }
   CauseRep* c = retain(Access::rep(cause));
   auto* t = make_cancellable<TimerNode>(p, Kind::kTimer, deadline, c);
   if (!is_done(t->state.load(std::memory_order_relaxed))) {
@@ -583,22 +591,7 @@ namespace {
       timer_arm(t);
     }
   }
-  return t;
-}
-
-Nanos deadline_ns(Clock::time_point deadline) noexcept {
-  return deadline == Clock::time_point::max()
-             ? kNoDeadline
-             : std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch())
-                   .count();
-}
-}  // namespace
-
-Derived<ScopedCancel> make_deadline(const Context& parent, Nanos deadline, Cause cause,
-                                    bool known_future) {
-  CancelNode* n =
-      make_deadline_node(Access::node(parent), deadline, std::move(cause), known_future);
-  return {Access::context(n), ScopedCancel(Access::cancel_func(n))};
+  return {Access::context(t), ScopedCancel(Access::cancel_func(t))};
 }
 
 }  // namespace internal
@@ -628,10 +621,12 @@ Derived<ScopedCancel> with_deadline_cause(const Context& parent, Clock::time_poi
 
 Derived<ScopedCancelCause> with_deadline_cancel_cause(const Context& parent,
                                                       Clock::time_point deadline) {
-  using internal::Access;
-  internal::CancelNode* n = internal::make_deadline_node(
-      Access::node(parent), internal::deadline_ns(deadline), Cause(), false);
-  return {Access::context(n), ScopedCancelCause(Access::cancel_cause_func(n))};
+  // make_deadline's node, handed out with a canceller that records a cause (a cancel
+  // function's node is a cancel-cause function's: CancelCauseFunc only adds the cause).
+  auto [ctx, cancel] = internal::make_deadline(parent, internal::deadline_ns(deadline), Cause());
+  CancelFunc f = cancel.release();
+  internal::CancelNode* n = internal::Access::release(f);
+  return {std::move(ctx), ScopedCancelCause(internal::Access::cancel_cause_func(n))};
 }
 
 Context without_cancel(const Context& parent) {

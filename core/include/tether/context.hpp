@@ -429,6 +429,8 @@ struct Access {
   static CancelFunc cancel_func(CancelNode* n) noexcept { return CancelFunc(n); }
   /// Adopts one reference to `n`.
   static CancelCauseFunc cancel_cause_func(CancelNode* n) noexcept { return CancelCauseFunc(n); }
+  /// Takes `f`'s reference to its node (f is empty after).
+  static CancelNode* release(CancelFunc& f) noexcept { return std::exchange(f.node_, nullptr); }
   static CauseRep* rep(const Cause& c) noexcept { return c.rep_; }
   /// Adopts one reference to `r`.
   static Cause cause(CauseRep* r) noexcept { return Cause(r); }
