@@ -210,6 +210,66 @@ TEST(Cause, DeadlineCauseInThePastIsTheGivenCause) {
   expect_cause(ctx, too_slow());
 }
 
+// with_deadline_cancel_cause: one node that ends by its deadline or by cancel(cause).
+TEST(Cause, DeadlineCancelCauseRecordsTheCauseOfAnEarlyCancel) {
+  ManualClock clock;
+  auto [ctx, cancel] = tether::with_deadline_cancel_cause(tether::background(), clock.now() + 3s);
+  EXPECT_EQ(ctx.deadline(), clock.now() + 3s);
+  EXPECT_EQ(clock.pending_timers(), 1u);
+  cancel(finished_early());
+  EXPECT_EQ(ctx.err(), tether::errc::canceled);
+  expect_cause(ctx, finished_early());
+  EXPECT_EQ(clock.pending_timers(), 0u) << "the cancel disarms the deadline";
+  clock.advance(3s);
+  EXPECT_EQ(ctx.err(), tether::errc::canceled) << "the first end wins";
+  expect_cause(ctx, finished_early());
+}
+
+TEST(Cause, DeadlineCancelCauseExpiresWithDeadlineExceeded) {
+  ManualClock clock;
+  auto [ctx, cancel] = tether::with_deadline_cancel_cause(tether::background(), clock.now() + 3s);
+  auto [child, stop] = tether::with_cancel(ctx);
+  clock.advance(2s);
+  EXPECT_FALSE(ctx.err());
+  clock.advance(1s);
+  EXPECT_EQ(ctx.err(), tether::errc::deadline_exceeded);
+  EXPECT_EQ(child.err(), tether::errc::deadline_exceeded);
+  expect_cause_is_err(ctx, tether::errc::deadline_exceeded);
+  cancel(finished_early());  // too late: changes nothing
+  expect_cause_is_err(ctx, tether::errc::deadline_exceeded);
+}
+
+TEST(Cause, DeadlineCancelCauseWithoutADeadlineIsACancelCause) {
+  ManualClock clock;
+  auto [ctx, cancel] =
+      tether::with_deadline_cancel_cause(tether::background(), tether::Clock::time_point::max());
+  EXPECT_FALSE(ctx.deadline());
+  EXPECT_EQ(clock.pending_timers(), 0u);
+  cancel();
+  expect_cause_is_err(ctx, tether::errc::canceled);
+}
+
+TEST(Cause, DeadlineCancelCauseKeepsAnEarlierParentDeadline) {
+  ManualClock clock;
+  auto [parent, pcancel] = tether::with_timeout(tether::background(), 1s);
+  auto [ctx, cancel] = tether::with_deadline_cancel_cause(parent, clock.now() + 3s);
+  EXPECT_EQ(ctx.deadline(), parent.deadline());
+  EXPECT_EQ(clock.pending_timers(), 1u) << "the parent's timer only";
+  cancel(child_cause());
+  expect_cause(ctx, child_cause());
+  EXPECT_FALSE(parent.err());
+}
+
+TEST(Cause, DeadlineCancelCauseOfADoneParentIsDoneWithItsCause) {
+  ManualClock clock;
+  auto [parent, pcancel] = tether::with_cancel_cause(tether::background());
+  pcancel(parent_cause());
+  auto [ctx, cancel] = tether::with_deadline_cancel_cause(parent, clock.now() + 3s);
+  EXPECT_EQ(ctx.err(), tether::errc::canceled);
+  expect_cause(ctx, parent_cause());
+  EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
 TEST(Cause, ExpiredTimeoutCauseReachesChildren) {
   ManualClock clock;
   auto [parent, cancel] = tether::with_timeout_cause(tether::background(), 1s, too_slow());

@@ -86,6 +86,18 @@ TEST(PropagationTraceparent, FormatReproducesParsedValue) {
   EXPECT_EQ(tether::format_traceparent(*parse_traceparent(unsampled)), unsampled);
 }
 
+TEST(PropagationTraceparent, FormatIntoAStringReplacesItsContentsAndReusesItsBuffer) {
+  std::string out = "some longer previous contents, more than fifty-five characters long";
+  const char* before = out.data();
+  tether::format_traceparent(*parse_traceparent(kValidTraceparent), out);
+  EXPECT_EQ(out, kValidTraceparent);
+  EXPECT_EQ(out.data(), before) << "no new buffer when the old one is large enough";
+  const char* unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+  tether::format_traceparent(*parse_traceparent(unsampled), out);
+  EXPECT_EQ(out, unsampled);
+  EXPECT_EQ(out.data(), before);
+}
+
 TEST(PropagationTraceparent, RejectsAllZeroIds) {
   EXPECT_FALSE(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
   EXPECT_FALSE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));
@@ -95,6 +107,26 @@ TEST(PropagationTraceparent, RejectsUppercaseHex) {
   EXPECT_FALSE(parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
   EXPECT_FALSE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01"));
   EXPECT_FALSE(parse_traceparent("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+}
+
+// Every byte value at every digit of the trace id, span id and flags: accepted exactly
+// when it is a lowercase hex digit, and then formatted back unchanged (the decoding and
+// encoding tables against the W3C grammar).
+TEST(PropagationTraceparent, AcceptsExactlyLowercaseHexAtEveryDigitAndFormatsItBack) {
+  const std::string valid = kValidTraceparent;
+  for (std::size_t at = 3; at < valid.size(); ++at) {
+    if (valid[at] == '-') continue;
+    for (int c = 0; c < 256; ++c) {
+      std::string v = valid;
+      v[at] = static_cast<char>(c);
+      const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      const auto t = parse_traceparent(v);
+      ASSERT_EQ(t.has_value(), hex) << "byte " << c << " at " << at;
+      if (t) {
+        ASSERT_EQ(tether::format_traceparent(*t), v) << "byte " << c << " at " << at;
+      }
+    }
+  }
 }
 
 TEST(PropagationTraceparent, RejectsVersionFF) {

@@ -324,6 +324,16 @@ struct [[nodiscard]] Derived {
 /// deadline_exceeded). Go: context.WithDeadlineCause.
 [[nodiscard]] Derived<ScopedCancel> with_deadline_cause(const Context& parent,
                                                         Clock::time_point deadline, Cause cause);
+/// with_cancel_cause and with_deadline in one context: done with errc::deadline_exceeded
+/// at `deadline` (the with_deadline rules above, Clock::time_point::max() for none), or
+/// earlier by `cancel(cause)`, which records the cause as with_cancel_cause does. What
+///   auto [outer, cancel] = with_cancel_cause(parent);
+///   auto [ctx, stop] = with_deadline(outer, deadline);
+/// gives through ctx, in one node instead of two: one allocation, one step less when it
+/// is cancelled (a server call's context, made per request, is built this way).
+/// Go: WithDeadline over WithCancelCause.
+[[nodiscard]] Derived<ScopedCancelCause> with_deadline_cancel_cause(const Context& parent,
+                                                                    Clock::time_point deadline);
 /// with_deadline(parent, now() + timeout). Zero or negative → done at once with
 /// deadline_exceeded; a timeout so large that now() + timeout overflows → no deadline.
 /// Go: context.WithTimeout.
@@ -419,6 +429,8 @@ struct Access {
   static CancelFunc cancel_func(CancelNode* n) noexcept { return CancelFunc(n); }
   /// Adopts one reference to `n`.
   static CancelCauseFunc cancel_cause_func(CancelNode* n) noexcept { return CancelCauseFunc(n); }
+  /// Takes `f`'s reference to its node (f is empty after).
+  static CancelNode* release(CancelFunc& f) noexcept { return std::exchange(f.node_, nullptr); }
   static CauseRep* rep(const Cause& c) noexcept { return c.rep_; }
   /// Adopts one reference to `r`.
   static Cause cause(CauseRep* r) noexcept { return Cause(r); }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "tether/grpc.hpp"
 #include "tether/propagation.hpp"
@@ -24,7 +25,12 @@ ClientBinding::ClientBinding(::grpc::ClientContext& cc, const Context& ctx,
     cc.set_deadline(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                  gpr_time_from_nanos(send.count(), GPR_TIMESPAN)));
   }
-  cc.AddMetadata("traceparent", format_traceparent(outgoing_trace(ctx)));
+  // The key is made once, and the value is formatted into a per-thread buffer:
+  // AddMetadata copies both, so neither needs a string of its own per call.
+  static const std::string key = "traceparent";
+  thread_local std::string value;
+  format_traceparent(outgoing_trace(ctx), value);
+  cc.AddMetadata(key, value);
   // TryCancel is thread-safe, and a ClientContext remembers a cancel that comes before the
   // call starts: a ctx already done fails the call at once, unsent. The destructor stops
   // (and waits for) this hook before the ClientContext can go.

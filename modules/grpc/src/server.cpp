@@ -115,17 +115,15 @@ ServerCall::ServerCall(const Context& base, const ::grpc::ServerContextBase& sc,
     budget = options.default_timeout;
   }
 
-  auto [cancellable, end] = with_cancel_cause(base);
-  end_.emplace(std::move(end));
-  Context bounded = cancellable;
   if (budget) {
     deadline_ = start + std::chrono::duration_cast<Clock::duration>(*budget);
     slack_ = std::chrono::duration_cast<std::chrono::nanoseconds>(*budget * options.deadline_slack);
     if (options.deadline_slack > 0) slack_ += std::chrono::milliseconds(2);
-    auto [timed, timer] = with_deadline(cancellable, *deadline_);
-    timer_.emplace(std::move(timer));
-    bounded = std::move(timed);
   }
+  // One node for the deadline and the ends with a cause (client cancel, rpc finished).
+  auto [bounded, end] =
+      with_deadline_cancel_cause(base, deadline_.value_or(Clock::time_point::max()));
+  end_.emplace(std::move(end));
 
   std::optional<TraceContext> incoming;
   const auto& metadata = sc.client_metadata();
@@ -146,7 +144,11 @@ void ServerCall::on_cancel() noexcept {
   (*end_)(cancelled_cause());
 }
 
-void ServerCall::finished() noexcept { (*end_)(finished_cause()); }
+void ServerCall::finished() noexcept {
+  // Already ended (the second call, from the destructor after OnDone; or cancelled): the
+  // cancel would do nothing, so skip copying the cause for it.
+  if (!ctx_.err()) (*end_)(finished_cause());
+}
 
 // ---- the worker pool ---------------------------------------------------------------------
 

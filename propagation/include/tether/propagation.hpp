@@ -107,6 +107,10 @@ std::optional<TraceContext> parse_traceparent(std::string_view value) noexcept;
 
 /// "00-<trace-id>-<span-id>-<flags>", lowercase; the version written is always 00.
 std::string format_traceparent(const TraceContext& trace);
+/// The same, written into `out` (replacing its contents): once `out` has held one value it
+/// allocates nothing, so a caller that keeps one string per thread formats without the
+/// heap (tether::grpc's client does, on every call).
+void format_traceparent(const TraceContext& trace, std::string& out);
 
 /// The key under which servers store the current span's trace context, and from which
 /// clients take the trace id they propagate:

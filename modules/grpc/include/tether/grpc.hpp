@@ -187,8 +187,7 @@ class ServerCall {
  private:
   std::optional<Clock::time_point> deadline_;  // the call's deadline on tether's clock
   std::chrono::nanoseconds slack_{0};          // see ServerOptions::deadline_slack
-  std::optional<ScopedCancelCause> end_;       // ends the call context with a cause
-  std::optional<ScopedCancel> timer_;          // the deadline child's canceller
+  std::optional<ScopedCancelCause> end_;       // ends the call context (deadline: its own)
   Context ctx_;
 };
 
