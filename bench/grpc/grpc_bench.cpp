@@ -1,8 +1,12 @@
 // tether::grpc against raw gRPC, in one run (docs/performance.md, "gRPC"):
-//   1. unary calls/s: raw gRPC (callback reactor handing work to a pool, client with a
-//      deadline) vs tether::grpc (Dispatcher::unary + tether::grpc::call), and raw gRPC
-//      finishing inline on gRPC's thread for reference;
-//   2. cancel latency: raw TryCancel → OnCancel vs tether cancel() → server context done;
+//   1. unary calls/s: tether::grpc (Dispatcher::unary + tether::grpc::call, under a context
+//      with a deadline and a trace) vs raw gRPC doing the same job by hand (callback reactor
+//      handing work to a pool, client with a deadline and a traceparent header: the same
+//      bytes on the wire) — the judged pair; and, for reference, raw gRPC without the trace
+//      header, and raw gRPC finishing inline on gRPC's thread vs Dispatcher::unary_inline;
+//   2. cancel latency: raw TryCancel → OnCancel, and → work waiting on a condvar woken by
+//      OnCancel, vs tether cancel() → the server context's after_func, and → work waiting on
+//      the server context woken (the judged pair: work woken, on both sides);
 //   3. a two-hop chain (client → Relay → Hold): cancel → the second hop's context done.
 //   4. (--instructions VARIANT N) N sequential unary calls of one variant on one client
 //      thread, counted under Callgrind (`valgrind --tool=callgrind --collect-atstart=no
@@ -251,7 +255,7 @@ int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--instructions")
     return instructions(argv[2], std::atol(argv[3]));
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
-  const int threads = 4, rounds = 11, samples = 30;
+  const int threads = 4, rounds = 11, samples = 101;
   std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
               threads, rounds, seconds);
   double load[3] = {0, 0, 0};
@@ -271,9 +275,13 @@ int main(int argc, char** argv) {
        s_adapter = stub_for(adapter.port()), s_adapter_inline = stub_for(adapter_inline.port());
   Request req;
   req.set_text("x");
-  auto raw_call = [&](tether::test::Probe::Stub& s) {
+  // Raw gRPC doing the adapter's job by hand: a deadline and, optionally, a traceparent (a
+  // fresh child span per call, as the adapter sends).
+  const auto raw_trace = tether::TraceContext::new_root();
+  auto raw_call = [&](tether::test::Probe::Stub& s, bool with_trace = false) {
     grpc::ClientContext cc;
     cc.set_deadline(std::chrono::system_clock::now() + 10s);
+    if (with_trace) cc.AddMetadata("traceparent", tether::format_traceparent(raw_trace.child()));
     Reply r;
     return s.Echo(&cc, req, &r).ok();
   };
@@ -286,12 +294,13 @@ int main(int argc, char** argv) {
         .ok();
   };
   auto tether_call = [&] { return tether_call_to(*s_adapter); };
-  std::vector<double> r_pool, r_inline, r_adapter, r_adapter_inline;
+  std::vector<double> r_pool, r_pool_trace, r_inline, r_adapter, r_adapter_inline;
   throughput(threads, 0.5, [&] { return raw_call(*s_pool); });  // warm-up
   throughput(threads, 0.5, tether_call);
   for (int i = 0; i < rounds; ++i) {  // interleaved, so load changes hit all alike
-    r_pool.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool); }));
+    r_pool_trace.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool, true); }));
     r_adapter.push_back(throughput(threads, seconds, tether_call));
+    r_pool.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool); }));
     r_inline.push_back(throughput(threads, seconds, [&] { return raw_call(*s_inline); }));
     r_adapter_inline.push_back(
         throughput(threads, seconds, [&] { return tether_call_to(*s_adapter_inline); }));
@@ -302,8 +311,9 @@ int main(int argc, char** argv) {
   auto row = [&](const char* what, const std::vector<double>& v) {
     std::printf("| %s | %.0f | %.0f | %.0f |\n", what, med(v), pct(v, 0), pct(v, 1));
   };
-  row("raw gRPC, work on a pool (baseline)", r_pool);
+  row("raw gRPC, work on a pool, deadline + traceparent by hand (baseline)", r_pool_trace);
   row("tether::grpc (Dispatcher::unary + grpc::call)", r_adapter);
+  row("raw gRPC, work on a pool, deadline only (no trace header)", r_pool);
   row("raw gRPC, finished inline on gRPC's thread", r_inline);
   row("tether::grpc inline (Dispatcher::unary_inline + grpc::call)", r_adapter_inline);
   auto compare = [&](const char* what, const std::vector<double>& a, const std::vector<double>& b) {
@@ -314,7 +324,9 @@ int main(int argc, char** argv) {
     return med(ratio);
   };
   std::printf("\n");
-  const double ratio_pool = compare("adapter vs baseline", r_adapter, r_pool);
+  const double ratio_pool = compare("adapter vs baseline (the same job)", r_adapter, r_pool_trace);
+  const double ratio_no_trace =
+      compare("adapter vs raw without the trace header", r_adapter, r_pool);
   const double ratio_inline = compare("inline adapter vs raw inline", r_adapter_inline, r_inline);
   std::printf("\n");
   // For bench/grpc/run.sh: "result <name> <value>" lines.
@@ -324,11 +336,13 @@ int main(int argc, char** argv) {
     std::snprintf(line, sizeof line, "result %s %.4f", name, v);
     results.emplace_back(line);
   };
+  result("calls_raw_pool_traceparent", med(r_pool_trace));
   result("calls_raw_pool", med(r_pool));
   result("calls_adapter", med(r_adapter));
   result("calls_raw_inline", med(r_inline));
   result("calls_adapter_inline", med(r_adapter_inline));
   result("ratio_adapter_raw", ratio_pool);  // medians of the per-round ratios
+  result("ratio_adapter_raw_no_trace", ratio_no_trace);
   result("ratio_adapter_inline_raw_inline", ratio_inline);
 
   // ---- 2. cancel latency ----------------------------------------------------------------
