@@ -1,4 +1,4 @@
-#include "child_process.hpp"
+#include "tether/harness/process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -8,15 +8,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <utility>
 
 extern char** environ;
 
-namespace tether::demo_tour {
+namespace tether::harness {
 
 namespace {
 [[noreturn]] void throw_errno(int err, const std::string& what) {
@@ -25,7 +26,8 @@ namespace {
 }  // namespace
 
 ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args,
-                                 const std::string& stderr_path, bool own_process_group) {
+                                 const std::string& stderr_path, bool own_process_group,
+                                 const std::vector<std::string>& env) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
   posix_spawn_file_actions_t actions;
@@ -39,6 +41,10 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
   argv.push_back(const_cast<char*>(program.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   if (own_process_group) {
@@ -46,7 +52,7 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
     posix_spawnattr_setpgroup(&attr, 0);
   }
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
@@ -57,11 +63,18 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
   return ChildProcess(pid, fds[0], own_process_group);
 }
 
+ChildProcess ChildProcess::start(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env) {
+  if (argv.empty()) throw std::invalid_argument("ChildProcess::start: empty argv");
+  return spawn(argv[0], {argv.begin() + 1, argv.end()}, "", false, env);
+}
+
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       stdout_fd_(std::exchange(other.stdout_fd_, -1)),
       group_(other.group_),
-      status_(std::exchange(other.status_, 0)) {}
+      status_(std::exchange(other.status_, 0)),
+      stdout_buffer_(std::move(other.stdout_buffer_)) {}
 
 ChildProcess::~ChildProcess() {
   if (pid_ > 0) kill_and_reap();
@@ -69,6 +82,30 @@ ChildProcess::~ChildProcess() {
 }
 
 int ChildProcess::take_stdout() noexcept { return std::exchange(stdout_fd_, -1); }
+
+std::optional<std::string> ChildProcess::line_with(std::string_view what,
+                                                   std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (auto nl = stdout_buffer_.find('\n'); nl != std::string::npos;
+         nl = stdout_buffer_.find('\n')) {
+      std::string line = stdout_buffer_.substr(0, nl);
+      stdout_buffer_.erase(0, nl + 1);
+      std::fprintf(stderr, "  child %d: %s\n", static_cast<int>(pid_), line.c_str());
+      if (line.find(what) != std::string::npos) return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (stdout_fd_ < 0 || left.count() <= 0) return std::nullopt;
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[512];
+    const ssize_t n = ::read(stdout_fd_, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    stdout_buffer_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
 
 bool ChildProcess::signal(int sig) const noexcept {
   if (pid_ <= 0 || status_) return false;
@@ -150,19 +187,4 @@ bool exited_cleanly(int status) noexcept {
   return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-std::optional<int> thread_count(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) {
-      try {
-        return std::stoi(line.substr(8));
-      } catch (...) {
-        return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace tether::demo_tour
+}  // namespace tether::harness
