@@ -4,9 +4,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +28,7 @@ namespace {
 }  // namespace
 
 ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<std::string>& args,
-                                 const std::string& stderr_path, bool own_process_group,
+                                 const std::string& stderr_path,
                                  const std::vector<std::string>& env) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
@@ -45,34 +47,26 @@ ChildProcess ChildProcess::spawn(const std::string& program, const std::vector<s
   for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  if (own_process_group) {
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-  }
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawnattr_destroy(&attr);
+  int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
     throw_errno(rc, "posix_spawn " + program);
   }
-  return ChildProcess(pid, fds[0], own_process_group);
+  return ChildProcess(pid, fds[0]);
 }
 
 ChildProcess ChildProcess::start(const std::vector<std::string>& argv,
                                  const std::vector<std::string>& env) {
   if (argv.empty()) throw std::invalid_argument("ChildProcess::start: empty argv");
-  return spawn(argv[0], {argv.begin() + 1, argv.end()}, "", false, env);
+  return spawn(argv[0], {argv.begin() + 1, argv.end()}, "", env);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       stdout_fd_(std::exchange(other.stdout_fd_, -1)),
-      group_(other.group_),
       status_(std::exchange(other.status_, 0)),
       stdout_buffer_(std::move(other.stdout_buffer_)) {}
 
@@ -109,68 +103,49 @@ std::optional<std::string> ChildProcess::line_with(std::string_view what,
 
 bool ChildProcess::signal(int sig) const noexcept {
   if (pid_ <= 0 || status_) return false;
-  return ::kill(group_ ? -pid_ : pid_, sig) == 0;
+  return ::kill(pid_, sig) == 0;
+}
+
+std::optional<int> ChildProcess::try_reap() noexcept {
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) return status_ = status;
+    if (r == 0) return std::nullopt;
+    if (errno != EINTR) return status_ = -1;  // not our child any more: nothing to wait for
+  }
 }
 
 std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (status_ || pid_ <= 0) return status_;
+  // Readable once the child has exited. (A syscall: Debian 12's <sys/pidfd.h> declares
+  // pidfd_open without C linkage.)
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
   const auto until = std::chrono::steady_clock::now() + timeout;
+  std::optional<int> status;
   for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      status_ = status;
-      return status_;
+    status = try_reap();
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (status || left.count() <= 0) break;
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(left.count()));
+    } else {  // no pidfd (a kernel before 5.3): look again shortly
+      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(5)));
     }
-    if (r < 0 && errno != EINTR) {  // not our child any more: nothing to wait for
-      status_ = -1;
-      return status_;
-    }
-    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
-    // A short poll: a few ms of latency on an exit is nothing for the tour and the tests.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (pidfd >= 0) ::close(pidfd);
+  return status;
 }
 
 void ChildProcess::kill_and_reap() noexcept {
   if (pid_ <= 0 || status_) return;
-  ::kill(group_ ? -pid_ : pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
   try {
     wait_exit(std::chrono::seconds(5));
   } catch (...) {
   }
-}
-
-CapturedRun run_captured(const std::string& program, const std::vector<std::string>& args,
-                         const std::string& stderr_path, std::chrono::milliseconds timeout) {
-  ChildProcess child = ChildProcess::spawn(program, args, stderr_path, true);
-  const int fd = child.take_stdout();
-  CapturedRun run;
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  char buf[16384];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // end of stdout: the program is exiting
-    run.out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
-  run.status = child.wait_exit(std::max(left, std::chrono::milliseconds(0)));
-  if (!run.status) {
-    child.kill_and_reap();  // the whole group: a browser leaves helpers otherwise
-  } else {
-    ::kill(-child.pid(), SIGKILL);  // helpers that outlived the main process
-  }
-  return run;
 }
 
 std::string describe_wait_status(int status) {

@@ -33,13 +33,11 @@ class ChildProcess {
   /// line_with(), or take_stdout() to read it elsewhere); its stderr goes to `stderr_path`
   /// (truncated) or, if empty, to ours. It inherits our environment plus `env` ("NAME=value"
   /// entries). Throws std::system_error when the pipe, the file or the spawn fails.
-  /// With `own_process_group`, the child leads a new process group and signal() and
-  /// kill_and_reap() reach the whole group (a browser's helper processes too).
   static ChildProcess spawn(const std::string& program, const std::vector<std::string>& args,
-                            const std::string& stderr_path = "", bool own_process_group = false,
+                            const std::string& stderr_path = "",
                             const std::vector<std::string>& env = {});
 
-  /// spawn(argv[0], the rest of argv, "", false, env): stderr to ours, our process group.
+  /// spawn(argv[0], the rest of argv, "", env): its stderr goes to ours.
   static ChildProcess start(const std::vector<std::string>& argv,
                             const std::vector<std::string>& env = {});
 
@@ -60,7 +58,8 @@ class ChildProcess {
       std::string_view what, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   /// Sends `sig`. False if the child has already been reaped or kill() failed.
   bool signal(int sig) const noexcept;
-  /// Waits up to `timeout` for the child to exit and reaps it. Returns its wait status
+  /// Waits up to `timeout` for the child to exit (on a pidfd: no polling) and reaps it.
+  /// Returns its wait status
   /// (see describe_wait_status), or nullopt if it is still running. Once reaped, returns the
   /// same status again at once.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
@@ -70,25 +69,14 @@ class ChildProcess {
   void kill_and_reap() noexcept;
 
  private:
-  ChildProcess(pid_t pid, int stdout_fd, bool group) noexcept
-      : pid_(pid), stdout_fd_(stdout_fd), group_(group) {}
+  ChildProcess(pid_t pid, int stdout_fd) noexcept : pid_(pid), stdout_fd_(stdout_fd) {}
+  // Reaps the child if it has exited (recording its status); nullopt while it runs.
+  std::optional<int> try_reap() noexcept;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
-  bool group_ = false;
   std::optional<int> status_;
   std::string stdout_buffer_;  // read by line_with, not yet a whole line
 };
-
-/// What run_captured() saw.
-struct CapturedRun {
-  std::optional<int> status;  ///< wait status; nullopt if it had to be killed (timed out)
-  std::string out;            ///< everything it wrote on stdout
-};
-
-/// Runs a program to completion in its own process group, collecting its stdout; kills the
-/// group if it has not exited within `timeout`. Throws std::system_error if it cannot start.
-CapturedRun run_captured(const std::string& program, const std::vector<std::string>& args,
-                         const std::string& stderr_path, std::chrono::milliseconds timeout);
 
 /// "exit 0", "exit 3", "killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);
