@@ -59,9 +59,8 @@ class ChildProcess {
   /// Sends `sig`. False if the child has already been reaped or kill() failed.
   bool signal(int sig) const noexcept;
   /// Waits up to `timeout` for the child to exit (on a pidfd: no polling) and reaps it.
-  /// Returns its wait status
-  /// (see describe_wait_status), or nullopt if it is still running. Once reaped, returns the
-  /// same status again at once.
+  /// Returns its wait status (see describe_wait_status), or nullopt if it is still running.
+  /// Once reaped, returns the same status again at once.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   /// True until the child has been reaped.
   bool running() const noexcept { return !status_.has_value(); }
