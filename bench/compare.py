@@ -41,7 +41,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quiet import OTHERS_CPU_LIMIT  # noqa: E402  (bench/quiet.py, beside this file)
+from quiet import HOST_SLOWDOWN_LIMIT, OTHERS_CPU_LIMIT  # noqa: E402  (bench/quiet.py, beside this file)
 
 # tether ns/op ÷ Go ns/op, both from the same run. A name matches a target when the regular
 # expression matches the whole benchmark name.
@@ -220,9 +220,11 @@ def family_load(loads, name):
 
 
 def quiet(load, load_limit):
-    """Was the family measured on a quiet machine? Judged by other processes' CPU when it
-    was recorded, else (old files) by the 1-minute load average."""
+    """Was the family measured on a quiet machine? Judged by other processes' CPU and the
+    host's slowdown when they were recorded, else (old files) by the 1-minute load average."""
     if load is None:
+        return False
+    if load.get("slowdown") is not None and load["slowdown"] > HOST_SLOWDOWN_LIMIT:
         return False
     if load.get("others_cpu") is not None:
         return load["others_cpu"] <= OTHERS_CPU_LIMIT
@@ -425,17 +427,19 @@ def fmt_spread(v):
 
 
 def fmt_load(v):
-    """others-cpu / 1-minute load, e.g. "0.03 / 1.25" (old files: the load alone)."""
+    """others-cpu / 1-minute load / host slowdown, e.g. "0.03 / 1.25 / 1.02" (older files:
+    without the slowdown, or the load alone)."""
     if v is None:
         return ""
     if v.get("others_cpu") is None:
         return f"{v['load']:.2f}"
-    return f"{v['others_cpu']:.2f} / {v['load']:.2f}"
+    text = f"{v['others_cpu']:.2f} / {v['load']:.2f}"
+    return text if v.get("slowdown") is None else f"{text} / {v['slowdown']:.2f}"
 
 
 def table(rows):
     header = ["benchmark", "Go ns/op", "Go ±", "tether ns/op", "tether ±", "ratio", "target",
-              "verdict", "others CPU / load", "Go allocs/op", "tether allocs/op"]
+              "verdict", "others CPU / load / slowdown", "Go allocs/op", "tether allocs/op"]
     body = []
     for r in rows:
         go_ns, tether_ns = fmt_ns(r["go_ns_per_op"]), fmt_ns(r["tether_ns_per_op"])
@@ -652,6 +656,9 @@ def update_doc(path, result, chart_path):
 
 def busy_rule(info, load_limit):
     """What made a family's time targets unjudgeable, in words."""
+    if info.get("slowdown_range"):
+        return (f"other processes above {OTHERS_CPU_LIMIT:g} CPUs, or the host more than "
+                f"{HOST_SLOWDOWN_LIMIT:g}× slower than calibrated")
     if info.get("others_cpu_range"):
         return f"other processes above {OTHERS_CPU_LIMIT:g} CPUs"
     return f"1-minute load above {load_limit:g}"
@@ -662,6 +669,16 @@ def quietness(info, load_limit):
     load, others = info.get("load_average_1min_range"), info.get("others_cpu_range")
     text = ("the highest 1-minute load average seen while a family ran: "
             + (f"{load[0]:.2f} to {load[1]:.2f}, by family" if load else "unknown"))
+    slow = info.get("slowdown_range")
+    if others and slow:
+        return (f"CPUs used by other processes while a family ran (bench/quiet.py): "
+                f"{others[0]:.2f} to {others[1]:.2f}, by family; the host's slowdown against "
+                f"the run's calibration (bench/host_speed.cpp, probed before and after each "
+                f"family round): {slow[0]:.2f}× to {slow[1]:.2f}×; a time target is judged only "
+                f"at or below {OTHERS_CPU_LIMIT:g} CPUs and {HOST_SLOWDOWN_LIMIT:g}× (column "
+                f"*others CPU / load / slowdown*: the highest of the rounds; a round the host "
+                f"slowed down is run again, up to twice); {text} (the benchmark's own threads "
+                "count in it, so it is recorded, not judged)")
     if others:
         return (f"CPUs used by other processes while a family ran (bench/quiet.py): "
                 f"{others[0]:.2f} to {others[1]:.2f}, by family; a time target is judged only "
@@ -674,25 +691,30 @@ def quietness(info, load_limit):
 
 def read_loads(path):
     """family → {"load": the highest 1-minute load average recorded around any of its runs,
-    "others_cpu": the most CPUs other processes used during any of its runs (None in files
-    without that column)}. Columns: family round others-cpu load-before load-after
-    (bench/quiet.py), or, in files older than it, family round load-before load-after."""
+    "others_cpu": the most CPUs other processes used during any of its runs, "slowdown": the
+    most the host was slowed down in any of its runs (None in files without that column)}.
+    Columns: family round others-cpu load-before load-after slowdown (bench/quiet.py; "-": no
+    probe); older files lack the slowdown, or also others-cpu."""
     loads = {}
     if not path:
         return loads
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     has_others = bool(lines) and "others-cpu" in lines[0]
+    has_slowdown = bool(lines) and "slowdown" in lines[0]
     for line in lines:
         fields = line.split()
         if len(fields) < 3 or line.startswith("#"):
             continue
+        slow = fields.pop() if has_slowdown else "-"
         values = [float(x) for x in fields[2:]]
         others = values.pop(0) if has_others else None
-        entry = loads.setdefault(fields[0], {"load": 0.0, "others_cpu": None})
+        entry = loads.setdefault(fields[0], {"load": 0.0, "others_cpu": None, "slowdown": None})
         entry["load"] = max(entry["load"], *values)
         if others is not None:
             entry["others_cpu"] = max(entry["others_cpu"] or 0.0, others)
+        if slow != "-":
+            entry["slowdown"] = max(entry["slowdown"] or 0.0, float(slow))
     return loads
 
 
@@ -728,6 +750,8 @@ def main():
         info["load_average_1min_range"] = [min(highest), max(highest)]
         others = [v["others_cpu"] for v in loads.values() if v["others_cpu"] is not None]
         info["others_cpu_range"] = [min(others), max(others)] if others else None
+        slow = [v["slowdown"] for v in loads.values() if v.get("slowdown") is not None]
+        info["slowdown_range"] = [min(slow), max(slow)] if slow else None
     load_limit = LOAD_LIMIT_PER_CPU * (info["nproc"] or 1)
     rows = build_rows(go, tether, loads, load_limit)
     header, body = table(rows)
@@ -771,6 +795,7 @@ def main():
         "publishable": publishable,
         "load_limit": load_limit,
         "others_cpu_limit": OTHERS_CPU_LIMIT,
+        "host_slowdown_limit": HOST_SLOWDOWN_LIMIT,
         "loads_per_family": loads,
         "machine": info,
         "targets": {

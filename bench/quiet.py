@@ -1,34 +1,49 @@
 #!/usr/bin/env python3
 """Was the machine quiet while a benchmark family ran? (`make bench`, `make bench-http`, ...)
 
-The 1-minute load average cannot say: it counts the benchmark's own threads, so a family
-that keeps two threads busy holds a 2-core machine's load at 1.2-1.3 with nothing else
-running, and a family measured right after a busy one inherits its load. What steals time
-from a benchmark is CPU used by *other* processes. This script measures exactly that: the
-machine's busy CPU time over the window (/proc/stat) minus the CPU time of the benchmark
-script and every child it waited for (/proc/PID/stat: utime, stime, cutime, cstime).
+Two things spoil a side-by-side figure without showing in the benchmark's own output:
 
+* Other processes. The 1-minute load average cannot say: it counts the benchmark's own
+  threads, so a family that keeps two threads busy holds a 2-core machine's load at
+  1.2-1.3 with nothing else running, and a family measured right after a busy one inherits
+  its load. This script measures the CPU *other* processes used: the machine's busy CPU time
+  over the window (/proc/stat) minus the CPU time of the benchmark script and every child it
+  waited for (/proc/PID/stat: utime, stime, cutime, cstime).
+* A slower host. A virtual machine's host can slow every vCPU down (a busy neighbour on the
+  same physical core, a lower clock) with nothing to see in /proc/stat: in one quiet run both
+  Go and tether ran a family at half their usual speed. When TETHER_HOST_SPEED_PROBE names
+  the probe (bench/host_speed.cpp, target tether_host_speed), `start` and `stop` run it, and
+  the window's slowdown is the slower of the two probes ÷ TETHER_HOST_SPEED_REF, the
+  calibration the script took once at its start (`calibrate`: the fastest of five probes).
+
+    export TETHER_HOST_SPEED_PROBE=build-bench/bench/tether_host_speed
+    export TETHER_HOST_SPEED_REF=$(python3 bench/quiet.py calibrate)
     token=$(python3 bench/quiet.py start $$)     # $$: the benchmark script's own PID
     ... run the family's processes as children of that script (and wait for them) ...
-    python3 bench/quiet.py stop "$token"          # prints: others-cpu load-before load-after
+    python3 bench/quiet.py stop "$token"   # prints: others-cpu load-before load-after slowdown
 
 others-cpu is the average number of CPUs other processes kept busy during the window
-(0.05 = 5 % of one CPU). A run is quiet when no window's others-cpu exceeds
-OTHERS_CPU_LIMIT:
+(0.05 = 5 % of one CPU); slowdown is 1.00 at the calibrated speed ("-" without the probe).
+A window is quiet when others-cpu ≤ OTHERS_CPU_LIMIT and slowdown ≤ HOST_SLOWDOWN_LIMIT:
 
-    read -r quiet limit < <(python3 bench/quiet.py judge 0.01 0.03)   # prints "1 0.15"
+    read -r quiet limit slow_limit < <(python3 bench/quiet.py judge 0.01:1.02 0.03:-)
+    # prints "1 0.15 1.1": 1 quiet, 0 busy; a bare "0.01" means no probe was taken
 
-(1 quiet, 0 busy; bench/compare.py reads the limit itself). Children that were not waited for when `stop` runs (still running, or daemons) are
-counted as "others": stop the family's servers before calling `stop`. Python standard
-library only; Linux only.
+(bench/compare.py reads the limits itself). Children that were not waited for when `stop`
+runs (still running, or daemons) are counted as "others": stop the family's servers before
+calling `stop`. Python standard library only; Linux only.
 """
 
 import os
+import subprocess
 import sys
 import time
 
-# A window is quiet when other processes used at most this many CPUs on average.
+# A window is quiet when other processes used at most this many CPUs on average,
 OTHERS_CPU_LIMIT = 0.15
+# and the host ran at most this much slower than at the run's calibration (the probe's
+# repetitions vary by about 1 % on a quiet host; the slow host seen ran at half speed).
+HOST_SLOWDOWN_LIMIT = 1.10
 
 
 def busy_ticks():
@@ -54,17 +69,58 @@ def load1():
         return float(f.read().split()[0])
 
 
+def probe(repetitions=5):
+    """The host-speed probe's time in microseconds (smaller is faster), or None when
+    TETHER_HOST_SPEED_PROBE is not set. A failing probe is an error, not a quiet host."""
+    path = os.environ.get("TETHER_HOST_SPEED_PROBE")
+    if not path:
+        return None
+    out = subprocess.run([path, str(repetitions)], check=True, capture_output=True,
+                         text=True).stdout
+    return float(out.split()[0])
+
+
+def calibrate():
+    """The run's reference speed: the fastest of five probes."""
+    speeds = [probe() for _ in range(5)]
+    if None in speeds:
+        raise SystemExit("quiet.py calibrate: set TETHER_HOST_SPEED_PROBE to tether_host_speed")
+    return min(speeds)
+
+
 def start(pid):
-    return f"{pid}:{time.monotonic():.6f}:{busy_ticks()}:{own_ticks(pid)}:{load1():.2f}"
+    """The window's token. The probe runs first, so that its CPU is not in the window."""
+    speed = probe()
+    return (f"{pid}:{time.monotonic():.6f}:{busy_ticks()}:{own_ticks(pid)}:{load1():.2f}:"
+            f"{'-' if speed is None else speed}")
+
+
+def slowdown(speeds):
+    """The slowest probe of a window ÷ the calibration (TETHER_HOST_SPEED_REF), or None."""
+    ref = os.environ.get("TETHER_HOST_SPEED_REF")
+    if None in speeds or not ref:
+        return None
+    return max(speeds) / float(ref)
 
 
 def measure(token):
-    """(others-cpu, load-before, load-after, seconds) since `token`."""
-    pid, t0, busy0, own0, load0 = token.split(":")
+    """(others-cpu, load-before, load-after, seconds, slowdown or None) since `token`."""
+    pid, t0, busy0, own0, load0, speed0 = token.split(":")
     seconds = time.monotonic() - float(t0)
     hz = os.sysconf("SC_CLK_TCK")
     others = (busy_ticks() - int(busy0)) - (own_ticks(int(pid)) - int(own0))
-    return max(others, 0) / hz / max(seconds, 1e-3), float(load0), load1(), seconds
+    load_after = load1()
+    speeds = [None if speed0 == "-" else float(speed0), probe()]
+    return (max(others, 0) / hz / max(seconds, 1e-3), float(load0), load_after, seconds,
+            slowdown(speeds))
+
+
+def window_is_quiet(window):
+    """`window` is "OTHERS" or "OTHERS:SLOWDOWN" (SLOWDOWN may be "-": no probe)."""
+    others, _, slow = window.partition(":")
+    if float(others) > OTHERS_CPU_LIMIT:
+        return False
+    return slow in ("", "-") or float(slow) <= HOST_SLOWDOWN_LIMIT
 
 
 def main(argv):
@@ -72,14 +128,18 @@ def main(argv):
         print(start(int(argv[2])))
         return 0
     if len(argv) == 3 and argv[1] == "stop":
-        others, before, after, _seconds = measure(argv[2])
-        print(f"{others:.3f} {before:.2f} {after:.2f}")
+        others, before, after, _seconds, slow = measure(argv[2])
+        print(f"{others:.3f} {before:.2f} {after:.2f} {'-' if slow is None else f'{slow:.3f}'}")
+        return 0
+    if len(argv) == 2 and argv[1] == "calibrate":
+        print(f"{calibrate():.1f}")
         return 0
     if len(argv) >= 3 and argv[1] == "judge":
-        quiet = max(float(x) for x in argv[2:]) <= OTHERS_CPU_LIMIT
-        print(f"{1 if quiet else 0} {OTHERS_CPU_LIMIT:g}")
+        quiet = all(window_is_quiet(w) for w in argv[2:])
+        print(f"{1 if quiet else 0} {OTHERS_CPU_LIMIT:g} {HOST_SLOWDOWN_LIMIT:g}")
         return 0
-    print("usage: quiet.py start PID | stop TOKEN | judge OTHERS-CPU...", file=sys.stderr)
+    print("usage: quiet.py start PID | stop TOKEN | calibrate | judge OTHERS[:SLOWDOWN]...",
+          file=sys.stderr)
     return 2
 
 

@@ -30,24 +30,67 @@ class QuietTest(unittest.TestCase):
         # One clock tick of rounding either way.
         self.assertGreaterEqual(own_seconds, child_seconds - 2 / os.sysconf("SC_CLK_TCK"))
 
-    def test_stop_prints_others_cpu_and_both_loads(self):
+    def test_stop_prints_others_cpu_both_loads_and_the_slowdown(self):
         token = quiet.start(os.getpid())
-        others, before, after, seconds = quiet.measure(token)
+        others, before, after, seconds, _slowdown = quiet.measure(token)
         self.assertGreaterEqual(others, 0.0)
         self.assertGreaterEqual(before, 0.0)
         self.assertGreaterEqual(after, 0.0)
         self.assertGreaterEqual(seconds, 0.0)
         out = subprocess.run([sys.executable, quiet.__file__, "stop", token], check=True,
-                             capture_output=True, text=True).stdout.split()
-        self.assertEqual(len(out), 3)
+                             capture_output=True, text=True, env=self.env_without_probe()
+                             ).stdout.split()
+        self.assertEqual(len(out), 4)
+        self.assertEqual(out[3], "-")  # no probe: no slowdown
+
+    @staticmethod
+    def env_without_probe():
+        return {k: v for k, v in os.environ.items() if not k.startswith("TETHER_HOST_SPEED")}
+
+    def fake_probe(self, directory, micros_file):
+        """A probe that prints the number in `micros_file` (what tether_host_speed prints)."""
+        path = os.path.join(directory, "probe")
+        with open(path, "w", encoding="ascii") as f:
+            f.write(f"#!/bin/sh\ncat {micros_file}\n")
+        os.chmod(path, 0o755)
+        return path
+
+    def test_a_window_the_host_slowed_down_reports_its_slowdown(self):
+        with tempfile.TemporaryDirectory() as d:
+            micros = os.path.join(d, "micros")
+            env = dict(self.env_without_probe(), TETHER_HOST_SPEED_PROBE=self.fake_probe(d, micros))
+
+            def quiet_py(*args):
+                return subprocess.run([sys.executable, quiet.__file__, *args], check=True,
+                                      capture_output=True, text=True, env=env).stdout.split()
+            with open(micros, "w", encoding="ascii") as f:
+                f.write("20000.0\n")
+            env["TETHER_HOST_SPEED_REF"] = quiet_py("calibrate")[0]
+            self.assertEqual(env["TETHER_HOST_SPEED_REF"], "20000.0")
+            token = quiet_py("start", str(os.getpid()))[0]
+            with open(micros, "w", encoding="ascii") as f:  # the host is now half as fast
+                f.write("40000.0\n")
+            stats = quiet_py("stop", token)
+            self.assertEqual(stats[3], "2.000")
+            self.assertEqual(quiet_py("judge", f"{stats[0]}:{stats[3]}")[0], "0")
+            self.assertEqual(quiet_py("judge", "0.0:1.000")[0], "1")
+
+    def test_a_failing_probe_is_an_error_not_a_quiet_host(self):
+        env = dict(self.env_without_probe(), TETHER_HOST_SPEED_PROBE="/bin/false")
+        r = subprocess.run([sys.executable, quiet.__file__, "start", str(os.getpid())],
+                           capture_output=True, text=True, env=env)
+        self.assertNotEqual(r.returncode, 0)
 
     def test_judge_is_quiet_only_when_every_window_is(self):
         def judge(*others):
             return subprocess.run([sys.executable, quiet.__file__, "judge", *others], check=True,
                                   capture_output=True, text=True).stdout.split()
-        limit = f"{quiet.OTHERS_CPU_LIMIT:g}"
-        self.assertEqual(judge("0.01", "0.02"), ["1", limit])
-        self.assertEqual(judge("0.01", f"{quiet.OTHERS_CPU_LIMIT + 0.01}"), ["0", limit])
+        limits = [f"{quiet.OTHERS_CPU_LIMIT:g}", f"{quiet.HOST_SLOWDOWN_LIMIT:g}"]
+        self.assertEqual(judge("0.01", "0.02"), ["1", *limits])
+        self.assertEqual(judge("0.01", f"{quiet.OTHERS_CPU_LIMIT + 0.01}"), ["0", *limits])
+        self.assertEqual(judge("0.01:1.01", "0.02:-"), ["1", *limits])
+        self.assertEqual(judge("0.01:1.01", f"0.02:{quiet.HOST_SLOWDOWN_LIMIT + 0.01}"),
+                         ["0", *limits])
 
     def test_a_bad_command_line_is_an_error(self):
         r = subprocess.run([sys.executable, quiet.__file__, "begin"], capture_output=True,
@@ -70,7 +113,8 @@ class CompareAppliesTheRuleTest(unittest.TestCase):
                            "WithTimeout 1 0.02 1.10 1.31\n"
                            "WithTimeout 2 0.04 1.25 1.28\n"
                            "CancelTree 1 0.90 0.20 0.40\n")
-        self.assertEqual(loads["WithTimeout"], {"load": 1.31, "others_cpu": 0.04})
+        self.assertEqual(loads["WithTimeout"], {"load": 1.31, "others_cpu": 0.04,
+                                                "slowdown": None})
         self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "met")
         self.assertEqual(compare.time_verdict(False, loads["WithTimeout"], 1.2), "MISSED")
         # Other processes used 0.9 CPUs: no verdict however low the load looked.
@@ -83,11 +127,27 @@ class CompareAppliesTheRuleTest(unittest.TestCase):
                            f"WithTimeout 2 {quiet.OTHERS_CPU_LIMIT + 0.01:.2f} 0.5 0.6\n")
         self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "no verdict")
 
+    def test_a_family_the_host_slowed_down_gets_no_verdict(self):
+        loads = self.loads("# family round others-cpu load-before load-after slowdown\n"
+                           "CommonParentCancel 1 0.00 2.90 2.90 1.93\n"
+                           "CommonParentCancel 2 0.00 1.48 1.48 1.01\n"
+                           "WithTimeout 1 0.00 2.90 2.60 1.02\n"
+                           "CancelTree 1 0.00 2.60 2.25 -\n")
+        self.assertEqual(loads["CommonParentCancel"],
+                         {"load": 2.90, "others_cpu": 0.0, "slowdown": 1.93})
+        # No other process, but the host ran at half speed in one round: no verdict.
+        self.assertEqual(compare.time_verdict(True, loads["CommonParentCancel"], 1.2),
+                         "no verdict")
+        self.assertEqual(compare.time_verdict(False, loads["WithTimeout"], 1.2), "MISSED")
+        self.assertEqual(compare.time_verdict(True, loads["CancelTree"], 1.2), "met")
+        self.assertEqual(compare.fmt_load(loads["WithTimeout"]), "0.00 / 2.90 / 1.02")
+
     def test_files_without_others_cpu_are_judged_by_the_load_as_before(self):
         loads = self.loads("# family round load-before load-after (1-minute load average)\n"
                            "WithTimeout 1 0.42 0.58\n"
                            "CancelTree 1 1.20 1.30\n")
-        self.assertEqual(loads["WithTimeout"], {"load": 0.58, "others_cpu": None})
+        self.assertEqual(loads["WithTimeout"], {"load": 0.58, "others_cpu": None,
+                                                "slowdown": None})
         self.assertEqual(compare.time_verdict(True, loads["WithTimeout"], 1.2), "met")
         self.assertEqual(compare.time_verdict(True, loads["CancelTree"], 1.2), "no verdict")
 

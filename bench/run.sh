@@ -10,10 +10,12 @@
 #   bench/run.sh --quick   one short round to check everything works; numbers are rough,
 #                          so it writes build-bench/results/quick.{json,png} only
 # Around each family (both sides of one round) bench/quiet.py measures the CPU that other
-# processes used, and records the 1-minute load average before and after; a family during
-# which other processes used more than OTHERS_CPU_LIMIT CPUs on average gets "no verdict"
-# (bench/compare.py). The load average alone cannot judge: it counts the benchmark's own
-# threads (see bench/quiet.py).
+# processes used, records the 1-minute load average before and after, and probes the host's
+# speed before and after (bench/host_speed.cpp) against a calibration taken at the start. A
+# family round the host slowed down (slowdown above HOST_SLOWDOWN_LIMIT) is run again, up to
+# twice; a family during which other processes used more than OTHERS_CPU_LIMIT CPUs on
+# average, or still measured on a slow host, gets "no verdict" (bench/compare.py). The load
+# average alone cannot judge: it counts the benchmark's own threads (see bench/quiet.py).
 # Needs nothing but Debian packages (scripts/setup.sh bench installs golang-go, gnuplot).
 # Works offline: Go's suite is part of Go's standard library, and bench/go/scale imports
 # nothing else (GOPATH mode, no module is downloaded).
@@ -30,14 +32,14 @@ esac
 build=build-bench
 raw="$build/results"
 if [[ $quick -eq 1 ]]; then
-  rounds=1
+  rounds=1 attempts=1  # a quick run checks that it all works: a slow host is not run again
   out_json="$raw/quick.json" out_png="$raw/quick.png"
   go_time=(-test.benchtime=2000x)
   go_scale_time=(-test.benchtime=3x -test.short)
   tether_time=(--benchmark_min_time=0.01)
   export TETHER_BENCH_QUICK=1  # scale families: n ≤ 10 000
 else
-  rounds=3
+  rounds=3 attempts=3  # a family round the host slowed down is run up to twice more
   out_json=bench/results/last-run.json out_png=bench/results/last-run.png
   go_time=(-test.benchtime=0.5s)
   go_scale_time=(-test.benchtime=0.3s)
@@ -75,12 +77,12 @@ echo "== tether: LiveTimeouts"
 "$tether" --benchmark_filter='^LiveTimeouts' \
   --benchmark_out="$raw/tether-LiveTimeouts.json" --benchmark_out_format=json
 
-run_go() {  # <test binary> <family> <round> <time flags...>
+run_go() {  # <test binary> <family> <round> <time flags...>: into $raw/go-pending.txt
   local binary=$1 family=$2 round=$3
   shift 3
   echo "== Go: Benchmark$family (round $round)"
   (cd "$build/go" && "$PWD/$(basename "$binary")" -test.run XXX \
-    -test.bench "^Benchmark$family\$" -test.benchmem "$@") | tee -a "$raw/go-r$round.txt"
+    -test.bench "^Benchmark$family\$" -test.benchmem "$@") | tee "$raw/go-pending.txt"
 }
 run_tether() {  # <family> <round>
   echo "== tether: $1 (round $2)"
@@ -90,23 +92,41 @@ run_tether() {  # <family> <round>
 
 go_families=$("$build/go/context.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
 scale_families=$("$build/go/scale.test" -test.list '^Benchmark' | sed -n 's/^Benchmark//p' | xargs)
-echo "# family round others-cpu load-before load-after (bench/quiet.py)" >"$raw/loads.tsv"
+# The host's speed: the calibration every window's probes are compared with.
+source bench/quiet.sh
+quiet_calibrate "$build"
+echo "# family round others-cpu load-before load-after slowdown (bench/quiet.py)" >"$raw/loads.tsv"
+
+run_family_round() {  # <family> <round>: both sides, in this round's order; sets window_*
+  # (bench/quiet.sh; in this shell, not a subshell: quiet.py counts the CPU of $$ and children)
+  local family=$1 round=$2 binary="$build/go/context.test" flags=("${go_time[@]}")
+  if [[ " $scale_families " == *" $family "* ]]; then
+    binary="$build/go/scale.test" flags=("${go_scale_time[@]}")
+  fi
+  local window
+  window=$(quiet_window)
+  # Alternate who goes first, so that neither side always runs after the other.
+  if ((round % 2 == 1)); then
+    run_go "$binary" "$family" "$round" "${flags[@]}"
+    run_tether "$family" "$round"
+  else
+    run_tether "$family" "$round"
+    run_go "$binary" "$family" "$round" "${flags[@]}"
+  fi
+  quiet_end_window "$window"
+}
+
 for round in $(seq 1 "$rounds"); do
   for family in $go_families $scale_families; do
-    binary="$build/go/context.test" flags=("${go_time[@]}")
-    if [[ " $scale_families " == *" $family "* ]]; then
-      binary="$build/go/scale.test" flags=("${go_scale_time[@]}")
-    fi
-    window=$(python3 bench/quiet.py start $$)
-    # Alternate who goes first, so that neither side always runs after the other.
-    if ((round % 2 == 1)); then
-      run_go "$binary" "$family" "$round" "${flags[@]}"
-      run_tether "$family" "$round"
-    else
-      run_tether "$family" "$round"
-      run_go "$binary" "$family" "$round" "${flags[@]}"
-    fi
-    echo "$family $round $(python3 bench/quiet.py stop "$window")" >>"$raw/loads.tsv"
+    for attempt in 1 2 3; do
+      run_family_round "$family" "$round"
+      read -r host_ok _ < <(python3 bench/quiet.py judge "0:$window_slowdown")
+      [[ $host_ok -eq 1 || $attempt -eq $attempts ]] && break
+      echo "== the host ran ${window_slowdown}x slower than calibrated: $family round $round again"
+    done
+    cat "$raw/go-pending.txt" >>"$raw/go-r$round.txt"
+    echo "$family $round $window_others $window_before $window_after $window_slowdown" \
+      >>"$raw/loads.tsv"
   done
   # tether's own benchmarks: every name outside Go's families.
   echo "== tether: its own benchmarks (round $round)"

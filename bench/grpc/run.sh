@@ -17,7 +17,8 @@
 # the work waiting on it wakes; the after_func row runs later, after core has woken the
 # context's waiters, and is shown for information). A verdict is given only when the
 # machine was quiet: bench/quiet.py measures the CPU other processes used while the
-# benchmark ran (at most quiet.OTHERS_CPU_LIMIT CPUs); otherwise "no verdict".
+# benchmark ran (at most quiet.OTHERS_CPU_LIMIT CPUs) and how much the host slowed down
+# against the run's calibration (at most quiet.HOST_SLOWDOWN_LIMIT); otherwise "no verdict".
 # Writes $build/results/grpc.txt (the table and the verdicts). Needs Debian's libgrpc++-dev,
 # protobuf-compiler-grpc (scripts/setup.sh).
 set -euo pipefail
@@ -49,11 +50,13 @@ bench="$build/bench/grpc/tether_grpc_bench"
 
 # The benchmark runs in the foreground, so the script waits for it and bench/quiet.py
 # counts its CPU as the benchmark's own.
+source bench/quiet.sh
+quiet_calibrate "$build"
 raw=$(mktemp)
-token=$(python3 bench/quiet.py start $$)
+token=$(quiet_window)
 "$bench" "$seconds" >"$raw"
-read -r others before after < <(python3 bench/quiet.py stop "$token")
-read -r quiet limit < <(python3 bench/quiet.py judge "$others")
+quiet_end_window "$token"
+quiet_judge
 value() { awk -v k="$1" '$1 == "result" && $2 == k {print $3}' "$raw"; }
 
 verdict() {  # verdict <label> <condition>
@@ -67,7 +70,7 @@ verdict() {  # verdict <label> <condition>
 }
 {
   echo "gRPC family (bench/grpc/run.sh$([[ $quick -eq 1 ]] && echo ' --quick')), $(date -u +%FT%TZ)"
-  echo "machine: $(nproc) CPUs; other processes used $others CPUs on average (verdicts need <= $limit); 1-minute load average $before to $after"
+  quiet_summary
   grep -v '^result ' "$raw"
   ratio=$(value ratio_adapter_raw)
   verdict "adapter calls/s within 3 % of raw gRPC (per-round ratio median $ratio)" "$ratio >= 0.97"

@@ -13,8 +13,9 @@
 # p50 ≤ Go's. Each figure is the median of the rounds (the spread is printed beside it).
 # A verdict is given only when the machine was quiet: bench/quiet.py measures, round by
 # round, the CPU other processes used (the 1-minute load average is recorded too, but it
-# counts the benchmark's own threads); above its OTHERS_CPU_LIMIT in any round, the figures
-# are printed with "no verdict".
+# counts the benchmark's own threads) and how much the host slowed down against the run's
+# calibration (bench/host_speed.cpp); above its OTHERS_CPU_LIMIT or HOST_SLOWDOWN_LIMIT in any
+# round, the figures are printed with "no verdict".
 # Writes $build/results/http.txt (the table) and http.json. Needs Debian's golang-go and wrk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -92,13 +93,8 @@ disconnect() {
 
 declare -A rps p99 rps_all p99_all
 configs=(go coroutine blocking)
-others_cpu=() loads=()
-window() { python3 bench/quiet.py start $$; }
-end_window() {  # <token>: records the window's others-cpu and its 1-minute loads
-  local others before after
-  read -r others before after < <(python3 bench/quiet.py stop "$1")
-  others_cpu+=("$others") loads+=("$before" "$after")
-}
+source bench/quiet.sh
+quiet_calibrate "$build"
 median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 spread() {  # half the range around the median, in percent
   tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.0f", (m>0)?(v[NR]-v[1])/m*50:0}'
@@ -112,7 +108,7 @@ command_of() {
   esac
 }
 for ((r = 1; r <= rounds; r++)); do
-  w=$(window)
+  w=$(quiet_window)
   # Alternate the order, so that no side always runs first.
   order=("${configs[@]}")
   ((r % 2 == 0)) && order=(blocking coroutine go)
@@ -122,26 +118,24 @@ for ((r = 1; r <= rounds; r++)); do
     echo "round $r $c: $q req/s, p99 $l ms"
     rps_all[$c]="${rps_all[$c]:-} $q" p99_all[$c]="${p99_all[$c]:-} $l"
   done
-  end_window "$w"
+  quiet_end_window "$w"
 done
 for c in "${configs[@]}"; do
   rps[$c]=$(median <<<"${rps_all[$c]# }") p99[$c]=$(median <<<"${p99_all[$c]# }")
 done
 
 declare -A disc
-w=$(window)
+w=$(quiet_window)
 for c in "${configs[@]}"; do
   disconnect $(command_of "$c") >"$tmp"
   disc[$c]=$(cat "$tmp")
   echo "disconnect $c: ${disc[$c]}"
 done
-end_window "$w"
+quiet_end_window "$w"
 rm -f "$tmp"
 p50_of() { sed -n 's/.*p50=\([0-9.]*\).*/\1/p' <<<"$1"; }
 
-max_others=$(printf '%s\n' "${others_cpu[@]}" | sort -g | tail -1)
-load_range="$(printf '%s\n' "${loads[@]}" | sort -g | head -1) to $(printf '%s\n' "${loads[@]}" | sort -g | tail -1)"
-read -r quiet limit < <(python3 bench/quiet.py judge "${others_cpu[@]}")
+quiet_judge
 verdict() {  # verdict <label> <condition>
   if [[ $quiet -eq 0 || $quick -eq 1 ]]; then
     echo "$1: no verdict (busy machine or quick run)"
@@ -153,7 +147,7 @@ verdict() {  # verdict <label> <condition>
 }
 {
   echo "HTTP family (bench/http/run.sh$([[ $quick -eq 1 ]] && echo ' --quick')), $(date -u +%FT%TZ)"
-  echo "machine: $(nproc) CPUs; other processes used at most $max_others CPUs in a round (verdicts need <= $limit); 1-minute load average $load_range"
+  quiet_summary
   echo "figures: median of $rounds rounds (± half the range around it)"
   echo "$(go env GOVERSION) GOMAXPROCS=2; tether 2 I/O threads (+2 workers for blocking)"
   printf '%-22s %12s %6s %10s %6s %18s\n' "server" "req/s" "±" "p99 ms" "±" "disconnect p50 µs"
@@ -175,8 +169,10 @@ verdict() {  # verdict <label> <condition>
 
 cat >"$out/http.json" <<EOF
 {"quick": $([[ $quick -eq 1 ]] && echo true || echo false), "quiet": $([[ $quiet -eq 1 ]] && echo true || echo false),
- "others_cpu_max": $max_others, "others_cpu_limit": $limit, "rounds": $rounds,
- "load_average_1min": [$(IFS=,; echo "${loads[*]}")], "go": "$(go env GOVERSION)",
+ "others_cpu": [$(IFS=,; echo "${quiet_others[*]}")], "others_cpu_limit": $others_limit,
+ "host_slowdown": [$(IFS=,; echo "${quiet_slowdowns[*]}")], "host_slowdown_limit": $slowdown_limit,
+ "rounds": $rounds, "load_average_1min": [$(IFS=,; echo "${quiet_loads[*]}")],
+ "go": "$(go env GOVERSION)",
  "req_per_s": {"go": ${rps[go]}, "coroutine": ${rps[coroutine]}, "blocking": ${rps[blocking]}},
  "p99_ms": {"go": ${p99[go]}, "coroutine": ${p99[coroutine]}, "blocking": ${p99[blocking]}},
  "disconnect_p50_us": {"go": $(p50_of "${disc[go]}"), "coroutine": $(p50_of "${disc[coroutine]}"), "blocking": $(p50_of "${disc[blocking]}")}}

@@ -1,11 +1,30 @@
 // tether::http::Server on Boost.Beast. The one file that knows how a connection lives:
 //
 //   read_request ──► dispatch ──► handler ──► on_handler_done ──► write_response
-//                        │          blocking: on a worker, its result posted back
 //                        │          coroutine: co_spawn'ed on the connection's I/O thread
+//                        │          blocking: on a worker (respond_from_worker), which
+//                        │            writes the response itself when it can, or posts back
 //                        └──► watch: one read outstanding while the handler runs
 //                              data  → buffered for the next request, read again
 //                              EOF / reset → cancel the request context, "client disconnected"
+//
+// A blocking request's hand-off (run_on_worker → respond_from_worker → on_watch /
+// on_worker_done). When the handler returns with its context alive, on a keep-alive
+// connection, the worker serializes the response and send()s it on the non-blocking socket
+// itself; if all of it went, it logs the request, cancels its context and counts it done,
+// and sets kWorkerWrote in `handoff_` — without waking the I/O thread. That thread learns it
+// from the watch read that is still outstanding: its completion is the client's next request
+// (or EOF), and it goes on from there (after_handler → read_request). No post back, no watch
+// cancel, no second read: on a loaded server the blocking path then costs about what a
+// coroutine costs (docs/performance.md). Everything else — a cancelled or late request (499,
+// 504), a status outside HTTP (500), Connection: close, shutdown begun, a send() that stopped
+// at EAGAIN or failed — is handed back (kHandedBack) with a post, and the I/O thread writes or
+// finishes it as it does for a coroutine. When the I/O thread cannot count on a socket event
+// (bytes of a pipelined request already buffered, the watch saw data or EOF, no watch pending)
+// it sets kIoWaits first, and a worker that sees kIoWaits posts even after writing. The
+// socket stays open while the worker may write: nothing closes it before the I/O thread has
+// seen kWorkerWrote or kHandedBack (close_if_idle and on_timer check `handoff_`; close_now
+// runs once no request is in flight).
 //
 // Threads: one io_context per I/O thread, each run by that thread alone. A connection lives
 // on one of them (round robin at accept), so its handlers never run concurrently without a
@@ -20,9 +39,13 @@
 // the socket does not take); read, write and linger timeouts are one per-connection timer,
 // re-armed lazily (see expires_after). Instructions per request: docs/performance.md.
 //
-// Every Connection member is touched only on the connection's I/O thread, except `request_`
-// and `handler_error_`: a blocking handler's worker reads the first and writes the second
-// between the post() that starts it and the post() that hands its result back.
+// Every Connection member is touched only on the connection's I/O thread, except while a
+// blocking handler runs: then its worker reads the request's fields (`request_`, `trace_`,
+// `version_`, `keep_alive_`, `started_`, `ctx_`) and writes `handler_error_`, `out_`,
+// `response_` and the worker_* fields, between the post() that starts it and the moment
+// the I/O thread sees its bit in `handoff_` (acquire; the worker's fetch_or releases). Both
+// sides may call a cancel function of the request (they are thread-safe); only the I/O
+// thread destroys them.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -45,6 +68,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstddef>
@@ -61,6 +85,9 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "router.hpp"
 #include "tether/context.hpp"
@@ -354,7 +381,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // finishes it (and then closes, since the server is stopping).
   void close_if_idle() {
     net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
-      if (!self->in_request_) self->close();
+      const bool worker_wrote =
+          self->on_worker_ && (self->handoff_.load(std::memory_order_acquire) & kWorkerWrote);
+      if (!self->in_request_ || worker_wrote) self->close();
     });
   }
 
@@ -498,6 +527,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A blocking route runs on a worker; its response comes back to this connection's I/O
   // thread. Both posts take their memory from the connection (HandlerMemory), not the heap.
   void run_on_worker(const Route& route) {
+    on_worker_ = true;
+    // A request already buffered behind this one, or no watch pending: no socket event is
+    // sure to wake this thread once the worker has written, so the worker must post.
+    handoff_.store(buffer_.size() > 0 || !watching_ ? kIoWaits : 0, std::memory_order_relaxed);
+    worker_sent_.reset();
+    expires_after(server_.options.read_timeout);  // on_timer knows the worker's part
     auto job = [self = shared_from_this(), route = &route, ctx = ctx_] {
       Response response;
       try {
@@ -505,12 +540,86 @@ class Connection : public std::enable_shared_from_this<Connection> {
       } catch (...) {
         response = failure_response(std::current_exception(), self->handler_error_);
       }
-      net::post(self->home_, net::bind_allocator(HandlerAllocator<void>(self->to_io_),
-                                                 [self, r = std::move(response)]() mutable {
-                                                   self->on_handler_done(std::move(r));
-                                                 }));
+      self->respond_from_worker(ctx, std::move(response));
     };
     net::post(server_.workers, net::bind_allocator(HandlerAllocator<void>(to_worker_), job));
+  }
+
+  // On the worker, once the handler returned. The common case — no cancel, no deadline, a
+  // keep-alive response the socket takes at once — is written, logged and counted here, and
+  // the I/O thread is not told: the watch's next completion (the client's next request, or
+  // its EOF) finds kWorkerWrote and goes on. Anything else is handed back with a post.
+  void respond_from_worker(const Context& ctx, Response response) {
+    unsigned done = kHandedBack;
+    if (ctx.err() || response.status < 100 || response.status > 999 || !keep_alive_ ||
+        server_.stopping.load()) {
+      response_ = std::move(response);  // 499, 504, 500 or a closing connection: the I/O path
+    } else if (write_from_worker(response)) {
+      done = kWorkerWrote;
+    }
+    const unsigned before = handoff_.fetch_or(done, std::memory_order_acq_rel);
+    if (done == kHandedBack || (before & kIoWaits) != 0) {
+      net::post(home_,
+                net::bind_allocator(HandlerAllocator<void>(to_io_),
+                                    [self = shared_from_this()] { self->on_worker_done(); }));
+    }
+  }
+
+  // Serializes and sends `r` from the worker with a non-blocking send() on the socket's
+  // descriptor, which stays open while the handler runs (nothing closes it before the I/O
+  // thread learns that the worker is done). All sent: logged and counted, true. Else the
+  // I/O thread continues from worker_sent_ (EAGAIN: the rest async; an error: closes).
+  bool write_from_worker(const Response& r) {
+    serialize_response(out_, version_, r, true, trace_, request_.method == "HEAD");
+    std::size_t sent = 0;
+    int err = 0;
+    while (sent < out_.size()) {
+      const ssize_t k = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
+      if (k >= 0) {
+        sent += static_cast<std::size_t>(k);
+      } else if (errno != EINTR) {
+        err = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+        break;
+      }
+    }
+    if (sent < out_.size() || err != 0) {
+      worker_sent_ = sent;
+      worker_status_ = r.status;
+      worker_error_ = error_code(err, boost::system::system_category());
+      return false;
+    }
+    log_request(r.status);
+    (*cancel_timer_)();  // a finished request's contexts are cancelled, as in Go, and
+    (*cancel_conn_)();   // leave the server's context (release_request destroys them later)
+    written_at_ = SteadyClock::now();
+    server_.request_done();
+    return true;
+  }
+
+  // On the I/O thread: the worker posted (it handed the response back, or this thread had
+  // asked to be told). Stops the watch first, as for a coroutine's completion.
+  void on_worker_done() {
+    handler_running_ = false;
+    if (watching_) {
+      watch_cancel_.emit(net::cancellation_type::terminal);  // on_watch continues
+      return;
+    }
+    after_handler();
+  }
+
+  // The handler is done and the watch is not pending.
+  void after_handler() {
+    if (!on_worker_) return write_response();
+    on_worker_ = false;
+    if ((handoff_.load(std::memory_order_acquire) & kWorkerWrote) != 0) {
+      release_request();
+      if (peer_gone_ || closing_) return close();
+      return read_request();
+    }
+    if (!worker_sent_) return write_response();
+    error_code ec = worker_error_;
+    const std::size_t now = ec ? *worker_sent_ : write_now(ec, *worker_sent_);
+    finish_write(now, ec, worker_status_, true);
   }
 
   // A coroutine route runs on this connection's I/O thread: it starts inline, and its
@@ -548,20 +657,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_watch(const error_code& ec, std::size_t n) {
     watching_ = false;
-    if (!ec) {
-      buffer_.commit(n);
-      if (handler_running_) return watch();
-      return write_response();
-    }
-    if (ec == net::error::operation_aborted && !closing_) {
-      // We stopped the watch because the handler finished.
-      return write_response();
-    }
-    if (!peer_gone_) {
+    const bool stopped_by_us = ec == net::error::operation_aborted && !closing_;
+    if (!ec) buffer_.commit(n);
+    if (ec && !stopped_by_us && !peer_gone_) {
       peer_gone_ = true;
       (*cancel_conn_)(Cause(errc::client_disconnected));
     }
-    if (!handler_running_) write_response();
+    if (handler_running_ && on_worker_) {
+      // The worker's response may be written already (its usual end: this is the client's
+      // next request or its EOF). If not, the worker now posts when it is done.
+      // If it wrote before this thread asked (no kIoWaits yet), no post comes: go on now.
+      const unsigned before = handoff_.fetch_or(kIoWaits, std::memory_order_acq_rel);
+      if ((before & (kWorkerWrote | kIoWaits)) == kWorkerWrote) handler_running_ = false;
+    }
+    if (handler_running_) {
+      if (!ec) watch();  // data: kept for the next request; keep watching
+      return;
+    }
+    after_handler();  // the handler finished (we stopped the watch, or the worker wrote)
   }
 
   void on_handler_done(Response response) {
@@ -593,7 +706,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Most responses fit in the socket's send buffer: write at once, without a timer or a
     // trip through the reactor; only what the socket does not take is written async.
     error_code ec;
-    const std::size_t now = write_now(ec);
+    finish_write(write_now(ec, 0), ec, status, keep_alive);
+  }
+
+  // `now` bytes of out_ are written: writes the rest async, or goes on.
+  void finish_write(std::size_t now, const error_code& ec, int status, bool keep_alive) {
     if (ec || now == out_.size()) return on_written(ec, status, keep_alive);
     expires_after(server_.options.write_timeout);
     net::async_write(socket_, net::buffer(out_.data() + now, out_.size() - now),
@@ -604,8 +721,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Writes what the (non-blocking) socket takes now; would_block is not an error.
-  std::size_t write_now(error_code& ec) {
-    std::size_t done = 0;
+  std::size_t write_now(error_code& ec, std::size_t done) {
     while (done < out_.size()) {
       done += socket_.write_some(net::buffer(out_.data() + done, out_.size() - done), ec);
       if (ec) break;
@@ -622,6 +738,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Logs the request and releases its contexts; the request no longer counts as in flight.
   void finish_request(int status) {
+    log_request(status);
+    release_request();
+    server_.request_done();
+  }
+
+  // On the I/O thread, or on the worker that wrote the response (write_from_worker).
+  void log_request(int status) {
     AccessLogEntry entry;
     entry.method = request_.method;
     entry.path = std::string(request_.path());
@@ -635,12 +758,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     entry.error = std::exchange(handler_error_, {});
     server_.options.access_log(entry);
+  }
 
+  void release_request() {
     cancel_timer_.reset();  // a finished request's context is cancelled, as in Go
     cancel_conn_.reset();
     ctx_ = Context();
     in_request_ = false;
-    server_.request_done();
   }
 
   // A request that could not be read: answer with `status` and close.
@@ -698,6 +822,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (generation != timer_generation_) return;  // superseded by a re-arm
     timer_armed_ = false;
     if (closing_ || deadline_ == SteadyClock::time_point::max()) return;
+    if (handler_running_ && on_worker_ && SteadyClock::now() >= deadline_) {
+      // The idle timeout of a response the worker wrote counts from then; a handler that
+      // still runs is looked at again later.
+      const bool wrote = (handoff_.load(std::memory_order_acquire) & kWorkerWrote) != 0;
+      deadline_ = (wrote ? written_at_ : SteadyClock::now()) + server_.options.read_timeout;
+    }
     if (SteadyClock::now() >= deadline_) return close();  // timed out
     arm_timer();
   }
@@ -710,11 +840,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
   }
 
+  // A blocking request's hand-off between its worker and the I/O thread (run_on_worker).
+  static constexpr unsigned kWorkerWrote = 1;  // the worker wrote, logged and counted it
+  static constexpr unsigned kHandedBack = 2;   // the worker left the rest to the I/O thread
+  static constexpr unsigned kIoWaits = 4;      // the I/O thread wants a post when it is done
+
   Server::Impl& server_;
-  net::io_context::executor_type home_;  // socket_'s, concrete: a post there uses to_io_
-  HandlerMemory to_worker_;              // a blocking handler's post to a worker
-  HandlerMemory to_io_;                  // and its response's post back
-  tcp::socket socket_;                   // non-blocking (write_now)
+  net::io_context::executor_type home_;     // socket_'s, concrete: a post there uses to_io_
+  HandlerMemory to_worker_;                 // a blocking handler's post to a worker
+  HandlerMemory to_io_;                     // and its response's post back
+  tcp::socket socket_;                      // non-blocking (write_now)
+  const int fd_ = socket_.native_handle();  // for the worker's send() (write_from_worker)
   // The read/write/linger timeout: `deadline_` is what counts; `timer_` is armed lazily and,
   // when it fires early (the deadline moved on), re-armed for the current one.
   net::steady_timer timer_;
@@ -745,6 +881,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool watching_ = false;         // the disconnect watch read is pending
   bool peer_gone_ = false;        // the watch saw EOF or an error
   bool closing_ = false;          // we closed the socket ourselves
+  bool on_worker_ = false;        // the request is a blocking route's (run_on_worker)
+  // Written by the worker before it sets kWorkerWrote or kHandedBack in handoff_, read by
+  // the I/O thread after it saw the bit.
+  std::atomic<unsigned> handoff_{0};
+  SteadyClock::time_point written_at_;      // kWorkerWrote: when
+  std::optional<std::size_t> worker_sent_;  // kHandedBack mid-write: bytes of out_ sent
+  int worker_status_ = 0;                   // and the response's status
+  error_code worker_error_;                 // and send()'s error, if any
   net::cancellation_signal watch_cancel_;
 };
 

@@ -160,7 +160,9 @@ struct Response {
 };
 
 /// A blocking request handler. It runs on a worker thread (ServerOptions::workers) and
-/// holds it until it returns; `ctx` is the request context (see the header comment).
+/// holds it until it returns; `ctx` is the request context (see the header comment). When
+/// it returns, the same worker writes the response if the socket takes all of it at once
+/// (no hand-off back to an I/O thread); otherwise the connection's I/O thread writes it.
 /// Throwing answers 500 with a generic body; the exception's message goes to the access log
 /// (AccessLogEntry::error), never to the client.
 using Handler = std::function<Response(const Context& ctx, const Request& request)>;
@@ -245,7 +247,8 @@ struct AccessLogEntry {
   std::string format() const;
 };
 
-/// Where access-log records go. Called from the server's I/O threads; must be
+/// Where access-log records go. Called from the server's I/O threads and, for a blocking
+/// handler's response that its worker wrote itself, from that worker thread; must be
 /// thread-safe and quick.
 using AccessLog = std::function<void(const AccessLogEntry&)>;
 
