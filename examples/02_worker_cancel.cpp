@@ -21,7 +21,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -41,7 +41,7 @@ void worker(const tether::Context& ctx, tether::Channel<int>& progress) {
 int main() {
   auto [ctx, cancel] = tether::with_cancel(tether::background());
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   tether::Channel<int> progress;
   std::thread t([&, c = ctx] { worker(c, progress); });
@@ -49,5 +49,6 @@ int main() {
   cancel();                                                // Go: cancel()
   t.join();  // the worker has returned: no goroutine-style leak
 
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

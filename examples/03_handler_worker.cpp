@@ -19,7 +19,7 @@
 #include <cstdio>
 #include <string>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -46,7 +46,7 @@ int handler(const tether::Context& request_ctx, tether::Group& workers, std::str
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
   {
     tether::Group workers(tether::background());  // the server's workers
 
@@ -61,5 +61,6 @@ int main() {
 
     (void)workers.wait();
   }
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

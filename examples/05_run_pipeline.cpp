@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -41,7 +41,7 @@ std::error_code long_stage(const tether::Context& ctx) { return tether::sleep_fo
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   std::vector<Stage> stages{
       {"extract", long_stage},
@@ -51,5 +51,6 @@ int main() {
   };
   std::error_code err = run_pipeline(bound, stages);
   std::printf("pipeline failed: %s\n", err.message().c_str());
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

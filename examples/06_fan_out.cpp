@@ -18,7 +18,7 @@
 #include <functional>
 #include <vector>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -33,7 +33,7 @@ std::error_code fan_out(const tether::Context& ctx, const std::vector<Task>& tas
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   // All succeed.
   std::atomic<int> done{0};
@@ -59,5 +59,6 @@ int main() {
   err = fan_out(bound, tasks, 5);
   std::printf("first error wins: %s\n", err.message().c_str());
   std::printf("other tasks cancelled: %d\n", cancelled.load());
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -77,7 +77,7 @@ std::optional<Response> assemble_response(const tether::Context& parent, const s
 int main() {
   const auto start = std::chrono::steady_clock::now();
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   const Service fast{10ms, {}};
   const Service sluggish{5s, {}};  // would take 5 s: cut at the 500 ms deadline
@@ -95,5 +95,6 @@ int main() {
 
   const auto elapsed = std::chrono::steady_clock::now() - start;
   std::printf("bounded by the deadline: %s\n", elapsed < 1500ms ? "yes" : "no");
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

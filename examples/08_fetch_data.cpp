@@ -22,7 +22,7 @@
 #include <cstdio>
 #include <string>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -44,7 +44,7 @@ tether::Result<std::string> fetch_data(const tether::Context& ctx,
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   // The client waits long enough.
   auto [patient, c1] = tether::with_timeout(bound, 1s);
@@ -56,5 +56,6 @@ int main() {
   r = fetch_data(impatient, 2s);
   std::printf("fetch 2: %s\n", r ? r->c_str() : r.error().message().c_str());
 
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

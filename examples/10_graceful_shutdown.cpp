@@ -23,13 +23,13 @@
 #include <chrono>
 #include <cstdio>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // safety
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
 
   auto [ctx, stop] = tether::signal_context(tether::background(), {SIGINT, SIGTERM});
   auto [work, cancel_work] = tether::with_cancel(bound);  // in-flight jobs run under this
@@ -73,5 +73,6 @@ int main() {
   std::printf("in-flight work finished within the shutdown deadline: %s\n",
               grace.err() == tether::errc::deadline_exceeded ? "no" : "yes");
   std::printf("jobs never started: %zu\n", jobs.size());
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
 }

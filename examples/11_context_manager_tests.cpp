@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "thread_count.hpp"
+#include "tether/harness/threads.hpp"
 
 using namespace std::chrono_literals;
 
@@ -79,11 +79,12 @@ void test_add_and_get_value() {
 
 int main() {
   auto [bound, cancel_bound] = tether::with_timeout(tether::background(), 1500ms);  // timer up
-  const std::size_t before = example::thread_count();
+  const std::size_t before = tether::harness::thread_count();
   test_execute_with_context_cancellation();
   test_create_timeout_context();
   test_add_and_get_value();
   std::printf("%s: %d failure(s)\n", failures == 0 ? "PASS" : "FAIL", failures);
-  std::printf("leaked threads: %zu\n", example::leaked_threads(before));
+  std::printf("leaked threads: %zu\n",
+              tether::harness::threads_beyond(before, std::chrono::seconds(2)));
   return failures == 0 ? 0 : 1;
 }

@@ -1,17 +1,20 @@
-// metrics_text (tether/debug.hpp): tether::registry::stats() in Prometheus' text format.
+// metrics_text (tether/debug.hpp): tether::registry::stats() in Prometheus' text format,
+// and the format's helpers (tether/debug/prometheus.hpp).
 #include <cmath>
 #include <cstdio>
 #include <string_view>
 
 #include "tether/debug.hpp"
+#include "tether/debug/prometheus.hpp"
 
 namespace tether::debug {
-namespace {
 
-/// A label value: backslash, double quote and newline escaped (the text format's rule).
-std::string label_value(std::string_view s) {
+namespace prometheus {
+
+std::string label_value(std::string_view value) {
   std::string out;
-  for (char c : s) {
+  out.reserve(value.size());
+  for (char c : value) {
     if (c == '\\' || c == '"') {
       out += '\\';
       out += c;
@@ -24,17 +27,25 @@ std::string label_value(std::string_view s) {
   return out;
 }
 
-std::string number(double v) {
-  if (std::isinf(v)) return "+Inf";
+std::string number(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(value)) return "NaN";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
+  std::snprintf(buf, sizeof buf, "%.9g", value);
   return buf;
 }
 
-void header(std::string& out, const char* name, const char* type, const char* help) {
-  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help);
+  out.append("\n# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
+}  // namespace prometheus
+
+namespace {
+using prometheus::header;
+using prometheus::label_value;
+using prometheus::number;
 }  // namespace
 
 std::string metrics_text() {

@@ -1,10 +1,14 @@
 // tether::debug::timeline_svg and metrics_text on hand-made records: bars, colours,
-// deadline marks, escaping; the Prometheus text's shape.
+// deadline marks, escaping; the Prometheus text's shape and its helpers
+// (tether/debug/prometheus.hpp).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "tether/debug.hpp"
+#include "tether/debug/prometheus.hpp"
 
 namespace {
 
@@ -89,6 +93,30 @@ TEST(Metrics, TextHasEveryFamilyWithHelpAndType) {
   }
   EXPECT_NE(text.find("tether_deadline_left_seconds_bucket{le=\"0.005\"}"), std::string::npos);
   EXPECT_NE(text.find("tether_deadline_left_seconds_count "), std::string::npos);
+}
+
+namespace prometheus = tether::debug::prometheus;
+
+TEST(Prometheus, LabelValueEscapesBackslashQuoteAndNewline) {
+  EXPECT_EQ(prometheus::label_value("plain cause"), "plain cause");
+  EXPECT_EQ(prometheus::label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+  EXPECT_EQ(prometheus::label_value(""), "");
+}
+
+TEST(Prometheus, NumberWritesInfinitiesNanAndUpToNineDigits) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(prometheus::number(inf), "+Inf");
+  EXPECT_EQ(prometheus::number(-inf), "-Inf");
+  EXPECT_EQ(prometheus::number(std::nan("")), "NaN");
+  EXPECT_EQ(prometheus::number(0.005), "0.005");
+  EXPECT_EQ(prometheus::number(3), "3");
+  EXPECT_EQ(prometheus::number(1.0 / 3), "0.333333333");
+}
+
+TEST(Prometheus, HeaderOpensAFamilyWithHelpThenType) {
+  std::string out = "before\n";
+  prometheus::header(out, "jobs_total", "counter", "Jobs by queue.");
+  EXPECT_EQ(out, "before\n# HELP jobs_total Jobs by queue.\n# TYPE jobs_total counter\n");
 }
 
 }  // namespace

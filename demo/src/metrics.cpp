@@ -1,45 +1,12 @@
 #include "metrics.hpp"
 
-#include <cstdio>
+#include "tether/debug/prometheus.hpp"
 
 namespace tether_demo {
 namespace {
-
-// Label values are escaped as the text format requires: backslash, double quote, newline.
-std::string label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
-void header(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
+using tether::debug::prometheus::header;
+using tether::debug::prometheus::label_value;
+using tether::debug::prometheus::number;
 }  // namespace
 
 void Metrics::request_finished(int status) {

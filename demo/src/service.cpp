@@ -40,6 +40,11 @@ void listen(Server& server, std::uint16_t port, const char* what) {
   }
 }
 
+// The start note of a seeded SQLite file.
+Fields seed_note(const std::string& file, const SeedReport& r) {
+  return {{"file", file}, {"users", r.users}, {"seeded", r.seeded}, {"took_ms", r.took.count()}};
+}
+
 }  // namespace
 
 struct Service::Parts {
@@ -68,23 +73,32 @@ std::uint16_t Service::activity_port() const noexcept {
 }
 
 void Service::start(const tether::Context& ctx) {
-  Parts& p = *parts_;
   tether::registry::enable(options_.registry);
-
-  // The data.
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec)
     throw std::runtime_error("cannot create --data-dir " + options_.data_dir + ": " + ec.message());
+  start_profiles(ctx);
+  start_preferences(ctx);
+  start_activity();
+  // Three sources per request handler may block at once.
+  Parts& p = *parts_;
+  p.pool = std::make_unique<TaskPool>(3 * static_cast<std::size_t>(options_.workers));
+  p.users = std::make_unique<UsersEndpoint>(UsersEndpoint::Parts{
+      log_, metrics_, *p.pool, *p.profile, *p.preferences, *p.activity, options_});
+  start_server();
+}
+
+void Service::start_profiles(const tether::Context& ctx) {
   const std::string profiles_db = options_.data_dir + "/profiles.db";
   auto seeded = seed_profiles(ctx, profiles_db, options_.users);
   if (!seeded) throw std::runtime_error("seeding " + profiles_db + ": " + seeded.error().message);
-  notes_.push_back({{"file", profiles_db},
-                    {"users", seeded->users},
-                    {"seeded", seeded->seeded},
-                    {"took_ms", seeded->took.count()}});
-  p.profile = std::make_unique<ProfileSource>(profiles_db);
+  notes_.push_back(seed_note(profiles_db, *seeded));
+  parts_->profile = std::make_unique<ProfileSource>(profiles_db);
+}
 
+void Service::start_preferences(const tether::Context& ctx) {
+  Parts& p = *parts_;
   if (options_.postgres) {
 #ifdef TETHER_DEMO_HAVE_PG
     auto pg = start_pg_preferences(ctx, *options_.postgres, options_.data_dir + "/pg-template",
@@ -94,43 +108,39 @@ void Service::start(const tether::Context& ctx) {
     p.local_postgres = std::move(started.local);
     p.preferences = std::move(started.source);
     notes_.push_back(std::move(started.note));
+    return;
 #else
     throw std::runtime_error("--postgres: this build has no PostgreSQL support (libpq missing)");
 #endif
-  } else {
-    const std::string preferences_db = options_.data_dir + "/preferences.db";
-    auto prefs = seed_preferences(ctx, preferences_db, options_.users);
-    if (!prefs)
-      throw std::runtime_error("seeding " + preferences_db + ": " + prefs.error().message);
-    notes_.push_back({{"file", preferences_db},
-                      {"users", prefs->users},
-                      {"seeded", prefs->seeded},
-                      {"took_ms", prefs->took.count()}});
-    p.preferences = std::make_unique<SqlitePreferences>(preferences_db);
   }
+  const std::string preferences_db = options_.data_dir + "/preferences.db";
+  auto prefs = seed_preferences(ctx, preferences_db, options_.users);
+  if (!prefs) throw std::runtime_error("seeding " + preferences_db + ": " + prefs.error().message);
+  notes_.push_back(seed_note(preferences_db, *prefs));
+  p.preferences = std::make_unique<SqlitePreferences>(preferences_db);
+}
 
+void Service::start_activity() {
+  Parts& p = *parts_;
   if (!options_.activity_grpc.empty()) {
     // The activity service over gRPC, in its own process (tether-demo-activity). gRPC
     // connects lazily: until it is up, the calls fail and the source is degraded.
 #ifdef TETHER_DEMO_HAVE_GRPC
     p.activity = std::make_unique<GrpcActivity>(options_.activity_grpc);
+    return;
 #else
     throw std::runtime_error("--activity-grpc: this build has no gRPC support (tether::grpc)");
 #endif
-  } else {
-    // The activity service, in-process on its own port.
-    p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
-                                                           options_.workers, options_.users);
-    listen(*p.activity_service, options_.activity_port, "the activity service");
-    p.activity = std::make_unique<HttpActivity>("http://127.0.0.1:" +
-                                                std::to_string(p.activity_service->port()));
   }
+  // The activity service, in-process on its own port.
+  p.activity_service = std::make_unique<ActivityService>(log_, options_.activity_port,
+                                                         options_.workers, options_.users);
+  listen(*p.activity_service, options_.activity_port, "the activity service");
+  p.activity = std::make_unique<HttpActivity>("http://127.0.0.1:" +
+                                              std::to_string(p.activity_service->port()));
+}
 
-  // Three sources per request handler may block at once.
-  p.pool = std::make_unique<TaskPool>(3 * static_cast<std::size_t>(options_.workers));
-  p.users = std::make_unique<UsersEndpoint>(UsersEndpoint::Parts{
-      log_, metrics_, *p.pool, *p.profile, *p.preferences, *p.activity, options_});
-
+void Service::start_server() {
   http::ServerOptions server_options;
   server_options.port = options_.port;
   server_options.io_threads = 2;
@@ -149,32 +159,34 @@ void Service::start(const tether::Context& ctx) {
   // Each request's status goes on its history entry too (/debug/contexts, "History").
   server_options.access_log = tether::debug::recording_status(std::move(server_options.access_log));
   // tether-vet: ignore[broken-chain] the server outlives start(): ctx only bounds the startup
-  p.server = std::make_unique<http::Server>(tether::background(), server_options);
+  parts_->server = std::make_unique<http::Server>(tether::background(), server_options);
+  add_routes(*parts_->server);
+  listen(*parts_->server, options_.port, "the service");
+}
 
-  UsersEndpoint& users = *p.users;
-  p.server->route(
-      "GET", "/users/{id}",
-      [this, &users](tether::Context rctx,
-                     const http::Request& req) -> boost::asio::awaitable<http::Response> {
-        Metrics::InFlight counted(metrics_);
-        co_return co_await users.handle(std::move(rctx), req);
-      },
-      {.timeout = options_.timeout});
+void Service::add_routes(http::Server& server) {
+  UsersEndpoint& users = *parts_->users;
+  server.route("GET", "/users/{id}",
+               [this, &users](tether::Context rctx,
+                              const http::Request& req) -> boost::asio::awaitable<http::Response> {
+                 Metrics::InFlight counted(metrics_);
+                 co_return co_await users.handle(std::move(rctx), req);
+               },
+               {.timeout = options_.timeout});
   // Health, metrics and the debug views never queue behind busy /users handlers: they are
   // coroutine routes, answered on the I/O threads (their work never blocks: a render under
   // brief locks), so they stay responsive while every worker is busy.
-  p.server->route("GET", "/healthz", [](tether::Context, const http::Request&) {
+  server.route("GET", "/healthz", [](tether::Context, const http::Request&) {
     return answer(http::Response::text(200, "ok"));
   });
-  p.server->route("GET", "/metrics", [this](tether::Context, const http::Request&) {
+  server.route("GET", "/metrics", [this](tether::Context, const http::Request&) {
     http::Response r = http::Response::text(200, metrics_.render(tether::registry::size()));
     r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return answer(std::move(r));
   });
   // The debug views (tether::debug): live trees, history, timelines. --registry decides
   // whether requests are tracked, so mount() leaves tracking as it is.
-  tether::debug::mount(*p.server, {.enable_tracking = false});
-  listen(*p.server, options_.port, "the service");
+  tether::debug::mount(server, {.enable_tracking = false});
 }
 
 void Service::on_request_finished(const http::AccessLogEntry& e) {

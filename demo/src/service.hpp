@@ -42,6 +42,7 @@
 
 namespace tether::http {
 struct AccessLogEntry;
+class Server;
 }  // namespace tether::http
 
 namespace tether_demo {
@@ -76,6 +77,12 @@ class Service {
   struct Parts;
 
  private:
+  // start()'s steps, in order: each fills its Parts (and notes_) or throws.
+  void start_profiles(const tether::Context& ctx);     // seeds profiles.db
+  void start_preferences(const tether::Context& ctx);  // SQLite, or --postgres
+  void start_activity();                               // in-process, or --activity-grpc
+  void start_server();                                 // binds the routes' server
+  void add_routes(tether::http::Server& server);
   void on_request_finished(const tether::http::AccessLogEntry& entry);
 
   Options options_;

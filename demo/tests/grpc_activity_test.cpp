@@ -18,7 +18,7 @@
 
 #include "activity_service.hpp"
 #include "demo_service.hpp"
-#include "raw_http.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/propagation.hpp"
 
 #if !defined(TETHER_DEMO_EXE) || !defined(TETHER_DEMO_ACTIVITY_EXE)
@@ -30,6 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace tether::demo_tour;
+using namespace tether::harness;
 using Json = nlohmann::json;
 
 constexpr auto kBound = 30s;  // for a line that is on its way, on a busy machine

@@ -22,12 +22,17 @@
 #include <string_view>
 #include <vector>
 
-#include "child_process.hpp"
 #include "service_log.hpp"
+#include "tether/harness/process.hpp"
 #include "tether/http.hpp"
 #include "tether/propagation.hpp"
 
 namespace tether::demo_tour {
+
+// The process helpers the tour shares with the tests (harness/, docs/design.md).
+using harness::ChildProcess;
+using harness::describe_wait_status;
+using harness::exited_cleanly;
 
 struct DemoServiceOptions {
   std::string program;            ///< path of tether-demo

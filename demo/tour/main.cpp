@@ -14,6 +14,7 @@
 // itself failed (the service did not start, a socket could not be opened...).
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -129,114 +131,134 @@ void print_table(const std::vector<ScenarioResult>& results) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);
-  const std::string here = self_dir();
-  std::string demo = here + "/tether-demo";
-  std::string activity = here + "/tether-demo-activity";
-  std::string data_dir = here + "/demo-data";
-  std::string service_log = here + "/tour-service.log";
+// The tour's flags (see kUsage).
+struct Flags {
+  std::string demo, activity, data_dir, service_log;
   bool keep_going = false;
+};
+
+// The value of flag `arg` (argv[i]): after '=' or the next argument; nullopt if missing.
+std::optional<std::string> flag_value(const std::string& arg, int& i, int argc, char** argv) {
+  const auto eq = arg.find('=');
+  if (eq != std::string::npos) return arg.substr(eq + 1);
+  if (i + 1 >= argc) {
+    std::cerr << "tether-demo-tour: " << arg << " needs a value\n" << kUsage;
+    return std::nullopt;
+  }
+  return std::string(argv[++i]);
+}
+
+// Parses argv into `flags`. Returns an exit status when the tour should not run (--help: 0,
+// a bad flag: 2), else nullopt.
+std::optional<int> parse_flags(int argc, char** argv, Flags& flags) {
+  const std::vector<std::pair<std::string, std::string*>> valued{
+      {"--demo", &flags.demo},
+      {"--activity", &flags.activity},
+      {"--data-dir", &flags.data_dir},
+      {"--service-log", &flags.service_log}};
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      const std::string prefix = std::string(flag) + "=";
-      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-      if (i + 1 >= argc) {
-        std::cerr << "tether-demo-tour: " << flag << " needs a value\n" << kUsage;
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
-    } else if (arg == "--keep-going") {
-      keep_going = true;
-    } else if (arg == "--demo" || arg.rfind("--demo=", 0) == 0) {
-      demo = value("--demo");
-    } else if (arg == "--activity" || arg.rfind("--activity=", 0) == 0) {
-      activity = value("--activity");
-    } else if (arg == "--data-dir" || arg.rfind("--data-dir=", 0) == 0) {
-      data_dir = value("--data-dir");
-    } else if (arg == "--service-log" || arg.rfind("--service-log=", 0) == 0) {
-      service_log = value("--service-log");
-    } else {
+    }
+    if (arg == "--keep-going") {
+      flags.keep_going = true;
+      continue;
+    }
+    const std::string name = arg.substr(0, arg.find('='));
+    auto it =
+        std::find_if(valued.begin(), valued.end(), [&](const auto& v) { return v.first == name; });
+    if (it == valued.end()) {
       std::cerr << "tether-demo-tour: unknown argument '" << arg << "'\n" << kUsage;
       return 2;
     }
+    auto value = flag_value(arg, i, argc, argv);
+    if (!value) return 2;
+    *it->second = *value;
   }
+  return std::nullopt;
+}
 
-  std::cout << kIntro << std::endl;
-  std::vector<ScenarioResult> results;
-  try {
-    std::error_code ec;
-    fs::create_directories(data_dir, ec);
-    std::cout << "starting " << demo << " --port 0 --data-dir " << data_dir
-              << " (the first run seeds the SQLite files: this can take a while)" << std::endl;
-    DemoService service(
-        {.program = demo,
-         .args = {"--data-dir", data_dir, "--timeout", std::to_string(kRequestDeadline.count()),
-                  "--workers", std::to_string(kServiceWorkers)},
-         .log_path = service_log,
-         .stderr_path = service_log + ".stderr"});
-    std::cout << "tether-demo is listening on http://127.0.0.1:" << service.port()
-              << " (activity service on port " << service.activity_port() << ", pid "
-              << service.process().pid() << "); its log: " << service_log << "\n"
-              << std::endl;
+// The service every scenario runs against; says what it starts.
+DemoServiceOptions service_options(const Flags& flags) {
+  std::error_code ec;
+  fs::create_directories(flags.data_dir, ec);
+  std::cout << "starting " << flags.demo << " --port 0 --data-dir " << flags.data_dir
+            << " (the first run seeds the SQLite files: this can take a while)" << std::endl;
+  return {
+      .program = flags.demo,
+      .args = {"--data-dir", flags.data_dir, "--timeout", std::to_string(kRequestDeadline.count()),
+               "--workers", std::to_string(kServiceWorkers)},
+      .log_path = flags.service_log,
+      .stderr_path = flags.service_log + ".stderr"};
+}
 
-    using Scenario = std::function<ScenarioResult(DemoService&, const Progress&)>;
-    std::vector<std::pair<const char*, Scenario>> scenarios{
-        {"normal request", normal_request},
-        {"slow non-critical source", slow_non_critical_source},
-        {"slow critical source", slow_critical_source},
-        {"client disconnects mid-request", client_disconnects},
-        {"caller's timeout header", caller_timeout_header},
-    };
+void announce(DemoService& service, const Flags& flags) {
+  std::cout << "tether-demo is listening on http://127.0.0.1:" << service.port()
+            << " (activity service on port " << service.activity_port() << ", pid "
+            << service.process().pid() << "); its log: " << flags.service_log << "\n"
+            << std::endl;
+}
+
+using Scenario = std::function<ScenarioResult(DemoService&, const Progress&)>;
+using Scenarios = std::vector<std::pair<const char*, Scenario>>;
+
+// The scenarios in the order they run; SIGTERM last, as it stops the service.
+Scenarios scenario_list(const Flags& flags) {
+  Scenarios scenarios{
+      {"normal request", normal_request},
+      {"slow non-critical source", slow_non_critical_source},
+      {"slow critical source", slow_critical_source},
+      {"client disconnects mid-request", client_disconnects},
+      {"caller's timeout header", caller_timeout_header},
+  };
 #ifdef TETHER_DEMO_TOUR_GRPC
-    const fs::path log_path(service_log);  // tour-service.log → tour-service-grpc-edge.log, …
-    const GrpcTour grpc{demo, activity, data_dir,
-                        (log_path.parent_path() / (log_path.stem().string() + "-grpc")).string()};
-    scenarios.push_back(
-        {"client hangs up, activity over gRPC", [&grpc](DemoService&, const Progress& progress) {
-           return grpc_client_hangup(grpc, progress);
-         }});
+  const fs::path log_path(flags.service_log);  // tour-service.log → tour-service-grpc-*.log
+  const GrpcTour grpc{flags.demo, flags.activity, flags.data_dir,
+                      (log_path.parent_path() / (log_path.stem().string() + "-grpc")).string()};
+  scenarios.push_back(
+      {"client hangs up, activity over gRPC", [grpc](DemoService&, const Progress& progress) {
+         return grpc_client_hangup(grpc, progress);
+       }});
 #else
-    std::cout << "(this build has no tether::grpc: the gRPC scenario is left out)\n" << std::endl;
+  (void)flags;
+  std::cout << "(this build has no tether::grpc: the gRPC scenario is left out)\n" << std::endl;
 #endif
-    scenarios.push_back({"SIGTERM during load", sigterm_during_load});  // last: it stops it
-    bool stop = false;
-    for (std::size_t i = 0; i < scenarios.size(); ++i) {
-      const std::string tag =
-          "[" + std::to_string(i + 1) + "/" + std::to_string(scenarios.size()) + "] ";
-      if (stop) {
-        results.push_back({scenarios[i].first, "-",
-                           "skipped (an earlier scenario failed; "
-                           "--keep-going runs them all)",
-                           false, true});
-        continue;
-      }
-      std::cout << tag << scenarios[i].first << std::endl;
-      ScenarioResult r = scenarios[i].second(
-          service, [&](const std::string& step) { std::cout << "      " << step << std::endl; });
-      std::cout << "      -> " << (r.ok ? "ok: " : "FAILED: ") << r.observed << '\n' << std::endl;
-      results.push_back(r);
-      if (!r.ok && !keep_going) stop = true;
-    }
-    if (service.process().running()) {  // skipped the SIGTERM scenario: stop it anyway
-      service.process().signal(SIGTERM);
-      if (!service.process().wait_exit(std::chrono::seconds(10))) {
-        service.process().kill_and_reap();
-      }
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "\ntether-demo-tour: the tour itself failed: " << e.what() << std::endl;
-    if (!results.empty()) print_table(results);
-    return 3;
-  }
+  scenarios.push_back({"SIGTERM during load", sigterm_during_load});
+  return scenarios;
+}
 
+// Runs the scenarios in order, appending to `results`; after a failure, without
+// --keep-going, the rest are recorded as skipped.
+void run_scenarios(DemoService& service, const Scenarios& scenarios, bool keep_going,
+                   std::vector<ScenarioResult>& results) {
+  bool stop = false;
+  for (std::size_t i = 0; i < scenarios.size(); ++i) {
+    if (stop) {
+      results.push_back({scenarios[i].first, "-",
+                         "skipped (an earlier scenario failed; --keep-going runs them all)", false,
+                         true});
+      continue;
+    }
+    std::cout << "[" << i + 1 << "/" << scenarios.size() << "] " << scenarios[i].first << std::endl;
+    ScenarioResult r = scenarios[i].second(
+        service, [&](const std::string& step) { std::cout << "      " << step << std::endl; });
+    std::cout << "      -> " << (r.ok ? "ok: " : "FAILED: ") << r.observed << '\n' << std::endl;
+    results.push_back(r);
+    if (!r.ok && !keep_going) stop = true;
+  }
+}
+
+// Stops the service if the SIGTERM scenario was skipped: SIGTERM, then SIGKILL after 10 s.
+void stop_service(DemoService& service) {
+  if (!service.process().running()) return;
+  service.process().signal(SIGTERM);
+  if (!service.process().wait_exit(std::chrono::seconds(10))) service.process().kill_and_reap();
+}
+
+// Prints the table and the verdict; returns the exit status (0 all behaved, else 1).
+int summarize(const std::vector<ScenarioResult>& results, const std::string& service_log) {
   print_table(results);
   int failed = 0, skipped = 0;
   for (const auto& r : results) {
@@ -252,4 +274,30 @@ int main(int argc, char** argv) {
             << (skipped ? " (" + std::to_string(skipped) + " skipped)" : std::string())
             << "; the service log is in " << service_log << std::endl;
   return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::string here = self_dir();
+  Flags flags{.demo = here + "/tether-demo",
+              .activity = here + "/tether-demo-activity",
+              .data_dir = here + "/demo-data",
+              .service_log = here + "/tour-service.log"};
+  if (auto status = parse_flags(argc, argv, flags)) return *status;
+
+  std::cout << kIntro << std::endl;
+  std::vector<ScenarioResult> results;
+  try {
+    DemoService service(service_options(flags));
+    announce(service, flags);
+    run_scenarios(service, scenario_list(flags), flags.keep_going, results);
+    stop_service(service);
+  } catch (const std::exception& e) {
+    std::cerr << "\ntether-demo-tour: the tour itself failed: " << e.what() << std::endl;
+    if (!results.empty()) print_table(results);
+    return 3;
+  }
+  return summarize(results, flags.service_log);
 }

@@ -17,13 +17,14 @@
 #include <vector>
 
 #include "metrics_text.hpp"
-#include "raw_http.hpp"
+#include "tether/harness/raw_http.hpp"
 
 namespace tether::demo_tour {
 
 namespace {
 
 using namespace std::chrono_literals;
+using namespace tether::harness;  // raw HTTP (harness/, shared with the tests)
 using Json = nlohmann::json;
 using Millis = std::chrono::duration<double, std::milli>;
 

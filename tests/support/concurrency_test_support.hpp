@@ -4,8 +4,6 @@
 // kBound so a deadlock fails the test instead of hanging ctest.
 #pragma once
 
-#include <dirent.h>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -14,26 +12,19 @@
 #include <thread>
 #include <utility>
 
+#include "context_test_support.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/threads.hpp"
 
 namespace concurrency_test {
 
 using namespace std::chrono_literals;
 
 /// How long a test waits for something that must happen promptly before calling it a hang.
-inline constexpr std::chrono::seconds kBound{10};
+inline constexpr std::chrono::seconds kBound = context_test::kHangBound;
 
-/// The number of threads of this process (entries of /proc/self/task).
-inline std::size_t thread_count() {
-  std::size_t n = 0;
-  if (DIR* dir = ::opendir("/proc/self/task")) {
-    while (const dirent* e = ::readdir(dir)) {
-      if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(dir);
-  }
-  return n;
-}
+/// The number of threads of this process (tether/harness/threads.hpp).
+using tether::harness::thread_count;
 
 /// Starts tether's shared timer thread (it starts with the first armed deadline and then
 /// lives as long as the process), so that a thread count taken afterwards is a baseline
@@ -43,16 +34,11 @@ inline std::size_t thread_baseline() {
   return thread_count();
 }
 
-/// True once the thread count is at most `n`. pthread_join returns when the thread has
-/// cleared its tid, a moment before the kernel drops its /proc/self/task entry, so this
-/// polls (yielding) for that last step only; everything else has been joined already.
+/// True once the thread count is at most `n` (within kBound): what a joined thread leaves
+/// in /proc goes a moment after pthread_join returns (tether::harness::threads_beyond).
 inline bool threads_settle_to(std::size_t n) {
-  const auto until = std::chrono::steady_clock::now() + kBound;
-  while (thread_count() > n) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::yield();
-  }
-  return true;
+  return tether::harness::threads_beyond(
+             n, std::chrono::duration_cast<std::chrono::milliseconds>(kBound)) == 0;
 }
 
 /// Polls `pred` (yielding between polls) until it holds or kBound passes; returns pred().
@@ -83,39 +69,8 @@ inline char thread_state(long tid) {
   return '?';
 }
 
-/// Runs `f` on a new thread; join() fails loudly (abort) if it has not finished in kBound.
-class BoundedThread {
- public:
-  template <class F>
-  explicit BoundedThread(F&& f) {
-    finished_ = done_.get_future();
-    thread_ = std::thread([this, fn = std::forward<F>(f)]() mutable {
-      fn();
-      done_.set_value();
-    });
-  }
-  BoundedThread(const BoundedThread&) = delete;
-  BoundedThread& operator=(const BoundedThread&) = delete;
-  ~BoundedThread() { join(); }
-
-  /// True if the function returned within `bound` (waits at most that long).
-  bool finished_within(std::chrono::steady_clock::duration bound) {
-    return finished_.wait_for(bound) == std::future_status::ready;
-  }
-  void join() {
-    if (!thread_.joinable()) return;
-    if (!finished_within(kBound)) {
-      std::fprintf(stderr, "HANG: a test thread did not finish within %lld s\n",
-                   static_cast<long long>(kBound.count()));
-      std::abort();
-    }
-    thread_.join();
-  }
-
- private:
-  std::promise<void> done_;
-  std::future<void> finished_;
-  std::thread thread_;
-};
+/// Runs `f` on a new thread; join() fails loudly (abort) if it has not finished in kBound
+/// (context_test_support.hpp).
+using context_test::BoundedThread;
 
 }  // namespace concurrency_test

@@ -28,7 +28,9 @@ inline constexpr std::chrono::seconds kHangBound{10};
 class BoundedThread {
  public:
   template <class F>
-  explicit BoundedThread(const char* name, F&& f) : name_(name) {
+  explicit BoundedThread(F&& f) : BoundedThread("test thread", std::forward<F>(f)) {}
+  template <class F>
+  BoundedThread(const char* name, F&& f) : name_(name) {
     finished_ = done_.get_future();
     thread_ = std::thread([this, fn = std::forward<F>(f)]() mutable {
       fn();

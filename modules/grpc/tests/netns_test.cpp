@@ -20,12 +20,15 @@
 #include <thread>
 #include <vector>
 
-#include "peer_process.hpp"
 #include "probe_service.hpp"
 #include "tether/grpc.hpp"
+#include "tether/harness/process.hpp"
 
 namespace tether_test {
 namespace {
+
+using namespace std::chrono_literals;
+using tether::harness::ChildProcess;
 
 using tether::test::Reply;
 using tether::test::Request;
@@ -77,15 +80,16 @@ TEST(GrpcAcrossHosts, CutLinkMidCallDeadlineEndsCallKeepaliveEndsCalleeContext) 
   if (!hosts.ok) GTEST_SKIP() << "cannot make network namespaces and a veth pair here";
 
   const std::string self = std::filesystem::read_symlink("/proc/self/exe");  // not ip's own
-  Peer server({"/usr/sbin/ip", "netns", "exec", hosts.b, self,
-               "--gtest_filter=GrpcAcrossHostsChild.Server"},
-              {"TETHER_GRPC_NETNS_ROLE=server"});
+  auto server = ChildProcess::start({"/usr/sbin/ip", "netns", "exec", hosts.b, self,
+                                     "--gtest_filter=GrpcAcrossHostsChild.Server"},
+                                    {"TETHER_GRPC_NETNS_ROLE=server"});
   auto listening = server.line_with("listening", 30s);
   ASSERT_TRUE(listening) << "the callee did not start";
   const std::string port = listening->substr(listening->rfind(' ') + 1);
-  Peer client({"/usr/sbin/ip", "netns", "exec", hosts.a, self,
-               "--gtest_filter=GrpcAcrossHostsChild.Client"},
-              {"TETHER_GRPC_NETNS_ROLE=client", "TETHER_GRPC_NETNS_ADDR=10.201.0.2:" + port});
+  auto client = ChildProcess::start(
+      {"/usr/sbin/ip", "netns", "exec", hosts.a, self,
+       "--gtest_filter=GrpcAcrossHostsChild.Client"},
+      {"TETHER_GRPC_NETNS_ROLE=client", "TETHER_GRPC_NETNS_ADDR=10.201.0.2:" + port});
   ASSERT_TRUE(server.line_with("hold start", 30s));
   ASSERT_TRUE(server.line_with("hold start", 30s));
   const auto t0 = std::chrono::steady_clock::now();

@@ -17,15 +17,16 @@
 #include <string>
 #include <vector>
 
-#include "peer_process.hpp"
 #include "probe_service.hpp"
 #include "tether/grpc.hpp"
+#include "tether/harness/process.hpp"
 #include "tether/propagation.hpp"
-
-extern char** environ;
 
 namespace tether_test {
 namespace {
+
+using namespace std::chrono_literals;
+using tether::harness::ChildProcess;
 
 using tether::test::Reply;
 using tether::test::Request;
@@ -67,14 +68,14 @@ void peer_client_to_tether_server(bool python) {
   TestServer server;
   const std::string addr = server.address();
   {  // hello: the trace id of the peer's traceparent reaches the handler's context
-    Peer p(peer_cmd(python, {"client", addr, "hello"}));
+    auto p = ChildProcess::start(peer_cmd(python, {"client", addr, "hello"}));
     ASSERT_TRUE(p.line_with("status=OK"));
     auto seen = server.rec.wait_call(0);
     ASSERT_TRUE(seen);
     EXPECT_EQ(seen->ctx.value(tether::trace_key)->trace_id_hex(), kPeerTrace);
   }
   {  // the peer's deadline: the handler's context ends as a deadline
-    Peer p(peer_cmd(python, {"client", addr, "timeout", "150"}));
+    auto p = ChildProcess::start(peer_cmd(python, {"client", addr, "timeout", "150"}));
     auto seen = server.rec.wait_call(1);
     ASSERT_TRUE(seen);
     EXPECT_TRUE(seen->left && *seen->left <= 160ms);
@@ -84,7 +85,7 @@ void peer_client_to_tether_server(bool python) {
     EXPECT_TRUE(p.line_with(python ? "status=DEADLINE_EXCEEDED" : "status=DeadlineExceeded"));
   }
   {  // the peer cancels: "client cancelled"
-    Peer p(peer_cmd(python, {"client", addr, "cancel", "100"}));
+    auto p = ChildProcess::start(peer_cmd(python, {"client", addr, "cancel", "100"}));
     auto seen = server.rec.wait_call(2);
     ASSERT_TRUE(seen);
     ASSERT_TRUE(seen->ctx.done().wait_for(kSoon));
@@ -92,7 +93,7 @@ void peer_client_to_tether_server(bool python) {
     EXPECT_TRUE(p.line_with(python ? "status=CANCELLED" : "status=Canceled"));
   }
   if (python) {  // the peer's process dies mid-call
-    Peer p(peer_cmd(python, {"client", addr, "kill", "100"}));
+    auto p = ChildProcess::start(peer_cmd(python, {"client", addr, "kill", "100"}));
     auto seen = server.rec.wait_call(3);
     ASSERT_TRUE(seen);
     ASSERT_TRUE(seen->ctx.done().wait_for(kSoon));
@@ -113,7 +114,7 @@ TEST(GrpcPeers, GoClientToTetherServerDeadlineCancelTrace) {
 // ---- tether::grpc client → a peer's server ----------------------------------------------
 
 void tether_client_to_peer_server(bool python) {
-  Peer server(peer_cmd(python, {"server"}));
+  auto server = ChildProcess::start(peer_cmd(python, {"server"}));
   auto listening = server.line_with("listening", 30s);
   ASSERT_TRUE(listening) << "the peer server did not start";
   const std::string addr = "127.0.0.1:" + listening->substr(listening->rfind(' ') + 1);

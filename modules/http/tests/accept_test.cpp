@@ -24,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#include "raw_socket.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 
 extern char** environ;
@@ -33,11 +33,13 @@ extern char** environ;
 namespace {
 
 using namespace std::chrono_literals;
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
-using tether_test::RawSocket;
 
 std::unique_ptr<Server> hello_server(ServerOptions o) {
   o.access_log = [](const tether::http::AccessLogEntry&) {};
@@ -160,9 +162,9 @@ TEST(HttpAccept, OutOfDescriptorsTheServerBacksOffInsteadOfSpinningAndRecovers) 
   ASSERT_TRUE(child.started());
   const auto port = child.line_after("full ");
   ASSERT_TRUE(port) << "the child did not start";
-  RawSocket client(static_cast<std::uint16_t>(std::stoul(*port)));  // waits in the backlog
-  ASSERT_TRUE(client.connected());
-  client.send(tether_test::get_request("/hello"));
+  auto client = RawConnection::connect(
+      static_cast<std::uint16_t>(std::stoul(*port)));  // waits in the backlog
+  client.send_all(format_get("/hello", {}, Connection::keep_alive));
 
   // Measuring that nothing happens takes an interval: 300 ms of wall time. Retrying accept
   // at once keeps the acceptor's I/O thread busy: about 300 ms of CPU on an idle machine,
@@ -178,8 +180,8 @@ TEST(HttpAccept, OutOfDescriptorsTheServerBacksOffInsteadOfSpinningAndRecovers) 
   child.say("release");  // descriptors free again: the next retry accepts and serves
   ASSERT_TRUE(child.line_after("released"));
   auto res = client.read_response(5s);
-  ASSERT_TRUE(res) << "the server did not resume accepting";
-  EXPECT_EQ(tether_test::status_of(*res), 200);
+  ASSERT_TRUE(res.complete) << "the server did not resume accepting: " << res.error;
+  EXPECT_EQ(res.status, 200);
   child.end_input();
   const int status = child.wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
@@ -200,9 +202,9 @@ TEST(HttpAcceptChild, ServeOutOfDescriptors) {
   // not point to an object of type 'func_base'", "<memory cannot be printed>") — a thread
   // starting, or the reactor's first run, after the hog below.
   for (int i = 0; i < 2; ++i) {
-    RawSocket warm(server->port());
-    warm.send(tether_test::get_request("/hello"));
-    ASSERT_TRUE(warm.read_response());
+    auto warm = RawConnection::connect(server->port());
+    warm.send_all(format_get("/hello", {}, Connection::keep_alive));
+    ASSERT_TRUE(warm.read_response().complete);
   }
   DescriptorHog hog;
   ASSERT_GT(hog.held(), 0u);
@@ -222,19 +224,20 @@ TEST(HttpAccept, AtMaxConnectionsNewClientsWaitUntilOneCloses) {
   ServerOptions o;
   o.max_connections = 2;
   auto server = hello_server(o);
-  auto first = std::make_unique<RawSocket>(server->port());
-  RawSocket second(server->port());
-  for (RawSocket* c : {first.get(), &second}) {  // both accepted and served
-    c->send(tether_test::get_request("/hello"));
-    ASSERT_TRUE(c->read_response());
+  auto first = std::make_unique<RawConnection>(RawConnection::connect(server->port()));
+  auto second = RawConnection::connect(server->port());
+  for (RawConnection* c : {first.get(), &second}) {  // both accepted and served
+    c->send_all(format_get("/hello", {}, Connection::keep_alive));
+    ASSERT_TRUE(c->read_response().complete);
   }
-  RawSocket third(server->port());  // connects (listen backlog), is not accepted
-  third.send(tether_test::get_request("/hello"));
-  EXPECT_FALSE(third.read_response(200ms)) << "served beyond max_connections";
+  auto third =
+      RawConnection::connect(server->port());  // connects (listen backlog), is not accepted
+  third.send_all(format_get("/hello", {}, Connection::keep_alive));
+  EXPECT_FALSE(third.read_response(200ms).complete) << "served beyond max_connections";
   first.reset();  // one closes: the server accepts again
   auto res = third.read_response(5s);
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
 }
 
 }  // namespace

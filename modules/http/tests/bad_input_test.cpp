@@ -10,20 +10,23 @@
 #include <string>
 
 #include "access_log_sink.hpp"
-#include "raw_socket.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 #include "tether/propagation.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::get_once;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
-using tether_test::RawSocket;
 
 // A server with one route, "/budget", that answers how long its context has left (ms),
 // and the trace id it was given.
@@ -43,23 +46,23 @@ struct BudgetServer {
     o.access_log = log.sink();
     return o;
   }
-  // The remaining budget the handler saw for a GET with `extra` header lines.
-  long budget_ms(const std::string& extra) {
-    RawSocket c(server.port());
-    c.send(tether_test::get_request("/budget", extra));
+  // The remaining budget the handler saw for a GET with this grpc-timeout header.
+  long budget_ms(const std::string& grpc_timeout) {
+    auto c = RawConnection::connect(server.port());
+    c.send_all(format_get("/budget", {{"grpc-timeout", grpc_timeout}}, Connection::keep_alive));
     auto res = c.read_response();
-    if (!res || tether_test::status_of(*res) != 200) return -1;
-    return std::stol(tether_test::body_of(*res));
+    if (!res.complete || res.status != 200) return -1;
+    return std::stol(res.body);
   }
   AccessLogSink log;
   Server server;
 };
 
 int status_after_sending(std::uint16_t port, const std::string& raw) {
-  RawSocket c(port);
-  c.send(raw);
+  auto c = RawConnection::connect(port);
+  c.send_all(raw);
   auto res = c.read_response();
-  return res ? tether_test::status_of(*res) : 0;
+  return res.complete ? res.status : 0;
 }
 
 TEST(HttpBadInput, MalformedRequestIs400) {
@@ -74,8 +77,10 @@ TEST(HttpBadInput, HeadersOverTheLimitAre431) {
   ServerOptions o;
   o.header_limit = 1024;
   BudgetServer s(o);
-  const std::string big = "X-Filler: " + std::string(4000, 'a') + "\r\n";
-  EXPECT_EQ(status_after_sending(s.server.port(), tether_test::get_request("/budget", big)), 431);
+  const std::string big(4000, 'a');
+  EXPECT_EQ(status_after_sending(s.server.port(), format_get("/budget", {{"X-Filler", big}},
+                                                             Connection::keep_alive)),
+            431);
 }
 
 TEST(HttpBadInput, BodyOverTheLimitIs413) {
@@ -92,11 +97,11 @@ TEST(HttpBadInput, BodyWithinTheLimitIsServed) {
   ServerOptions o;
   o.body_limit = 1000;
   BudgetServer s(o);
-  RawSocket c(s.server.port());
-  c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+  auto c = RawConnection::connect(s.server.port());
+  c.send_all("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
   auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::body_of(*res), "10");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.body, "10");
 }
 
 // Peak resident memory of this process (each ctest test runs in a process of its own).
@@ -110,15 +115,15 @@ long peak_rss_kib() {
 // them, then reads the answer.
 int status_after_flood(std::uint16_t port, const std::string& head, const std::string& piece,
                        std::size_t total) {
-  RawSocket c(port);
-  c.send(head);
+  auto c = RawConnection::connect(port);
+  c.send_all(head);
   try {
-    for (std::size_t sent = 0; sent < total; sent += piece.size()) c.send(piece);
+    for (std::size_t sent = 0; sent < total; sent += piece.size()) c.send_all(piece);
   } catch (const std::runtime_error&) {
     // the server answered and closed: what we wanted to see
   }
   auto res = c.read_response();
-  return res ? tether_test::status_of(*res) : 0;
+  return res.complete ? res.status : 0;
 }
 
 TEST(HttpBadInput, TwentyMegabytesOfTrailersAre431WithBoundedMemory) {
@@ -176,13 +181,12 @@ TEST(HttpBadInput, AHandlerThatThrowsGets500WithoutItsMessageWhichGoesToTheLog) 
     throw std::runtime_error("secret: db password is hunter2");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/boom"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 500);
-  EXPECT_EQ(res->find("hunter2"), std::string::npos) << *res;
-  EXPECT_EQ(tether_test::body_of(*res), "Internal Server Error");
+  auto res = get_once(server.port(), "/boom");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 500);
+  EXPECT_EQ(res.body, "Internal Server Error");
+  for (const auto& [name, value] : res.headers)
+    EXPECT_EQ(value.find("hunter2"), std::string::npos) << name;
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 500);
@@ -194,17 +198,17 @@ TEST(HttpBadInput, StalledHalfRequestIsClosedAfterReadTimeout) {
   ServerOptions o;
   o.read_timeout = 200ms;
   BudgetServer s(o);
-  RawSocket c(s.server.port());
+  auto c = RawConnection::connect(s.server.port());
   const auto start = std::chrono::steady_clock::now();
-  c.send("GET /budget HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
+  c.send_all("GET /budget HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
   EXPECT_TRUE(c.wait_closed(10s));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
-  EXPECT_FALSE(c.read_response(0ms));
+  EXPECT_FALSE(c.read_response(0ms).complete);
 }
 
 TEST(HttpBadInput, PropagatedTimeoutShortensTheRequestDeadline) {
   BudgetServer s({});
-  long left = s.budget_ms("grpc-timeout: 5S\r\n");
+  long left = s.budget_ms("5S");
   EXPECT_GT(left, 4000);
   EXPECT_LE(left, 5000);
 }
@@ -214,7 +218,7 @@ TEST(HttpBadInput, HugeTimeoutHeaderIsCappedByServerMaximum) {
   o.max_timeout = 2s;
   o.default_timeout = 60s;
   BudgetServer s(o);
-  long left = s.budget_ms("grpc-timeout: 99999999H\r\n");
+  long left = s.budget_ms("99999999H");
   EXPECT_GT(left, 1000);
   EXPECT_LE(left, 2000);
 }
@@ -224,7 +228,7 @@ TEST(HttpBadInput, InvalidTimeoutHeaderIsIgnored) {
   o.default_timeout = 3s;
   BudgetServer s(o);
   for (const char* bad : {"1.5S", "-1S", "123456789m", "10", "10s", ""}) {
-    long left = s.budget_ms(std::string("grpc-timeout: ") + bad + "\r\n");
+    long left = s.budget_ms(bad);
     EXPECT_GT(left, 2000) << bad;
     EXPECT_LE(left, 3000) << bad;
   }
@@ -233,12 +237,10 @@ TEST(HttpBadInput, InvalidTimeoutHeaderIsIgnored) {
 TEST(HttpBadInput, InvalidTraceparentStartsANewTrace) {
   BudgetServer s({});
   const std::string upper = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
-  RawSocket c(s.server.port());
-  c.send(tether_test::get_request("/budget", "traceparent: " + upper + "\r\n"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
-  auto echoed = tether::parse_traceparent(tether_test::header_of(*res, "traceparent"));
+  auto res = get_once(s.server.port(), "/budget", {{"traceparent", upper}});
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
+  auto echoed = tether::parse_traceparent(res.header("traceparent").value_or(""));
   ASSERT_TRUE(echoed);
   EXPECT_NE(echoed->trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
 }

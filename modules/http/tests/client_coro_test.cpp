@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "tcp_proxy.hpp"
+#include "proxied_upstream.hpp"
 #include "tether/context.hpp"
 #include "tether/http.hpp"
 
@@ -30,13 +30,10 @@ using tether::http::Client;
 using tether::http::Request;
 using tether::http::Response;
 using Result = tether::Result<tether::http::Response, tether::http::Error>;
-using tether::http::Server;
 
-struct Upstream {
-  Upstream() : server(tether::background(), {.workers = 8, .access_log = [](const auto&) {}}) {
-    server.route("GET", "/hello", [](const tether::Context&, const Request&) {
-      return Response::text(200, "hello");
-    });
+// The proxied upstream, with POST /echo (the body) and GET /wait (until its context ends).
+struct Upstream : tether_test::ProxiedUpstream {
+  Upstream() : ProxiedUpstream(8) {
     server.route("POST", "/echo", [](const tether::Context&, const Request& r) {
       return Response::text(200, r.body);
     });
@@ -45,15 +42,6 @@ struct Upstream {
       return Response::text(200, "late");
     });
   }
-  void start() {
-    server.start();
-    proxy.emplace(server.port());
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(proxy->port()) + path;
-  }
-  Server server;
-  std::optional<tether_test::TcpProxy> proxy;
 };
 
 TEST(HttpClientCoro, AwaitableCallsAnswerAndShareThePoolWithBlockingOnes) {

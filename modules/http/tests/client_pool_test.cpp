@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "tcp_proxy.hpp"
+#include "proxied_upstream.hpp"
 #include "tether/context.hpp"
 #include "tether/http.hpp"
 #include "tether/testing/manual_clock.hpp"
@@ -36,38 +36,15 @@ using tether::http::Client;
 using tether::http::ClientOptions;
 using tether::http::Request;
 using tether::http::Response;
-using tether::http::Server;
-using tether_test::TcpProxy;
 
-// A tether server with "/hello" and a proxy in front of it.
 ClientOptions idle_per_host(std::size_t n) {
   ClientOptions o;
   o.max_idle_per_host = n;
   return o;
 }
 
-struct Upstream {
-  explicit Upstream(std::size_t workers = 4) : server(tether::background(), quiet(workers)) {
-    server.route("GET", "/hello", [](const tether::Context&, const Request&) {
-      return Response::text(200, "hello");
-    });
-  }
-  static tether::http::ServerOptions quiet(std::size_t workers) {
-    tether::http::ServerOptions o;
-    o.workers = workers;
-    o.access_log = [](const auto&) {};
-    return o;
-  }
-  void start() {
-    server.start();
-    proxy.emplace(server.port());
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(proxy->port()) + path;
-  }
-  Server server;
-  std::optional<TcpProxy> proxy;
-};
+// A tether server with "/hello" and a counting proxy in front of it.
+using Upstream = tether_test::ProxiedUpstream;
 
 TEST(HttpClientPool, SequentialCallsReuseOneConnection) {
   Upstream up;

@@ -19,22 +19,26 @@
 #include <vector>
 
 #include "access_log_sink.hpp"
-#include "raw_socket.hpp"
+#include "started_request.hpp"
 #include "tether/asio/awaitable.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 
 namespace {
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::get_once;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
 using tether_test::options_with;
-using tether_test::RawSocket;
 
 // A coroutine route that waits for its context and reports how it ended.
 struct WaitForContext {
@@ -67,12 +71,10 @@ TEST(HttpCoroutine, CoroutineRouteAnswersOnTheIoThread) {
                  co_return Response::text(200, "hello " + std::string(r.query()));
                });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/hello?x=1"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
-  EXPECT_EQ(tether_test::body_of(*res), "hello x=1");
+  auto res = get_once(server.port(), "/hello?x=1");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "hello x=1");
   EXPECT_EQ(io_thread.get_future().get(), handler_thread) << "the coroutine ran on a worker";
 }
 
@@ -99,18 +101,12 @@ TEST(HttpCoroutine, ACoroutineTakingItsContextByReferenceIsRecognised) {
 }
 
 TEST(HttpCoroutine, ClientDisconnectCancelsTheCoroutinesContext) {
-  AccessLogSink log;
-  Server server(tether::background(), options_with(log));
-  WaitForContext handler;
-  server.route("GET", "/wait", std::ref(handler));
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/wait"));
-  handler.started.get_future().wait();
-  c.close();
-  const tether::Cause why = handler.ended.get_future().get();
+  tether_test::StartedRequest<WaitForContext> r;
+  ASSERT_TRUE(r.start());
+  r.client->close();
+  const tether::Cause why = r.handler.ended.get_future().get();
   EXPECT_EQ(why.code(), tether::http::errc::client_disconnected);
-  auto entry = log.wait_for(1);
+  auto entry = r.log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
   EXPECT_EQ(entry->cause_code, tether::http::errc::client_disconnected);
@@ -122,31 +118,23 @@ TEST(HttpCoroutine, RouteDeadlineEndsTheCoroutineWith504) {
   WaitForContext handler;
   server.route("GET", "/wait", std::ref(handler), {.timeout = 20ms});
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/wait"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 504);
+  auto res = get_once(server.port(), "/wait");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 504);
   EXPECT_EQ(handler.ended.get_future().get().code(), tether::errc::deadline_exceeded);
 }
 
 TEST(HttpCoroutine, ShutdownCancelsTheCoroutineWithServerShutdown) {
-  AccessLogSink log;
-  Server server(tether::background(), options_with(log));
-  WaitForContext handler;
-  server.route("GET", "/wait", std::ref(handler));
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/wait"));
-  handler.started.get_future().wait();
+  tether_test::StartedRequest<WaitForContext> r;
+  ASSERT_TRUE(r.start());
   auto [grace, stop] = tether::with_cancel(tether::background());
   stop();  // no grace: cancel at once
-  EXPECT_EQ(server.shutdown(grace), tether::errc::canceled);
-  EXPECT_EQ(handler.ended.get_future().get().code(), tether::http::errc::server_shutdown);
-  auto entry = log.wait_for(1);
+  EXPECT_EQ(r.server.shutdown(grace), tether::errc::canceled);
+  EXPECT_EQ(r.handler.ended.get_future().get().code(), tether::http::errc::server_shutdown);
+  auto entry = r.log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
-  EXPECT_TRUE(c.wait_closed());
+  EXPECT_TRUE(r.client->wait_closed());
 }
 
 TEST(HttpCoroutine, ACoroutineThatThrowsGets500AndItsMessageGoesToTheLog) {
@@ -158,12 +146,12 @@ TEST(HttpCoroutine, ACoroutineThatThrowsGets500AndItsMessageGoesToTheLog) {
                  throw std::runtime_error("secret detail");
                });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/throw"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 500);
-  EXPECT_EQ(res->find("secret detail"), std::string::npos);
+  auto res = get_once(server.port(), "/throw");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 500);
+  EXPECT_EQ(res.body.find("secret detail"), std::string::npos) << res.body;
+  for (const auto& [name, value] : res.headers)
+    EXPECT_EQ(value.find("secret detail"), std::string::npos) << name;
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->error, "secret detail");
@@ -189,14 +177,14 @@ TEST(HttpCoroutine, RunBlockingKeepsTheIoThreadFreeAndPassesTheContext) {
     co_return Response::text(200, "ok");
   });
   server.start();
-  RawSocket slow(server.port());
-  slow.send(tether_test::get_request("/db"));
+  auto slow = RawConnection::connect(server.port());
+  slow.send_all(format_get("/db", {}, Connection::keep_alive));
   blocking_started.get_future().wait();
-  RawSocket health(server.port());  // the only I/O thread still serves
-  health.send(tether_test::get_request("/healthz"));
+  auto health = RawConnection::connect(server.port());  // the only I/O thread still serves
+  health.send_all(format_get("/healthz", {}, Connection::keep_alive));
   auto res = health.read_response(10s);
-  ASSERT_TRUE(res) << "the blocking call held the I/O thread";
-  EXPECT_EQ(tether_test::status_of(*res), 200);
+  ASSERT_TRUE(res.complete) << "the blocking call held the I/O thread: " << res.error;
+  EXPECT_EQ(res.status, 200);
   slow.close();  // the disconnect reaches the blocking call through its context
   auto entry = log.wait_for(2);
   ASSERT_TRUE(entry);
@@ -243,28 +231,26 @@ TEST(HttpCoroutine, HealthzAnswersWhileEveryWorkerIsBusy) {
     co_return Response::text(200, "ok");
   });
   server.start();
-  std::vector<std::unique_ptr<RawSocket>> busy;
+  std::vector<std::unique_ptr<RawConnection>> busy;
   for (int i = 0; i < 3; ++i) {  // two on the workers, one queued behind them
-    busy.push_back(std::make_unique<RawSocket>(server.port()));
-    busy.back()->send(tether_test::get_request("/busy"));
+    busy.push_back(std::make_unique<RawConnection>(RawConnection::connect(server.port())));
+    busy.back()->send_all(format_get("/busy", {}, Connection::keep_alive));
   }
   ASSERT_TRUE(gate.wait_started(2));
-  RawSocket health(server.port());
-  health.send(tether_test::get_request("/healthz"));
-  auto res = health.read_response(10s);
+  auto res = get_once(server.port(), "/healthz", {}, 10s);
   int busy_when_answered = 0;
   {
     std::lock_guard lock(gate.mu);
     busy_when_answered = gate.started;
   }
   gate.release();
-  ASSERT_TRUE(res) << "/healthz queued behind the busy workers";
-  EXPECT_EQ(tether_test::status_of(*res), 200);
+  ASSERT_TRUE(res.complete) << "/healthz queued behind the busy workers: " << res.error;
+  EXPECT_EQ(res.status, 200);
   EXPECT_EQ(busy_when_answered, 2) << "a third blocking handler ran: a worker was free";
   for (auto& c : busy) {
     auto r = c->read_response();
-    ASSERT_TRUE(r);
-    EXPECT_EQ(tether_test::status_of(*r), 200);
+    ASSERT_TRUE(r.complete) << r.error;
+    EXPECT_EQ(r.status, 200);
   }
 }
 
@@ -325,12 +311,11 @@ TEST(HttpCoroutine, TwoThousandSlowRequestsOnTwoIoThreadsOneHangUpCancelsOnlyIts
   });
   server.start();
 
-  std::vector<std::unique_ptr<RawSocket>> clients;
+  std::vector<std::unique_ptr<RawConnection>> clients;
   clients.reserve(kRequests);
   for (int i = 0; i < kRequests; ++i) {
-    clients.push_back(std::make_unique<RawSocket>(server.port()));
-    ASSERT_TRUE(clients.back()->connected()) << "client " << i;
-    clients.back()->send(tether_test::get_request("/slow/" + std::to_string(i)));
+    clients.push_back(std::make_unique<RawConnection>(RawConnection::connect(server.port())));
+    clients.back()->send_all(format_get("/slow/" + std::to_string(i), {}, Connection::keep_alive));
   }
   ASSERT_TRUE(slow.wait([&] { return slow.started == kRequests; }))
       << slow.started << " of " << kRequests << " requests started";
@@ -350,11 +335,9 @@ TEST(HttpCoroutine, TwoThousandSlowRequestsOnTwoIoThreadsOneHangUpCancelsOnlyIts
     EXPECT_EQ(others, 0) << "a hang-up cancelled other requests";
   }
 
-  RawSocket health(server.port());
-  health.send(tether_test::get_request("/healthz"));
-  auto res = health.read_response(10s);
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
+  auto res = get_once(server.port(), "/healthz", {}, 10s);
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
 
   auto [grace, stop] = tether::with_cancel(tether::background());
   stop();

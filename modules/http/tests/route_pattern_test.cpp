@@ -5,16 +5,18 @@
 #include <stdexcept>
 #include <string>
 
-#include "raw_socket.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 
 namespace {
 
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
-using tether_test::RawSocket;
 
 // tether-vet: ignore[context-ignored] a route handler: the server imposes the signature
 Response echo_values(const tether::Context&, const Request& r) {
@@ -29,11 +31,12 @@ struct Answer {
 };
 
 Answer get(const Server& server, const std::string& target, const char* method = "GET") {
-  RawSocket c(server.port());
-  c.send(std::string(method) + " " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  auto c = RawConnection::connect(server.port());
+  c.send_all(std::string(method) + " " + target +
+             " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   auto res = c.read_response();
-  if (!res) return {};
-  return {tether_test::status_of(*res), tether_test::body_of(*res)};
+  if (!res.complete) return {};
+  return {res.status, res.body};
 }
 
 TEST(HttpRoutePattern, WildcardSegmentIsReadWithPathValue) {

@@ -5,25 +5,30 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "access_log_sink.hpp"
-#include "raw_socket.hpp"
+#include "started_request.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 #include "tether/propagation.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::get_once;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
 using tether_test::options_with;
-using tether_test::RawSocket;
 
 constexpr const char* kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -46,7 +51,10 @@ struct BlockingHandler {
     finished.set_value({ctx.err(), why.message(), why.code(), std::chrono::steady_clock::now()});
     return Response::text(200, "finished");
   }
+  Response operator()(const tether::Context& ctx, const Request&) { return (*this)(ctx); }
 };
+
+using BlockedRequest = tether_test::StartedRequest<BlockingHandler>;
 
 TEST(HttpServer, ServesRouteAndEchoesTraceInSameTrace) {
   AccessLogSink log;
@@ -58,15 +66,12 @@ TEST(HttpServer, ServesRouteAndEchoesTraceInSameTrace) {
     return Response::text(200, "hello " + std::string(r.query()));
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/hello?name=x",
-                                  std::string("traceparent: ") + kTraceparent + "\r\n"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
-  EXPECT_EQ(tether_test::body_of(*res), "hello name=x");
+  auto res = get_once(server.port(), "/hello?name=x", {{"traceparent", kTraceparent}});
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "hello name=x");
   EXPECT_EQ(seen_trace.get_future().get(), "4bf92f3577b34da6a3ce929d0e0e4736");
-  auto echoed = tether::parse_traceparent(tether_test::header_of(*res, "traceparent"));
+  auto echoed = tether::parse_traceparent(res.header("traceparent").value_or(""));
   ASSERT_TRUE(echoed);
   EXPECT_EQ(echoed->trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_NE(echoed->span_id_hex(), "00f067aa0ba902b7");  // the server's own span
@@ -82,15 +87,15 @@ TEST(HttpServer, UnknownPathIs404AndWrongMethodIs405) {
   server.route("GET", "/only-get",
                [](const tether::Context&, const Request&) { return Response::text(200, "ok"); });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/nowhere"));
+  auto c = RawConnection::connect(server.port());
+  c.send_all(format_get("/nowhere", {}, Connection::keep_alive));
   auto missing = c.read_response();
-  ASSERT_TRUE(missing);
-  EXPECT_EQ(tether_test::status_of(*missing), 404);
-  c.send("POST /only-get HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_TRUE(missing.complete) << missing.error;
+  EXPECT_EQ(missing.status, 404);
+  c.send_all("POST /only-get HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   auto wrong = c.read_response();
-  ASSERT_TRUE(wrong);
-  EXPECT_EQ(tether_test::status_of(*wrong), 405);
+  ASSERT_TRUE(wrong.complete) << wrong.error;
+  EXPECT_EQ(wrong.status, 405);
 }
 
 TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
@@ -100,12 +105,12 @@ TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
     return Response::text(200, std::string(r.query()));
   });
   server.start();
-  RawSocket c(server.port());
+  auto c = RawConnection::connect(server.port());
   for (int i = 0; i < 3; ++i) {
-    c.send(tether_test::get_request("/n?" + std::to_string(i)));
+    c.send_all(format_get("/n?" + std::to_string(i), {}, Connection::keep_alive));
     auto res = c.read_response();
-    ASSERT_TRUE(res);
-    EXPECT_EQ(tether_test::body_of(*res), std::to_string(i));
+    ASSERT_TRUE(res.complete) << res.error;
+    EXPECT_EQ(res.body, std::to_string(i));
   }
 }
 
@@ -127,46 +132,40 @@ TEST(HttpServer, TheServerOwnsContentLengthConnectionAndTransferEncoding) {
     return Response::text(204, "dropped");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/framed"));
+  auto c = RawConnection::connect(server.port());
+  c.send_all(format_get("/framed", {}, Connection::keep_alive));
   auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::header_of(*res, "Content-Length"), "3");
-  EXPECT_EQ(tether_test::header_of(*res, "Transfer-Encoding"), "");
-  EXPECT_EQ(tether_test::header_of(*res, "Connection"), "");  // HTTP/1.1 keep-alive
-  EXPECT_EQ(tether_test::header_of(*res, "X-Kept"), "yes");
-  EXPECT_EQ(tether_test::body_of(*res), "abc");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.header("Content-Length").value_or(""), "3");
+  EXPECT_EQ(res.header("Transfer-Encoding").value_or(""), "");
+  EXPECT_EQ(res.header("Connection").value_or(""), "");  // HTTP/1.1 keep-alive
+  EXPECT_EQ(res.header("X-Kept").value_or(""), "yes");
+  EXPECT_EQ(res.body, "abc");
 
   // 204: neither body nor Content-Length; the connection stays usable.
-  c.send(tether_test::get_request("/no-content"));
+  c.send_all(format_get("/no-content", {}, Connection::keep_alive));
   res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 204);
-  EXPECT_EQ(res->find("Content-Length"), std::string::npos) << *res;
-  EXPECT_EQ(tether_test::body_of(*res), "");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 204);
+  EXPECT_EQ(res.header("Content-Length"), std::nullopt);
+  EXPECT_EQ(res.body, "");
 
   // HEAD: the GET's Content-Length, no body; then the connection closes as asked.
-  c.send("HEAD /framed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  const std::string head = c.read_until_closed();
-  EXPECT_EQ(tether_test::status_of(head), 200) << head;
-  EXPECT_EQ(tether_test::header_of(head, "Content-Length"), "3");
-  EXPECT_EQ(tether_test::header_of(head, "Connection"), "close");
-  EXPECT_EQ(tether_test::body_of(head), "") << "a response to HEAD carries no body";
+  c.send_all("HEAD /framed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto head = c.read_response(10s, tether::harness::Body::none);
+  ASSERT_TRUE(head.complete) << head.error;
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("Content-Length"), "3");
+  EXPECT_EQ(head.header("Connection"), "close");
+  EXPECT_EQ(c.read_until_closed(), "") << "a response to HEAD carries no body";
 }
 
 TEST(HttpServer, ClientDisconnectCancelsHandlerContext) {
-  AccessLogSink log;
-  Server server(tether::background(), options_with(log));
-  BlockingHandler handler;
-  server.route("GET", "/block",
-               [&](const tether::Context& ctx, const Request&) { return handler(ctx); });
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/block"));
-  ASSERT_EQ(handler.started.get_future().wait_for(10s), std::future_status::ready);
+  BlockedRequest r;
+  ASSERT_TRUE(r.start());
   const auto closed_at = std::chrono::steady_clock::now();
-  c.close();
-  auto outcome = handler.finished.get_future();
+  r.client->close();
+  auto outcome = r.handler.finished.get_future();
   ASSERT_EQ(outcome.wait_for(10s), std::future_status::ready);
   Outcome o = outcome.get();
   const auto delay = std::chrono::duration<double, std::milli>(o.at - closed_at);
@@ -176,7 +175,7 @@ TEST(HttpServer, ClientDisconnectCancelsHandlerContext) {
   EXPECT_EQ(o.cause_code, tether::http::errc::client_disconnected);
   EXPECT_EQ(o.cause_code, std::errc::operation_canceled);
   EXPECT_LT(delay, 2s);
-  auto entry = log.wait_for(1);
+  auto entry = r.log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
   EXPECT_EQ(entry->cause, "client disconnected");
@@ -184,17 +183,10 @@ TEST(HttpServer, ClientDisconnectCancelsHandlerContext) {
 }
 
 TEST(HttpServer, ClientResetCancelsHandlerContext) {
-  AccessLogSink log;
-  Server server(tether::background(), options_with(log));
-  BlockingHandler handler;
-  server.route("GET", "/block",
-               [&](const tether::Context& ctx, const Request&) { return handler(ctx); });
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/block"));
-  ASSERT_EQ(handler.started.get_future().wait_for(10s), std::future_status::ready);
-  c.reset();
-  auto outcome = handler.finished.get_future();
+  BlockedRequest r;
+  ASSERT_TRUE(r.start());
+  r.client->reset();
+  auto outcome = r.handler.finished.get_future();
   ASSERT_EQ(outcome.wait_for(10s), std::future_status::ready);
   Outcome o = outcome.get();
   EXPECT_EQ(o.err, tether::errc::canceled);
@@ -218,22 +210,22 @@ TEST(HttpServer, PipelinedRequestDoesNotCancelTheFirst) {
     return Response::text(200, "second");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/first"));
+  auto c = RawConnection::connect(server.port());
+  c.send_all(format_get("/first", {}, Connection::keep_alive));
   ASSERT_EQ(first_started.get_future().wait_for(10s), std::future_status::ready);
   // The first handler is running and the watch read is outstanding: these bytes reach it.
-  c.send(tether_test::get_request("/second"));
+  c.send_all(format_get("/second", {}, Connection::keep_alive));
   // The server answers nothing before the first handler returns; give the watch time to
   // see the pipelined bytes (a read that must NOT cancel), then release the handler.
-  EXPECT_FALSE(c.read_response(200ms));
+  EXPECT_FALSE(c.read_response(200ms).complete);
   release_first.set_value();
   auto r1 = c.read_response();
   auto r2 = c.read_response();
-  ASSERT_TRUE(r1);
-  ASSERT_TRUE(r2);
+  ASSERT_TRUE(r1.complete) << r1.error;
+  ASSERT_TRUE(r2.complete) << r2.error;
   EXPECT_FALSE(first_err.get_future().get());
-  EXPECT_EQ(tether_test::body_of(*r1), "first");
-  EXPECT_EQ(tether_test::body_of(*r2), "second");
+  EXPECT_EQ(r1.body, "first");
+  EXPECT_EQ(r2.body, "second");
 }
 
 TEST(HttpServer, RouteTimeoutAnswers504AndHandlerSeesDeadlineExceeded) {
@@ -244,11 +236,9 @@ TEST(HttpServer, RouteTimeoutAnswers504AndHandlerSeesDeadlineExceeded) {
                [&](const tether::Context& ctx, const Request&) { return handler(ctx); },
                {.timeout = 100ms});
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/slow"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 504);
+  auto res = get_once(server.port(), "/slow");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 504);
   EXPECT_EQ(handler.finished.get_future().get().err, tether::errc::deadline_exceeded);
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
@@ -257,20 +247,13 @@ TEST(HttpServer, RouteTimeoutAnswers504AndHandlerSeesDeadlineExceeded) {
 }
 
 TEST(HttpServer, BaseContextCancelCancelsRequests) {
-  AccessLogSink log;
   auto [base, cancel_base] = tether::with_cancel_cause(tether::background());
-  Server server(base, options_with(log));
-  BlockingHandler handler;
-  server.route("GET", "/block",
-               [&](const tether::Context& ctx, const Request&) { return handler(ctx); });
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/block"));
-  ASSERT_EQ(handler.started.get_future().wait_for(10s), std::future_status::ready);
+  BlockedRequest r(base);
+  ASSERT_TRUE(r.start());
   cancel_base(tether::Cause("maintenance"));
-  EXPECT_EQ(handler.finished.get_future().get().cause, "maintenance");
-  EXPECT_TRUE(c.wait_closed());  // nothing written for a cancelled request
-  auto entry = log.wait_for(1);
+  EXPECT_EQ(r.handler.finished.get_future().get().cause, "maintenance");
+  EXPECT_TRUE(r.client->wait_closed());  // nothing written for a cancelled request
+  auto entry = r.log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
 }
@@ -282,11 +265,9 @@ TEST(HttpServer, HandlerExceptionAnswers500) {
     throw std::runtime_error("boom");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/throw"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 500);
+  auto res = get_once(server.port(), "/throw");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 500);
 }
 
 TEST(HttpServer, HandlerStatusOutsideHttpRangeAnswers500) {
@@ -296,18 +277,15 @@ TEST(HttpServer, HandlerStatusOutsideHttpRangeAnswers500) {
     return Response::text(1234, "not a status");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/weird"));
-  auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 500);
+  auto res = get_once(server.port(), "/weird");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 500);
 }
 
 // Polls until a connection attempt is refused (the acceptor is closed); bounded.
 bool wait_until_refused(std::uint16_t port) {
   for (int i = 0; i < 5000; ++i) {
-    RawSocket probe(port);
-    if (!probe.connected()) return true;
+    if (!RawConnection::try_connect(port)) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
@@ -326,8 +304,8 @@ TEST(HttpServer, ShutdownFinishesInFlightRequestsAndRefusesNewConnections) {
   });
   server.start();
   const auto port = server.port();
-  RawSocket c(port);
-  c.send(tether_test::get_request("/work"));
+  auto c = RawConnection::connect(port);
+  c.send_all(format_get("/work", {}, Connection::keep_alive));
   ASSERT_EQ(started.get_future().wait_for(10s), std::future_status::ready);
 
   auto [grace, stop_grace] = tether::with_timeout(tether::background(), 20s);
@@ -335,32 +313,25 @@ TEST(HttpServer, ShutdownFinishesInFlightRequestsAndRefusesNewConnections) {
   EXPECT_TRUE(wait_until_refused(port));
   release.set_value();
   auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(tether_test::status_of(*res), 200);
-  EXPECT_EQ(tether_test::header_of(*res, "Connection"), "close");
+  ASSERT_TRUE(res.complete) << res.error;
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.header("Connection").value_or(""), "close");
   ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
   EXPECT_FALSE(result.get());
 }
 
 TEST(HttpServer, ShutdownCancelsStragglersWhenGraceEnds) {
-  AccessLogSink log;
-  Server server(tether::background(), options_with(log));
-  BlockingHandler handler;
-  server.route("GET", "/stuck",
-               [&](const tether::Context& ctx, const Request&) { return handler(ctx); });
-  server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/stuck"));
-  ASSERT_EQ(handler.started.get_future().wait_for(10s), std::future_status::ready);
+  BlockedRequest r;
+  ASSERT_TRUE(r.start());
   auto [grace, stop_grace] = tether::with_timeout(tether::background(), 100ms);
-  EXPECT_EQ(server.shutdown(grace), tether::errc::deadline_exceeded);
-  Outcome o = handler.finished.get_future().get();
+  EXPECT_EQ(r.server.shutdown(grace), tether::errc::deadline_exceeded);
+  Outcome o = r.handler.finished.get_future().get();
   EXPECT_EQ(o.err, tether::errc::canceled);
   EXPECT_EQ(o.cause, "server shutdown");
   EXPECT_EQ(o.cause_code, tether::http::errc::server_shutdown);
-  EXPECT_TRUE(c.wait_closed());
-  EXPECT_FALSE(c.read_response(0ms));  // nothing was written
-  auto entry = log.wait_for(1);
+  EXPECT_TRUE(r.client->wait_closed());
+  EXPECT_FALSE(r.client->read_response(0ms).complete);  // nothing was written
+  auto entry = r.log.wait_for(1);
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->status, 499);
   EXPECT_EQ(entry->cause, "server shutdown");
@@ -373,9 +344,9 @@ TEST(HttpServer, ShutdownClosesIdleKeepAliveConnections) {
   server.route("GET", "/",
                [](const tether::Context&, const Request&) { return Response::text(200, "ok"); });
   server.start();
-  RawSocket c(server.port());
-  c.send(tether_test::get_request("/"));
-  ASSERT_TRUE(c.read_response());
+  auto c = RawConnection::connect(server.port());
+  c.send_all(format_get("/", {}, Connection::keep_alive));
+  ASSERT_TRUE(c.read_response().complete);
   auto [grace, stop_grace] = tether::with_timeout(tether::background(), 10s);
   EXPECT_FALSE(server.shutdown(grace));
   EXPECT_TRUE(c.wait_closed());

@@ -4,10 +4,6 @@
 // hand-off: randomized traffic (pipelining, large responses, disconnects, deadlines,
 // exceptions, closing connections), shutdown and the idle timeout after such a response.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -25,24 +21,27 @@
 #include <vector>
 
 #include "access_log_sink.hpp"
-#include "raw_socket.hpp"
 #include "tether/context.hpp"
+#include "tether/harness/raw_http.hpp"
 #include "tether/http.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using tether::harness::Connection;
+using tether::harness::format_get;
+using tether::harness::RawConnection;
 using tether::http::Request;
 using tether::http::Response;
 using tether::http::Server;
 using tether::http::ServerOptions;
 using tether_test::AccessLogSink;
-using tether_test::body_of;
-using tether_test::get_request;
-using tether_test::header_of;
 using tether_test::options_with;
-using tether_test::RawSocket;
-using tether_test::status_of;
+
+// GET `target` on a keep-alive connection (requests pipeline).
+std::string get(const std::string& target) {
+  return format_get(target, {}, Connection::keep_alive);
+}
 
 // Larger than the socket's send buffer can ever grow (net.ipv4.tcp_wmem's maximum is 4 MB
 // by default): the worker's send() stops part way (EAGAIN) and the I/O thread writes the rest.
@@ -121,10 +120,10 @@ void add_routes(Server& server, Holds& holds) {
 std::size_t random_client(std::uint16_t port, Holds& holds, unsigned seed, int steps) {
   std::mt19937 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-  std::unique_ptr<RawSocket> c;
+  std::unique_ptr<RawConnection> c;
   std::size_t requests = 0;
   for (int step = 0; step < steps; ++step) {
-    if (!c) c = std::make_unique<RawSocket>(port);
+    if (!c) c = std::make_unique<RawConnection>(RawConnection::connect(port));
     const std::string id = std::to_string(seed) + "-" + std::to_string(step);
     switch (pick(7)) {
       case 0:
@@ -132,37 +131,33 @@ std::size_t random_client(std::uint16_t port, Holds& holds, unsigned seed, int s
         const int n = 1 + pick(3);
         std::string batch;
         for (int i = 0; i < n; ++i)
-          batch += get_request("/echo?id=" + id + "." + std::to_string(i) +
-                               "&yield=" + std::to_string(pick(2)) +
-                               (pick(3) == 0 ? "&pad=" + std::to_string(64 + pick(3000)) : ""));
-        c->send(batch);
+          batch +=
+              get("/echo?id=" + id + "." + std::to_string(i) + "&yield=" + std::to_string(pick(2)) +
+                  (pick(3) == 0 ? "&pad=" + std::to_string(64 + pick(3000)) : ""));
+        c->send_all(batch);
         for (int i = 0; i < n; ++i) {
           auto r = c->read_response();
-          EXPECT_TRUE(r) << id;
-          if (!r) return requests;
-          EXPECT_EQ(status_of(*r), 200) << id;
-          EXPECT_EQ(body_of(*r).rfind("id=" + id + "." + std::to_string(i) + ";", 0), 0u) << id;
+          EXPECT_TRUE(r.complete) << id << ": " << r.error;
+          if (!r.complete) return requests;
+          EXPECT_EQ(r.status, 200) << id;
+          EXPECT_EQ(r.body.rfind("id=" + id + "." + std::to_string(i) + ";", 0), 0u) << id;
         }
         requests += static_cast<std::size_t>(n);
         break;
       }
       case 2: {  // a response that may not fit the send buffer, then one more request
-        auto big = std::make_unique<RawSocket>(port);
-        big->send(get_request("/echo?id=" + id + "&pad=300000") + get_request("/echo?id=x"));
+        auto big = std::make_unique<RawConnection>(RawConnection::connect(port));
+        big->send_all(get("/echo?id=" + id + "&pad=300000") + get("/echo?id=x"));
         auto r1 = big->read_response();
         auto r2 = big->read_response();
-        EXPECT_TRUE(r1 && r2) << id;
-        if (r1) {
-          EXPECT_EQ(body_of(*r1).size(), 300000u) << id;
-        }
-        if (r2) {
-          EXPECT_EQ(body_of(*r2), "id=x;") << id;
-        }
+        EXPECT_TRUE(r1.complete && r2.complete) << id << ": " << r1.error << r2.error;
+        EXPECT_EQ(r1.body.size(), 300000u) << id;
+        EXPECT_EQ(r2.body, "id=x;") << id;
         requests += 2;
         break;
       }
       case 3: {  // a hang-up (FIN or reset) while the handler runs
-        c->send(get_request("/hold?id=" + id));
+        c->send_all(get("/hold?id=" + id));
         EXPECT_TRUE(holds.wait_started(id)) << id;
         if (pick(2) == 0) {
           c->close();
@@ -178,30 +173,28 @@ std::size_t random_client(std::uint16_t port, Holds& holds, unsigned seed, int s
         const int kind = pick(3);
         const char* path[] = {"/throw", "/late", "/empty"};
         const int want[] = {500, 504, 204};
-        c->send(get_request(path[kind]));
+        c->send_all(get(path[kind]));
         auto r = c->read_response();
-        EXPECT_TRUE(r) << id;
-        if (!r) return requests;
-        EXPECT_EQ(status_of(*r), want[kind]) << id;
+        EXPECT_TRUE(r.complete) << id << ": " << r.error;
+        if (!r.complete) return requests;
+        EXPECT_EQ(r.status, want[kind]) << id;
         requests += 1;
         break;
       }
       case 5: {  // the client asks to close: the I/O thread writes "Connection: close"
-        c->send(get_request("/echo?id=" + id, "Connection: close\r\n"));
+        c->send_all(format_get("/echo?id=" + id));
         auto r = c->read_response();
-        EXPECT_TRUE(r) << id;
-        if (r) {
-          EXPECT_EQ(header_of(*r, "Connection"), "close") << id;
-        }
+        EXPECT_TRUE(r.complete) << id << ": " << r.error;
+        EXPECT_EQ(r.header("Connection"), "close") << id;
         EXPECT_TRUE(c->wait_closed()) << id;
         c.reset();
         requests += 1;
         break;
       }
       default: {  // a request, then EOF right after reading the response
-        c->send(get_request("/echo?id=" + id));
+        c->send_all(get("/echo?id=" + id));
         auto r = c->read_response();
-        EXPECT_TRUE(r) << id;
+        EXPECT_TRUE(r.complete) << id << ": " << r.error;
         c.reset();
         requests += 1;
         break;
@@ -247,11 +240,11 @@ TEST(HttpWorkerHandoff, ShutdownClosesAConnectionWhoseResponseTheWorkerWrote) {
   Holds holds;
   add_routes(server, holds);
   server.start();
-  RawSocket idle(server.port());
-  idle.send(get_request("/echo?id=idle"));
-  ASSERT_TRUE(idle.read_response());
-  RawSocket busy(server.port());
-  busy.send(get_request("/hold?id=busy"));
+  auto idle = RawConnection::connect(server.port());
+  idle.send_all(get("/echo?id=idle"));
+  ASSERT_TRUE(idle.read_response().complete);
+  auto busy = RawConnection::connect(server.port());
+  busy.send_all(get("/hold?id=busy"));
   ASSERT_TRUE(holds.wait_started("busy"));
 
   auto [grace, stop] = tether::with_timeout(tether::background(), 200ms);
@@ -274,11 +267,11 @@ TEST(HttpWorkerHandoff, IdleTimeoutCountsFromTheResponseTheWorkerWrote) {
     return Response::text(200, "slow");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(get_request("/slow"));
+  auto c = RawConnection::connect(server.port());
+  c.send_all(get("/slow"));
   auto r = c.read_response();
-  ASSERT_TRUE(r);
-  EXPECT_EQ(body_of(*r), "slow");
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(r.body, "slow");
   EXPECT_TRUE(c.wait_closed());  // and then the idle connection times out
   auto entry = log.wait_for(1);
   ASSERT_TRUE(entry);
@@ -296,11 +289,9 @@ TEST(HttpWorkerHandoff, RequestContextEndsOnceTheWorkerWroteTheResponse) {
     return Response::text(200, "kept");
   });
   server.start();
-  RawSocket c(server.port());
-  c.send(get_request("/keep"));
-  auto r = c.read_response();
-  ASSERT_TRUE(r);
-  EXPECT_EQ(status_of(*r), 200);
+  auto r = tether::harness::get_once(server.port(), "/keep");
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(r.status, 200);
   tether::Context ctx = seen.get_future().get();
   EXPECT_TRUE(ctx.done().wait_for(10s));
   EXPECT_EQ(ctx.err(), tether::errc::canceled);
@@ -310,55 +301,6 @@ TEST(HttpWorkerHandoff, RequestContextEndsOnceTheWorkerWroteTheResponse) {
   EXPECT_EQ(entry->cause, "");
 }
 
-// A blocking client that reads large responses in large reads (RawSocket reads 4 KB at a
-// time and would take seconds over megabytes under the sanitizers).
-class BulkClient {
- public:
-  explicit BulkClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    timeval timeout{10, 0};  // every read is bounded
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~BulkClient() { ::close(fd_); }
-  BulkClient(const BulkClient&) = delete;
-  BulkClient& operator=(const BulkClient&) = delete;
-
-  bool connected() const { return connected_; }
-  bool send(const std::string& data) {
-    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
-  }
-  // The body of the next response (Content-Length framed); nullopt on EOF, error or timeout.
-  std::optional<std::string> read_body() {
-    std::size_t end = 0;
-    while ((end = input_.find("\r\n\r\n")) == std::string::npos)
-      if (!fill()) return std::nullopt;
-    const auto cl = input_.find("Content-Length: ");
-    if (cl == std::string::npos || cl > end) return std::nullopt;
-    const std::size_t size = std::stoul(input_.substr(cl + 16));
-    while (input_.size() < end + 4 + size)
-      if (!fill()) return std::nullopt;
-    std::string body = input_.substr(end + 4, size);
-    input_.erase(0, end + 4 + size);
-    return body;
-  }
-
- private:
-  bool fill() {
-    char buf[1 << 16];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    input_.append(buf, static_cast<std::size_t>(n));
-    return true;
-  }
-  int fd_;
-  bool connected_ = false;
-  std::string input_;
-};
-
 // A response the socket does not take at once: the worker sends what fits and the I/O
 // thread writes the rest; the connection then serves the next request.
 TEST(HttpWorkerHandoff, ResponseLargerThanTheSocketTakesIsWrittenWhole) {
@@ -367,17 +309,16 @@ TEST(HttpWorkerHandoff, ResponseLargerThanTheSocketTakesIsWrittenWhole) {
   Holds holds;
   add_routes(server, holds);
   server.start();
-  BulkClient c(server.port());
-  ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.send(get_request("/echo?id=big&pad=" + std::to_string(kLargerThanASendBuffer))));
-  auto big = c.read_body();
-  ASSERT_TRUE(big);
-  EXPECT_EQ(big->size(), kLargerThanASendBuffer);
-  EXPECT_EQ(big->rfind("id=big;", 0), 0u);
-  ASSERT_TRUE(c.send(get_request("/echo?id=next")));
-  auto next = c.read_body();
-  ASSERT_TRUE(next);
-  EXPECT_EQ(*next, "id=next;");
+  auto c = RawConnection::connect(server.port());
+  c.send_all(get("/echo?id=big&pad=" + std::to_string(kLargerThanASendBuffer)));
+  auto big = c.read_response();
+  ASSERT_TRUE(big.complete) << big.error;
+  EXPECT_EQ(big.body.size(), kLargerThanASendBuffer);
+  EXPECT_EQ(big.body.rfind("id=big;", 0), 0u);
+  c.send_all(get("/echo?id=next"));
+  auto next = c.read_response();
+  ASSERT_TRUE(next.complete) << next.error;
+  EXPECT_EQ(next.body, "id=next;");
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "tether/sql/pool.hpp"
+
 namespace tether::pg {
 namespace {
 
@@ -757,30 +759,16 @@ void Connection::remember_statement_timeout(const Context& ctx, const InFlight& 
 
 // ---- Pool ---------------------------------------------------------------------------------
 
-struct Lease::State {
+// The slots, idle connections and waiting are tether::sql::PoolSlots'.
+struct Pool::State final : sql::PoolSlots<Connection> {
   std::string conninfo;
   std::size_t max_connections;
   Connection::Options options;
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::unique_ptr<Connection>> idle;  // under mu
-  std::size_t open = 0;                           // under mu: idle + leased + connecting
-  bool closed = false;                            // under mu
-
-  // Takes a connection back: keeps it if healthy or settling (acquire settles it before
-  // handing it out), else drops it and frees its slot.
-  void give_back(std::unique_ptr<Connection> conn) noexcept {
-    std::unique_lock lock(mu);
-    if (!closed && (conn->healthy() || (conn->settling() && conn->is_open()))) {
-      idle.push_back(std::move(conn));
-    } else {
-      --open;
-      lock.unlock();
-      conn.reset();  // closes outside the lock
-      lock.lock();
-    }
-    cv.notify_one();
+  // A connection coming back stays if healthy or settling (acquire settles it before
+  // handing it out).
+  bool reusable(Connection& conn) noexcept override {
+    return conn.healthy() || (conn.settling() && conn.is_open());
   }
 
   // One pass over the idle connections, newest first, with `lock` held (released while a
@@ -830,51 +818,21 @@ struct Lease::State {
   }
 };
 
-Lease& Lease::operator=(Lease&& other) noexcept {
-  if (this != &other) {
-    release();
-    pool_ = std::move(other.pool_);
-    conn_ = std::move(other.conn_);
-  }
-  return *this;
-}
-
-void Lease::release() noexcept {
-  if (conn_ && pool_) pool_->give_back(std::move(conn_));
-  conn_.reset();
-  pool_.reset();
-}
-
-Pool::Pool(Options options) : state_(std::make_shared<Lease::State>()) {
+Pool::Pool(Options options) : state_(std::make_shared<State>()) {
   state_->conninfo = std::move(options.conninfo);
   state_->max_connections = std::max<std::size_t>(1, options.max_connections);
   state_->options = options.connection;
 }
 
-Pool::~Pool() {
-  std::vector<std::unique_ptr<Connection>> idle;
-  {
-    std::lock_guard lock(state_->mu);
-    state_->closed = true;
-    state_->open -= state_->idle.size();
-    idle.swap(state_->idle);
-  }
-  state_->cv.notify_all();
-}
+Pool::~Pool() { state_->close(); }  // the idle connections close here, outside the lock
 
-std::size_t Pool::open_count() const {
-  std::lock_guard lock(state_->mu);
-  return state_->open;
-}
+std::size_t Pool::open_count() const { return state_->open_count(); }
 
-std::size_t Pool::idle_count() const {
-  std::lock_guard lock(state_->mu);
-  return state_->idle.size();
-}
+std::size_t Pool::idle_count() const { return state_->idle_count(); }
 
 Result<Lease> Pool::acquire(const Context& ctx) {
-  const std::shared_ptr<Lease::State> state = state_;
-  Lease::State& s = *state;
+  const std::shared_ptr<Pool::State> state = state_;
+  Pool::State& s = *state;
   Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
   bool armed = false;
   std::unique_lock lock(s.mu);
@@ -904,31 +862,16 @@ Result<Lease> Pool::acquire(const Context& ctx) {
       lock.lock();
       return finish(std::move(opened));
     }
-    if (!armed) {
-      armed = true;
-      lock.unlock();
-      // Notifying under the lock: a waiter checks ctx.err() under it, so no wakeup is lost.
-      wake = after_func(ctx, [state] {
-        std::lock_guard l(state->mu);
-        state->cv.notify_all();
-      });
-      lock.lock();
-      continue;
-    }
-    s.cv.wait(lock);
+    State::wait(ctx, state, lock, wake, armed);
   }
 }
 
 // Connects for a slot acquire() reserved (s.open counts it); frees the slot on failure.
 Result<Lease> Pool::open_new(const Context& ctx) {
-  Lease::State& s = *state_;
+  Pool::State& s = *state_;
   auto conn = Connection::connect(ctx, s.conninfo, s.options);
   if (conn) return Lease(state_, std::make_unique<Connection>(std::move(*conn)));
-  {
-    std::lock_guard lock(s.mu);
-    --s.open;
-  }
-  s.cv.notify_one();
+  s.free_slot();
   return conn.error();
 }
 

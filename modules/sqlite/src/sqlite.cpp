@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 
+#include "tether/sql/pool.hpp"
+
 namespace tether::sqlite {
 namespace {
 
@@ -461,77 +463,32 @@ Result<void> Connection::run(const Context& ctx, std::string_view sql,
 
 // ---- Pool ---------------------------------------------------------------------------------
 
-struct Lease::State {
+// The slots, idle connections and waiting are tether::sql::PoolSlots'.
+struct Pool::State final : sql::PoolSlots<Connection> {
   Pool::Options options;
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::unique_ptr<Connection>> idle;  // under mu
-  std::size_t open = 0;                           // under mu: idle + leased + opening
-  bool closed = false;                            // under mu: the Pool is destroyed
-
-  // Takes a connection back: rolled back out of any transaction it was left in, kept if
-  // it is open and idle, else dropped (its slot freed).
-  void give_back(std::unique_ptr<Connection> conn) noexcept {
-    if (conn->in_transaction()) (void)conn->exec(tether::background(), "ROLLBACK");
-    const bool reusable = conn->is_open() && !conn->in_transaction();
-    std::unique_lock lock(mu);
-    if (!closed && reusable) {
-      idle.push_back(std::move(conn));
-    } else {
-      --open;
-      lock.unlock();
-      conn.reset();  // closes outside the lock
-      lock.lock();
-    }
-    cv.notify_one();
+  // A connection coming back is rolled back out of any transaction it was left in; it
+  // stays if it is then open and outside a transaction.
+  bool reusable(Connection& conn) noexcept override {
+    if (conn.in_transaction()) (void)conn.exec(tether::background(), "ROLLBACK");
+    return conn.is_open() && !conn.in_transaction();
   }
 };
 
-Lease& Lease::operator=(Lease&& other) noexcept {
-  if (this != &other) {
-    release();
-    pool_ = std::move(other.pool_);
-    conn_ = std::move(other.conn_);
-  }
-  return *this;
-}
-
-void Lease::release() noexcept {
-  if (conn_ && pool_) pool_->give_back(std::move(conn_));
-  conn_.reset();
-  pool_.reset();
-}
-
-Pool::Pool(Options options) : state_(std::make_shared<Lease::State>()) {
+Pool::Pool(Options options) : state_(std::make_shared<State>()) {
   state_->options = std::move(options);
   state_->options.max_connections = std::max<std::size_t>(1, state_->options.max_connections);
 }
 
-Pool::~Pool() {
-  std::vector<std::unique_ptr<Connection>> idle;
-  {
-    std::lock_guard lock(state_->mu);
-    state_->closed = true;
-    state_->open -= state_->idle.size();
-    idle.swap(state_->idle);
-  }
-  state_->cv.notify_all();
-}  // the idle connections close here, outside the lock
+Pool::~Pool() { state_->close(); }  // the idle connections close here, outside the lock
 
-std::size_t Pool::open_count() const {
-  std::lock_guard lock(state_->mu);
-  return state_->open;
-}
+std::size_t Pool::open_count() const { return state_->open_count(); }
 
-std::size_t Pool::idle_count() const {
-  std::lock_guard lock(state_->mu);
-  return state_->idle.size();
-}
+std::size_t Pool::idle_count() const { return state_->idle_count(); }
 
 Result<Lease> Pool::acquire(const Context& ctx) {
-  const std::shared_ptr<Lease::State> state = state_;
-  Lease::State& s = *state;
+  const std::shared_ptr<Pool::State> state = state_;
+  Pool::State& s = *state;
   Registration wake;  // wakes the wait below when ctx ends; armed before the first wait
   bool armed = false;
   std::unique_lock lock(s.mu);
@@ -549,17 +506,7 @@ Result<Lease> Pool::acquire(const Context& ctx) {
       wake.stop_and_wait();
       return open_new();  // opening a file does not wait on ctx (see Connection::open)
     }
-    if (!armed) {
-      armed = true;
-      lock.unlock();  // after_func may run the callback at once, on this thread
-      wake = after_func(ctx, [state] {
-        std::lock_guard l(state->mu);  // a waiter checks ctx.err() under it: no lost wakeup
-        state->cv.notify_all();
-      });
-      lock.lock();
-      continue;
-    }
-    s.cv.wait(lock);
+    State::wait(ctx, state, lock, wake, armed);
   }
   const bool closed = s.closed;
   const std::size_t max = s.options.max_connections;
@@ -573,16 +520,12 @@ Result<Lease> Pool::acquire(const Context& ctx) {
 // Opens a connection for a slot acquire() reserved (s.open counts it); frees the slot if
 // opening or on_open fails.
 Result<Lease> Pool::open_new() {
-  Lease::State& s = *state_;
+  Pool::State& s = *state_;
   auto opened = Connection::open(s.options.path, s.options.flags);
   Result<void> ready;
   if (opened && s.options.on_open) ready = s.options.on_open(*opened);
   if (opened && ready) return Lease(state_, std::make_unique<Connection>(std::move(*opened)));
-  {
-    std::lock_guard lock(s.mu);
-    --s.open;
-  }
-  s.cv.notify_one();
+  s.free_slot();
   if (!opened) return opened.error();
   return ready.error();
 }

@@ -75,6 +75,7 @@
 #include "tether/context.hpp"
 #include "tether/result.hpp"
 #include "tether/sql.hpp"
+#include "tether/sql/lease.hpp"
 
 namespace tether::pg {
 
@@ -225,32 +226,10 @@ class Connection {
 
 class Pool;
 
-/// A connection borrowed from a Pool; returns it when destroyed (or discards it if it is
-/// not healthy). Move-only; use it like a pointer to Connection.
-class Lease {
- public:
-  Lease() noexcept = default;
-  Lease(Lease&& other) noexcept = default;
-  Lease& operator=(Lease&& other) noexcept;
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  ~Lease() { release(); }
-
-  Connection& operator*() const noexcept { return *conn_; }
-  Connection* operator->() const noexcept { return conn_.get(); }
-  explicit operator bool() const noexcept { return conn_ != nullptr; }
-  /// Returns the connection to the pool now (or closes it if it is not healthy).
-  void release() noexcept;
-
-  struct State;
-
- private:
-  friend class Pool;
-  Lease(std::shared_ptr<State> pool, std::unique_ptr<Connection> conn) noexcept
-      : pool_(std::move(pool)), conn_(std::move(conn)) {}
-  std::shared_ptr<State> pool_;
-  std::unique_ptr<Connection> conn_;
-};
+/// A connection borrowed from a Pool; gives it back when destroyed (see Pool for what
+/// happens to it then). Move-only; use it like a pointer to Connection
+/// (<tether/sql/lease.hpp>).
+using Lease = sql::Lease<Connection, Pool>;
 
 /// A bounded pool of connections to one server. Thread-safe.
 ///
@@ -289,7 +268,8 @@ class Pool {
 
  private:
   Result<Lease> open_new(const Context& ctx);
-  std::shared_ptr<Lease::State> state_;
+  struct State;  // the idle connections; the LeaseOwner its leases give back to
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace tether::pg

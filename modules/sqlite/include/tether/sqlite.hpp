@@ -72,6 +72,7 @@
 #include "tether/context.hpp"
 #include "tether/result.hpp"
 #include "tether/sql.hpp"
+#include "tether/sql/lease.hpp"
 
 namespace tether::sqlite {
 
@@ -218,32 +219,10 @@ class Connection {
 
 class Pool;
 
-/// A connection borrowed from a Pool; gives it back when destroyed. Move-only; use it like
-/// a pointer to Connection.
-class Lease {
- public:
-  Lease() noexcept = default;
-  Lease(Lease&& other) noexcept = default;
-  Lease& operator=(Lease&& other) noexcept;
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  ~Lease() { release(); }
-
-  Connection& operator*() const noexcept { return *conn_; }
-  Connection* operator->() const noexcept { return conn_.get(); }
-  explicit operator bool() const noexcept { return conn_ != nullptr; }
-  /// Gives the connection back to the pool now (see Pool for what happens to it).
-  void release() noexcept;
-
-  struct State;
-
- private:
-  friend class Pool;
-  Lease(std::shared_ptr<State> pool, std::unique_ptr<Connection> conn) noexcept
-      : pool_(std::move(pool)), conn_(std::move(conn)) {}
-  std::shared_ptr<State> pool_;
-  std::unique_ptr<Connection> conn_;
-};
+/// A connection borrowed from a Pool; gives it back when destroyed (see Pool for what
+/// happens to it then). Move-only; use it like a pointer to Connection
+/// (<tether/sql/lease.hpp>).
+using Lease = sql::Lease<Connection, Pool>;
 
 /// A bounded pool of connections to one database file. A Connection is used by one thread
 /// at a time and opening one costs more than a short query; a Pool keeps the idle ones.
@@ -298,7 +277,8 @@ class Pool {
 
  private:
   Result<Lease> open_new();
-  std::shared_ptr<Lease::State> state_;
+  struct State;  // the idle connections; the LeaseOwner its leases give back to
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace tether::sqlite
