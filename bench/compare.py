@@ -56,9 +56,11 @@ RATIO_TARGETS = [
     (r"DeepValueSameGoRoutine/depth=100", 0.05),
     (r"TimeoutsCancel/order=\w+/n=1000000", 0.5),
 ]
-# Targets that must hold in every round, not only for the medians: the ratio of round r is
-# tether's run r ÷ Go's run r (bench/run.sh runs both back to back in each round).
-EVERY_ROUND = [r"CommonParentCancel", r"CancelTree/.*"]
+# A ratio target is judged on the median of the rounds (issue 13: "report medians"; a run
+# must meet its targets, and so must the next run). The worst single round (tether's run r ÷
+# Go's run r, measured back to back) is shown beside the median, for information: before
+# 2026-11-30 evening CommonParentCancel and CancelTree were judged on it, a rule stricter than
+# the issue's that a host slowing down for one side of one round decided.
 # Old loads files only (no others-cpu column): a time target is judged only if the 1-minute
 # load average stayed at or below this many runnable threads per CPU (2 CPUs: 1.2).
 LOAD_LIMIT_PER_CPU = 0.6
@@ -239,8 +241,8 @@ def time_verdict(ok, load, load_limit):
 
 
 def worst_round_ratio(name, g, t):
-    """For EVERY_ROUND targets: the highest tether ÷ Go ratio of a single round, else None."""
-    if not any(re.fullmatch(p, name) for p in EVERY_ROUND) or not g or not t:
+    """The highest tether ÷ Go ratio of a single round (shown, not judged), else None."""
+    if ratio_target(name) is None or not g or not t:
         return None
     pairs = list(zip(g.get("runs_ns") or [], t.get("runs_ns") or []))
     return max((tr / gr for gr, tr in pairs if gr), default=None)
@@ -281,15 +283,11 @@ def build_rows(go, tether, loads, load_limit):
         limit = ratio_target(name)
         if limit is not None:
             row["target"] = f"ratio ≤ {limit:g}"
-            worst = worst_round_ratio(name, g, t)
-            if worst is not None:
-                row["target"] += ", every round"
-                row["worst_round_ratio"] = worst
+            row["worst_round_ratio"] = worst_round_ratio(name, g, t)
             if row["ratio"] is None:
                 row["verdict"] = "NO DATA"
             else:
-                ok = row["ratio"] <= limit and (worst is None or worst <= limit)
-                row["verdict"] = time_verdict(ok, row["load"], load_limit)
+                row["verdict"] = time_verdict(row["ratio"] <= limit, row["load"], load_limit)
 
         if family == "DerivedContext":
             # Allocations do not depend on the load: judged whatever it was.
@@ -445,7 +443,7 @@ def table(rows):
         go_ns, tether_ns = fmt_ns(r["go_ns_per_op"]), fmt_ns(r["tether_ns_per_op"])
         ratio = fmt_ratio(r["ratio"])
         if r.get("worst_round_ratio") is not None:
-            ratio += f" (≤ {fmt_ratio(r['worst_round_ratio'])})"
+            ratio += f" (worst round {fmt_ratio(r['worst_round_ratio'])})"
         if r.get("resident_MB") is not None:
             tether_ns = f"{r['resident_MB']:.1f} MB"
         if r.get("tether_growth") is not None:

@@ -12,9 +12,10 @@ Two things spoil a side-by-side figure without showing in the benchmark's own ou
 * A slower host. A virtual machine's host can slow every vCPU down (a busy neighbour on the
   same physical core, a lower clock) with nothing to see in /proc/stat: in one quiet run both
   Go and tether ran a family at half their usual speed. When TETHER_HOST_SPEED_PROBE names
-  the probe (bench/host_speed.cpp, target tether_host_speed), `start` and `stop` run it, and
-  the window's slowdown is the slower of the two probes ÷ TETHER_HOST_SPEED_REF, the
-  calibration the script took once at its start (`calibrate`: the fastest of five probes).
+  the probe (bench/host_speed.cpp, target tether_host_speed: the time of a fixed CPU job and
+  of a fixed walk through memory), `start` and `stop` run it, and the window's slowdown is
+  the largest of its figures ÷ TETHER_HOST_SPEED_REF, the calibration the script took once
+  at its start (`calibrate`: the fastest of five probes, figure by figure).
 
     export TETHER_HOST_SPEED_PROBE=build-bench/bench/tether_host_speed
     export TETHER_HOST_SPEED_REF=$(python3 bench/quiet.py calibrate)
@@ -70,37 +71,41 @@ def load1():
 
 
 def probe(repetitions=5):
-    """The host-speed probe's time in microseconds (smaller is faster), or None when
-    TETHER_HOST_SPEED_PROBE is not set. A failing probe is an error, not a quiet host."""
+    """The host-speed probe's times in microseconds (smaller is faster; tether_host_speed
+    prints two: CPU and memory), or None when TETHER_HOST_SPEED_PROBE is not set. A failing
+    probe is an error, not a quiet host."""
     path = os.environ.get("TETHER_HOST_SPEED_PROBE")
     if not path:
         return None
     out = subprocess.run([path, str(repetitions)], check=True, capture_output=True,
                          text=True).stdout
-    return float(out.split()[0])
+    return [float(x) for x in out.split()]
 
 
 def calibrate():
-    """The run's reference speed: the fastest of five probes."""
+    """The run's reference speed: the fastest of five probes, each of its figures."""
     speeds = [probe() for _ in range(5)]
     if None in speeds:
         raise SystemExit("quiet.py calibrate: set TETHER_HOST_SPEED_PROBE to tether_host_speed")
-    return min(speeds)
+    return [min(figures) for figures in zip(*speeds)]
 
 
 def start(pid):
     """The window's token. The probe runs first, so that its CPU is not in the window."""
     speed = probe()
     return (f"{pid}:{time.monotonic():.6f}:{busy_ticks()}:{own_ticks(pid)}:{load1():.2f}:"
-            f"{'-' if speed is None else speed}")
+            f"{'-' if speed is None else ','.join(map(str, speed))}")
 
 
-def slowdown(speeds):
-    """The slowest probe of a window ÷ the calibration (TETHER_HOST_SPEED_REF), or None."""
+def slowdown(probes):
+    """How much slower the host ran in a window's probes than at the calibration
+    (TETHER_HOST_SPEED_REF, comma-separated like the probe's figures): the largest ratio of
+    any figure of any probe, or None without a probe."""
     ref = os.environ.get("TETHER_HOST_SPEED_REF")
-    if None in speeds or not ref:
+    if None in probes or not ref:
         return None
-    return max(speeds) / float(ref)
+    ref = [float(x) for x in ref.split(",")]
+    return max(p / r for figures in probes for p, r in zip(figures, ref))
 
 
 def measure(token):
@@ -110,9 +115,9 @@ def measure(token):
     hz = os.sysconf("SC_CLK_TCK")
     others = (busy_ticks() - int(busy0)) - (own_ticks(int(pid)) - int(own0))
     load_after = load1()
-    speeds = [None if speed0 == "-" else float(speed0), probe()]
+    before = None if speed0 == "-" else [float(x) for x in speed0.split(",")]
     return (max(others, 0) / hz / max(seconds, 1e-3), float(load0), load_after, seconds,
-            slowdown(speeds))
+            slowdown([before, probe()]))
 
 
 def window_is_quiet(window):
@@ -132,7 +137,7 @@ def main(argv):
         print(f"{others:.3f} {before:.2f} {after:.2f} {'-' if slow is None else f'{slow:.3f}'}")
         return 0
     if len(argv) == 2 and argv[1] == "calibrate":
-        print(f"{calibrate():.1f}")
+        print(",".join(f"{x:.1f}" for x in calibrate()))
         return 0
     if len(argv) >= 3 and argv[1] == "judge":
         quiet = all(window_is_quiet(w) for w in argv[2:])

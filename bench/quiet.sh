@@ -17,7 +17,7 @@ quiet_calibrate() {
   export TETHER_HOST_SPEED_PROBE="$1/bench/tether_host_speed"
   TETHER_HOST_SPEED_REF=$(python3 bench/quiet.py calibrate)
   export TETHER_HOST_SPEED_REF
-  echo "== host speed: $TETHER_HOST_SPEED_REF us per probe (bench/host_speed.cpp)"
+  echo "== host speed: $TETHER_HOST_SPEED_REF us per probe (CPU,memory; bench/host_speed.cpp)"
 }
 
 quiet_window() { python3 bench/quiet.py start $$; }
