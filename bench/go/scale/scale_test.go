@@ -1,13 +1,14 @@
 // Package scale holds the Go halves of the side-by-side benchmarks that Go's own suite does
-// not have: cancelling many live timeouts in either order, and the scale rows
-// of fan-out cancel, chain cancel and live timeouts. Their C++ halves, with the same names
-// and workloads, are in bench/scale.cpp; `make bench` (bench/run.sh) builds this package
-// offline, in GOPATH mode, from Go's standard library only:
+// not have: cancelling many live timeouts in either order, the scale rows of fan-out
+// cancel, chain cancel and live timeouts, and CommonParentCancel's floor (its divisions
+// without the contexts). Their C++ halves, with the same names and workloads, are in
+// bench/scale.cpp and (the floor) bench/go_suite.cpp; `make bench` (bench/run.sh) builds
+// this package offline, in GOPATH mode, from Go's standard library only:
 //
 //	GO111MODULE=off go test -c -o scale.test ./bench/go/scale
 //
-// One operation is one whole batch of n (building it is not timed: b.StopTimer);
-// bench/compare.py divides ns/op by n to give the cost per context.
+// In the scale families one operation is one whole batch of n (building it is not timed:
+// b.StopTimer); bench/compare.py divides ns/op by n to give the cost per context.
 package scale
 
 import (
@@ -116,6 +117,27 @@ func BenchmarkScaleChain(b *testing.B) {
 				b.Fatal("ScaleChain: the leaf is not cancelled after cancel() returned")
 			}
 			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkCommonParentCancelFloor: Go's BenchmarkCommonParentCancel (src/context/
+// benchmark_test.go) without the contexts: its 200 dependent divisions per operation, on
+// GOMAXPROCS goroutines. CommonParentCancel's time above this floor is what Go's contexts
+// cost; the same floor measured in C++ (bench/go_suite.cpp) is tether's. Both sides' floors
+// in one run show that the floor is the same work in both languages, and bound the ratio
+// CommonParentCancel can reach: tether's floor ÷ Go's CommonParentCancel, were tether's
+// contexts free.
+func BenchmarkCommonParentCancelFloor(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		x := 0
+		for pb.Next() {
+			for i := 0; i < 100; i++ {
+				x /= x + 1
+			}
+			for i := 0; i < 100; i++ {
+				x /= x + 1
+			}
 		}
 	})
 }
