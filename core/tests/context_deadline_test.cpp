@@ -432,6 +432,34 @@ TEST(Deadline, CancellingTheEarliestFirstLeavesExactlyTheRestArmedAndInOrder) {
   EXPECT_EQ(clock.pending_timers(), 0u);
 }
 
+TEST(Deadline, DroppingTheCancelledFrontKeepsLaterCancelsAndArmsRight) {
+  // A sorted heap cancelled oldest first: compaction drops the cancelled front without
+  // rewriting the kept nodes' positions (Shard::drop_disarmed_prefix). Every later arm,
+  // cancel and compaction must still find the right entries: 1000 timeouts, 1..800
+  // cancelled (the front dropped at 750); then 300 earlier deadlines armed in front of the
+  // rest (sifted up through it), most of them and 801..900 cancelled (a second compaction,
+  // of an unsorted heap this time).
+  ManualClock clock;
+  NumberedTimeouts late(1000);
+  for (int i = 1; i <= 800; ++i) late.cancel_and_drop(i);
+  EXPECT_EQ(clock.pending_timers(), 200u);
+  NumberedTimeouts early(300);
+  std::vector<int> early_expected;
+  for (int i = 1; i <= 300; ++i) {
+    if (i % 10 == 0) {
+      early_expected.push_back(i);
+    } else {
+      early.cancel_and_drop(i);
+    }
+  }
+  for (int i = 801; i <= 900; ++i) late.cancel_and_drop(i);
+  EXPECT_EQ(clock.pending_timers(), 100u + early_expected.size());
+  clock.advance(2s);
+  EXPECT_EQ(early.fired, early_expected);
+  EXPECT_EQ(late.fired, numbers(901, 1000));
+  EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
 TEST(Deadline, CompactingAHeapBuiltOutOfOrderKeepsExactlyTheRestArmedAndInOrder) {
   // Created in shuffled order (the heap is not sorted), 800 of 1000 cancelled in another
   // shuffled order: the compaction at three quarters must rebuild the heap order.
