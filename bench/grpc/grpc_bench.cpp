@@ -2,8 +2,9 @@
 //   1. unary calls/s: tether::grpc (Dispatcher::unary + tether::grpc::call, under a context
 //      with a deadline and a trace) vs raw gRPC doing the same job by hand (callback reactor
 //      handing work to a pool, client with a deadline and a traceparent header: the same
-//      bytes on the wire) — the judged pair; and, for reference, raw gRPC without the trace
-//      header, and raw gRPC finishing inline on gRPC's thread vs Dispatcher::unary_inline;
+//      bytes on the wire; the server reading the header into the work's span) — the judged
+//      pair; and, for reference, raw gRPC without the trace header, and raw gRPC finishing
+//      inline on gRPC's thread vs Dispatcher::unary_inline;
 //   2. cancel latency: raw TryCancel → OnCancel, and → work waiting on a condvar woken by
 //      OnCancel, vs tether cancel() → the server context's after_func, and → work waiting on
 //      the server context woken (the judged pair: work woken, on both sides);
@@ -11,9 +12,11 @@
 //   4. (--instructions VARIANT N) N sequential unary calls of one variant on one client
 //      thread, counted under Callgrind (`valgrind --tool=callgrind --collect-atstart=no
 //      tether_grpc_bench --instructions adapter 2000`): instructions per call, client and
-//      server together, stable on a busy machine where wall-clock figures are not.
+//      server together, stable on a busy machine where wall-clock figures are not; with
+//      THREADS, the N calls are spread over that many client threads (for counting futex
+//      calls and context switches per call under load: counts, not times).
 // Loopback only. Usage: tether_grpc_bench [seconds per throughput round, default 1]
-//                       tether_grpc_bench --instructions VARIANT N
+//                       tether_grpc_bench --instructions VARIANT N [THREADS]
 //   VARIANT: raw (pool), adapter (Dispatcher::unary), inline (raw, on gRPC's thread),
 //            adapter-inline (Dispatcher::unary_inline), raw-traceparent (raw, the client
 //            sending a fixed traceparent: what gRPC itself spends carrying the header)
@@ -37,12 +40,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "probe.grpc.pb.h"
 #include "probe_service.hpp"
 #include "tether/grpc.hpp"
+#include "tether/propagation.hpp"
 
 using namespace std::chrono_literals;
 using tether::test::Reply;
@@ -99,6 +104,21 @@ std::atomic<Clock::time_point::rep> raw_cancel_seen{0};
 std::atomic<bool> raw_hold_started{false};
 std::atomic<Clock::time_point::rep> raw_wake_seen{0};
 
+// The trace a raw gRPC service that carries traces gives a call's work: the caller's
+// `traceparent` header, parsed, as the parent of a new span (a new root without one) —
+// what tether::grpc's ServerCall does on every call. Until 2026-11-30 the raw side sent
+// the header and never read it, so the adapter's server paid for a job the baseline
+// skipped: gRPC building client_metadata() (two allocations), the lookup, the parse and
+// the span id, about 0.9k instructions per call.
+tether::TraceContext incoming_trace(const grpc::CallbackServerContext& sc) {
+  const auto& metadata = sc.client_metadata();
+  if (auto it = metadata.find("traceparent"); it != metadata.end())
+    if (auto parent =
+            tether::parse_traceparent(std::string_view(it->second.data(), it->second.size())))
+      return parent->child();
+  return tether::TraceContext::new_root();
+}
+
 // Raw gRPC: Echo on the pool (or inline), Hold until OnCancel.
 class RawProbe final : public tether::test::Probe::CallbackService {
  public:
@@ -107,14 +127,18 @@ class RawProbe final : public tether::test::Probe::CallbackService {
                                  Reply* reply) override {
     if (inline_) {
       auto* r = sc->DefaultReactor();
+      const tether::TraceContext trace = incoming_trace(*sc);  // the work's span
       reply->set_text(req->text());
       r->Finish(grpc::Status::OK);
+      (void)trace;
       return r;
     }
     struct R final : grpc::ServerUnaryReactor {
       void OnDone() override { delete this; }
+      tether::TraceContext trace;  // the work's span
     };
     auto* r = new R;
+    r->trace = incoming_trace(*sc);
     pool_.submit([r, req, reply] {
       reply->set_text(req->text());
       r->Finish(grpc::Status::OK);
@@ -208,8 +232,10 @@ void print_latency(const char* what, const std::vector<double>& v) {
               pct(v, 1));
 }
 
-// Mode 4: N sequential calls of one variant, the only ones Callgrind counts.
-int instructions(const std::string& variant, long n) {
+// Mode 4: N calls of one variant, the only ones Callgrind counts: sequential on one client
+// thread, or spread over `threads` client threads (then `perf stat -e context-switches,
+// syscalls:sys_enter_futex` counts the wake-ups per call under the throughput rounds' load).
+int instructions(const std::string& variant, long n, int threads) {
   RawServer raw(variant == "inline");
   tether_test::TestServer adapter;
   adapter.service.record_echo = false;
@@ -240,11 +266,23 @@ int instructions(const std::string& variant, long n) {
   if (!tethered && variant != "raw" && variant != "inline" && !with_trace) return 2;
   for (int i = 0; i < 200; ++i)  // warm-up: connections, arenas, thread pools
     if (!call()) return 1;
+  std::atomic<bool> failed{false};
   CALLGRIND_START_INSTRUMENTATION;
-  for (long i = 0; i < n; ++i)
-    if (!call()) return 1;
+  if (threads <= 1) {
+    for (long i = 0; i < n; ++i)
+      if (!call()) failed = true;
+  } else {  // n calls in all, spread over `threads` client threads (the throughput rounds' shape)
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        for (long i = t; i < n; i += threads)
+          if (!call()) failed = true;
+      });
+    for (auto& t : ts) t.join();
+  }
   CALLGRIND_STOP_INSTRUMENTATION;
-  std::printf("%s: %ld calls counted\n", variant.c_str(), n);
+  if (failed) return 1;
+  std::printf("%s: %ld calls counted (%d client threads)\n", variant.c_str(), n, threads);
   adapter.shutdown();
   return 0;
 }
@@ -252,8 +290,8 @@ int instructions(const std::string& variant, long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "--instructions")
-    return instructions(argv[2], std::atol(argv[3]));
+  if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--instructions")
+    return instructions(argv[2], std::atol(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const int threads = 4, rounds = 11, samples = 101;
   std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
@@ -383,7 +421,9 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     cancel();
     done.get_future().wait();
-    seen->ctx.done().wait();
+    // Waits as the raw side does, spinning: this thread must not sleep on the server
+    // context (it did until 2026-11-30: a second waiter for the cancel to wake, and an
+    // idle CPU for the woken work to be scheduled on, which the raw side never had).
     while (at.load() == 0 || seen->woken.load() == 0) std::this_thread::yield();
     if (!(tether::cause(seen->ctx) == tether::grpc::errc::client_cancelled)) std::abort();
     tether_lat.push_back(std::chrono::duration<double, std::milli>(
@@ -417,8 +457,7 @@ int main(int argc, char** argv) {
       const auto t0 = Clock::now();
       cancel();
       done.get_future().wait();
-      hop2->ctx.done().wait();
-      while (at.load() == 0) std::this_thread::yield();
+      while (at.load() == 0) std::this_thread::yield();  // spinning, as the rows above
       hop2_lat.push_back(std::chrono::duration<double, std::milli>(
                              Clock::time_point(Clock::duration(at.load())) - t0)
                              .count());

@@ -15,6 +15,7 @@
 
 #include <cxxabi.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,9 +23,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "internal/cause_rep.hpp"
@@ -357,9 +360,11 @@ void expire(TimerNode* t) noexcept {
 // thread that allocated them and soon reused. A small per-thread list of free blocks
 // (one size, fits both kinds) makes that reuse two pointer moves instead of a malloc and
 // a free (about 140 instructions of the ~460 of with_cancel + cancel; measured by
-// `make bench-instructions`). At most kCachedBlocks per thread; the rest goes back to the
-// heap, and so does the list when its thread exits. Off under the sanitizers, so that
-// they see every allocation and free of a node.
+// `make bench-instructions`). After_func registrations small enough take the same blocks
+// (CallbackBase's operator new). At most kCachedBlocks per thread; past that, blocks go to
+// the depot in batches (for threads that allocate what others free) or back to the heap,
+// and the list goes back to the heap when its thread exits. Off under the sanitizers, so
+// that they see every allocation and free of a node.
 namespace {
 #if TETHER_TSAN || defined(__SANITIZE_ADDRESS__)
 constexpr bool kCacheNodes = false;
@@ -375,6 +380,8 @@ constexpr bool kCacheNodes = true;
 
 constexpr std::size_t kNodeBlock = std::max(sizeof(CancelNode), sizeof(TimerNode));
 constexpr std::uint32_t kCachedBlocks = 64;
+constexpr std::uint32_t kBatch = 32;       // blocks moved to or from the depot at once
+constexpr std::size_t kDepotBatches = 32;  // the depot keeps at most this many batches
 
 struct FreeBlock {
   FreeBlock* next;
@@ -384,25 +391,109 @@ struct FreeBlock {
 /// returns its blocks at thread exit and closes it to late frees.
 struct NodeCache {
   FreeBlock* head;
+  FreeBlock* spill;  // freed while the list was full: a batch for the depot, in the making
   std::uint32_t count;
+  std::uint32_t spilled;
   bool closer_registered;
   bool closed;
 };
-constinit thread_local NodeCache node_cache{nullptr, 0, false, false};
+constinit thread_local NodeCache node_cache{nullptr, nullptr, 0, 0, false, false};
+
+void delete_blocks(FreeBlock* b) noexcept {
+  while (b != nullptr) ::operator delete(static_cast<void*>(std::exchange(b, b->next)));
+}
 
 struct CacheCloser {
   bool armed = false;
   ~CacheCloser() {
     NodeCache& c = node_cache;
     c.closed = true;
-    while (FreeBlock* b = c.head) {
-      c.head = b->next;
-      ::operator delete(static_cast<void*>(b));
-    }
-    c.count = 0;
+    delete_blocks(std::exchange(c.head, nullptr));
+    delete_blocks(std::exchange(c.spill, nullptr));
+    c.count = c.spilled = 0;
   }
 };
 thread_local CacheCloser cache_closer;
+
+/// Blocks freed on one thread and allocated on another. A server's call context is made
+/// on one of gRPC's threads and freed on another, so one thread's list only fills and the
+/// other's only empties, and every such node cost a malloc and a free (docs/performance.md,
+/// "gRPC"). A thread whose list is full gathers what it frees into batches of kBatch
+/// blocks and leaves them here; a thread whose list is empty takes one: one lock per
+/// kBatch blocks. Never waited for: a busy depot (or one a fork left locked) means the
+/// heap, as without it. Leaked, as the timer service is: threads free nodes during static
+/// destruction.
+class Depot {
+ public:
+  static Depot& instance() {
+    static Depot* depot = new Depot;
+    return *depot;
+  }
+  /// Keeps `batch` (kBatch blocks); false if full or busy.
+  bool put(FreeBlock* batch) noexcept {
+    if (size_.load(std::memory_order_relaxed) >= kDepotBatches || !mu_.try_lock()) return false;
+    const bool kept = n_ < kDepotBatches;
+    if (kept) batches_[n_++] = batch;
+    size_.store(n_, std::memory_order_relaxed);
+    mu_.unlock();
+    return kept;
+  }
+  /// A batch of kBatch blocks; null if none (or busy).
+  FreeBlock* take() noexcept {
+    if (size_.load(std::memory_order_relaxed) == 0 || !mu_.try_lock()) return nullptr;
+    FreeBlock* batch = n_ > 0 ? batches_[--n_] : nullptr;
+    size_.store(n_, std::memory_order_relaxed);
+    mu_.unlock();
+    return batch;
+  }
+
+ private:
+  std::mutex mu_;
+  std::atomic<std::size_t> size_{0};  // n_, readable without the lock (a hint)
+  std::size_t n_ = 0;                 // under mu_
+  FreeBlock* batches_[kDepotBatches] = {};
+};
+
+/// The cache of this thread, ready to hold blocks (its closer registered); null once the
+/// thread is exiting.
+NodeCache* open_cache() noexcept {
+  NodeCache& c = node_cache;
+  if (c.closed) return nullptr;
+  if (!c.closer_registered) {
+    c.closer_registered = true;
+    cache_closer.armed = true;  // constructs it on this thread: its destructor runs at exit
+  }
+  return &c;
+}
+
+// The slow paths, out of line so that the two-pointer-move fast paths stay inlined
+// (unused under the sanitizers, where nothing is cached).
+[[gnu::noinline, maybe_unused]] void* allocate_cancellable_slow() {
+  if (NodeCache* c = open_cache()) {
+    if (FreeBlock* batch = Depot::instance().take()) {  // one to return, the rest kept
+      c->head = batch->next;
+      c->count = kBatch - 1;
+      return batch;
+    }
+  }
+  return ::operator new(kNodeBlock);
+}
+
+[[gnu::noinline, maybe_unused]] void free_cancellable_slow(void* p) noexcept {
+  NodeCache* c = open_cache();
+  if (c == nullptr) {
+    ::operator delete(p);
+  } else if (c->count < kCachedBlocks) {  // the thread's first free
+    c->head = ::new (p) FreeBlock{c->head};
+    ++c->count;
+  } else {  // the list is full: gather a batch for the depot
+    c->spill = ::new (p) FreeBlock{c->spill};
+    if (++c->spilled < kBatch) return;
+    FreeBlock* batch = std::exchange(c->spill, nullptr);
+    c->spilled = 0;
+    if (!Depot::instance().put(batch)) delete_blocks(batch);
+  }
+}
 
 void* allocate_cancellable() {
   if constexpr (kCacheNodes) {
@@ -412,6 +503,7 @@ void* allocate_cancellable() {
       --c.count;
       return b;
     }
+    return allocate_cancellable_slow();
   }
   return ::operator new(kNodeBlock);
 }
@@ -419,16 +511,13 @@ void* allocate_cancellable() {
 void free_cancellable(void* p) noexcept {
   if constexpr (kCacheNodes) {
     NodeCache& c = node_cache;
-    if (c.count < kCachedBlocks && !c.closed) {
-      if (!c.closer_registered) {
-        c.closer_registered = true;
-        cache_closer.armed = true;  // constructs it on this thread: its destructor runs at exit
-      }
-      auto* b = ::new (p) FreeBlock{c.head};
-      c.head = b;
+    if (c.count < kCachedBlocks && c.closer_registered && !c.closed) {
+      c.head = ::new (p) FreeBlock{c.head};
       ++c.count;
       return;
     }
+    free_cancellable_slow(p);
+    return;
   }
   ::operator delete(p);
 }
@@ -698,6 +787,18 @@ int Done::fd() const {
 // ---- after_func --------------------------------------------------------------------------
 
 namespace internal {
+void* CallbackBase::operator new(std::size_t size) {
+  return size <= kNodeBlock ? allocate_cancellable() : ::operator new(size);
+}
+
+void CallbackBase::operator delete(void* p, std::size_t size) noexcept {
+  if (size <= kNodeBlock) {
+    free_cancellable(p);
+  } else {
+    ::operator delete(p);
+  }
+}
+
 namespace {
 void release_callback(CallbackBase* cb) noexcept {
   if (cb->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {

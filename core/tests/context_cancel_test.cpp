@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <future>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -406,4 +408,51 @@ TEST(Cancel, NodesAThreadCachedAreReturnedWhenItExits) {
   const std::size_t after = heap_in_use();
   // 20 threads x 64 cached nodes x ~100 B would be ~128 KB; allow a few KB of noise.
   EXPECT_LT(after, before + 8 * 1024) << "before " << before << " B, after " << after << " B";
+}
+
+// A server makes a call's context on one thread and frees it on another: the freeing
+// thread's list fills, the making thread's stays empty. Past its 64 blocks, a thread hands
+// what it frees to a shared depot in batches of 32, and a thread whose list is empty takes
+// a batch (src/context.cpp, "memory of cancellable nodes"). The depot is LIFO and the
+// allocating thread has drained it first, so its next 32 nodes are exactly the last 32
+// the other thread freed; with plain malloc they would be new blocks.
+TEST(Cancel, NodesFreedOnOneThreadAreReusedByAnotherThroughTheDepot) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the node cache is off under the sanitizers";
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer) || \
+    __has_feature(memory_sanitizer)
+  GTEST_SKIP() << "the node cache is off under the sanitizers";
+#endif
+#endif
+  using Derived = tether::Derived<tether::ScopedCancel>;
+  auto node = [](const Derived& d) -> const void* { return tether::internal::Access::node(d.ctx); };
+  std::promise<void> drained, freed;
+  std::set<const void*> batch;      // the last 32 nodes the freeing thread freed
+  std::vector<const void*> reused;  // the allocating thread's next 32 nodes
+  BoundedThread allocator("allocate", [&] {
+    // More than the depot can hold (32 batches of 32): afterwards it is empty, and so is
+    // this thread's list.
+    std::vector<Derived> held;
+    for (int i = 0; i < 2000; ++i) held.push_back(tether::with_cancel(tether::background()));
+    drained.set_value();
+    freed.get_future().wait();
+    std::vector<Derived> more;
+    for (int i = 0; i < 32; ++i) {
+      more.push_back(tether::with_cancel(tether::background()));
+      reused.push_back(node(more.back()));
+    }
+  });
+  drained.get_future().wait();
+  BoundedThread("free", [&] {
+    std::vector<Derived> made;
+    for (int i = 0; i < 96; ++i) made.push_back(tether::with_cancel(tether::background()));
+    for (int i = 64; i < 96; ++i) batch.insert(node(made[static_cast<std::size_t>(i)]));
+    made.clear();  // in order: the first 64 fill this thread's list, the last 32 are a batch
+  }).join();
+  freed.set_value();
+  allocator.join();
+  std::size_t from_batch = 0;
+  for (const void* n : reused) from_batch += batch.count(n);
+  EXPECT_EQ(from_batch, 32u) << "the allocating thread did not reuse the other's batch";
 }

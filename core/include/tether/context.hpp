@@ -375,6 +375,17 @@ struct CallbackBase : Link {
   std::atomic<std::uint64_t> runner{0};  // hashed id of the thread running the callback
   virtual void run() noexcept = 0;
   virtual ~CallbackBase() = default;
+  // A registration small enough takes a block of the per-thread node cache (context.cpp):
+  // one registered and stopped on the same thread costs no malloc. Over-aligned ones take
+  // the heap.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size) noexcept;
+  static void* operator new(std::size_t size, std::align_val_t align) {
+    return ::operator new(size, align);
+  }
+  static void operator delete(void* p, std::size_t, std::align_val_t align) noexcept {
+    ::operator delete(p, align);
+  }
 };
 template <class F>
 struct Callback final : CallbackBase {
