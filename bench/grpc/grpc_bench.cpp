@@ -39,6 +39,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -227,6 +228,27 @@ double pct(std::vector<double> v, double p) {
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
+// The median of the paired differences a[i] - b[i] (sample i of each side, taken back to
+// back) and its 95 % bootstrap interval (2 000 resamples, a fixed seed): how far apart the
+// two sides are, and how sure the run is of it. Two p50s compared alone flip sign from run
+// to run when the sides are equal; an interval that contains 0 says the run cannot tell
+// them apart.
+struct PairedDifference {
+  double median, low, high;
+};
+PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> d(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<std::size_t> pick(0, d.size() - 1);
+  std::vector<double> medians, resample(d.size());
+  for (int r = 0; r < 2000; ++r) {
+    for (double& x : resample) x = d[pick(rng)];
+    medians.push_back(pct(resample, 0.5));
+  }
+  return {pct(d, 0.5), pct(medians, 0.025), pct(medians, 0.975)};
+}
+
 void print_latency(const char* what, const std::vector<double>& v) {
   std::printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", what, pct(v, 0), pct(v, 0.5), pct(v, 0.9),
               pct(v, 1));
@@ -293,7 +315,7 @@ int main(int argc, char** argv) {
   if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--instructions")
     return instructions(argv[2], std::atol(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
-  const int threads = 4, rounds = 11, samples = 101;
+  const int threads = 4, rounds = 11, samples = 201;
   std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
               threads, rounds, seconds);
   double load[3] = {0, 0, 0};
@@ -335,13 +357,30 @@ int main(int argc, char** argv) {
   std::vector<double> r_pool, r_pool_trace, r_inline, r_adapter, r_adapter_inline;
   throughput(threads, 0.5, [&] { return raw_call(*s_pool); });  // warm-up
   throughput(threads, 0.5, tether_call);
+  // A compared pair in one round: A B B A (B A A B in odd rounds), half a round each, so
+  // that a host speeding up or slowing down during the round, and whichever side runs
+  // first after another server, weigh on both sides alike. Each side's figure is the mean
+  // of its two halves.
+  auto abba = [&](int round, auto a, auto b, std::vector<double>& ra, std::vector<double>& rb) {
+    const double half = seconds / 2;
+    double a1, a2, b1, b2;
+    if (round % 2 == 0) {
+      a1 = throughput(threads, half, a), b1 = throughput(threads, half, b);
+      b2 = throughput(threads, half, b), a2 = throughput(threads, half, a);
+    } else {
+      b1 = throughput(threads, half, b), a1 = throughput(threads, half, a);
+      a2 = throughput(threads, half, a), b2 = throughput(threads, half, b);
+    }
+    ra.push_back((a1 + a2) / 2);
+    rb.push_back((b1 + b2) / 2);
+  };
   for (int i = 0; i < rounds; ++i) {  // interleaved, so load changes hit all alike
-    r_pool_trace.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool, true); }));
-    r_adapter.push_back(throughput(threads, seconds, tether_call));
+    abba(
+        i, [&] { return raw_call(*s_pool, true); }, tether_call, r_pool_trace, r_adapter);
     r_pool.push_back(throughput(threads, seconds, [&] { return raw_call(*s_pool); }));
-    r_inline.push_back(throughput(threads, seconds, [&] { return raw_call(*s_inline); }));
-    r_adapter_inline.push_back(
-        throughput(threads, seconds, [&] { return tether_call_to(*s_adapter_inline); }));
+    abba(
+        i, [&] { return raw_call(*s_inline); }, [&] { return tether_call_to(*s_adapter_inline); },
+        r_inline, r_adapter_inline);
   }
   auto med = [](std::vector<double> v) { return pct(std::move(v), 0.5); };
   std::printf("| unary Echo | calls/s (median of %d rounds) | min | max |\n|---|---|---|---|\n",
@@ -434,9 +473,10 @@ int main(int argc, char** argv) {
                                   .count());
     reg.stop_and_wait();
   };
-  for (int i = 0; i < samples; ++i) {  // interleaved
-    raw_sample();
+  for (int i = 0; i < samples; ++i) {  // interleaved, each side first every other time
+    if (i % 2 == 0) raw_sample();
     tether_sample(static_cast<std::size_t>(i));
+    if (i % 2 == 1) raw_sample();
   }
   {  // two hops: client → Relay (upstream) → Hold (downstream)
     tether_test::TestServer downstream, upstream;
@@ -477,6 +517,14 @@ int main(int argc, char** argv) {
   result("cancel_p50_ms_tether_after_func", pct(tether_lat, 0.5));
   result("cancel_p50_ms_tether_woken", pct(tether_wake_lat, 0.5));
   result("cancel_p50_ms_two_hops", pct(hop2_lat, 0.5));
+  const PairedDifference woken = paired_difference(tether_wake_lat, raw_wake_lat);
+  std::printf(
+      "work woken, tether - raw, paired by sample: median %+.4f ms, 95 %% interval [%+.4f, "
+      "%+.4f] ms\n",
+      woken.median, woken.low, woken.high);
+  result("cancel_woken_diff_ms", woken.median);
+  result("cancel_woken_diff_low_ms", woken.low);
+  result("cancel_woken_diff_high_ms", woken.high);
   std::printf("\n");
   for (const auto& line : results) std::printf("%s\n", line.c_str());
   if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
