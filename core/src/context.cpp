@@ -438,6 +438,8 @@ class Depot {
     mu_.unlock();
     return kept;
   }
+  /// No room for another batch (a hint, read without the lock).
+  bool full() const noexcept { return size_.load(std::memory_order_relaxed) >= kDepotBatches; }
   /// A batch of kBatch blocks; null if none (or busy).
   FreeBlock* take() noexcept {
     if (size_.load(std::memory_order_relaxed) == 0 || !mu_.try_lock()) return nullptr;
@@ -486,6 +488,12 @@ NodeCache* open_cache() noexcept {
   } else if (c->count < kCachedBlocks) {  // the thread's first free
     c->head = ::new (p) FreeBlock{c->head};
     ++c->count;
+  } else if (c->spilled == 0 && Depot::instance().full()) {
+    // Nowhere to keep it: back to the heap at once, in the order the blocks are freed. (A
+    // batch gathered only to be refused would go back newest first, and after a million
+    // frees the heap would hand the blocks out again in an order the prefetcher cannot
+    // follow: docs/performance.md, TimeoutsCancel.)
+    ::operator delete(p);
   } else {  // the list is full: gather a batch for the depot
     c->spill = ::new (p) FreeBlock{c->spill};
     if (++c->spilled < kBatch) return;
