@@ -8,6 +8,7 @@
 //   2. cancel latency: raw TryCancel → OnCancel, and → work waiting on a condvar woken by
 //      OnCancel, vs tether cancel() → the server context's after_func, and → work waiting on
 //      the server context woken (the judged pair: work woken, on both sides);
+//      Each call is held 1 ms (kHeld) before its cancel, on new, equally warmed servers.
 //   3. a two-hop chain (client → Relay → Hold): cancel → the second hop's context done.
 //   4. (--instructions VARIANT N) N sequential unary calls of one variant on one client
 //      thread, counted under Callgrind (`valgrind --tool=callgrind --collect-atstart=no
@@ -15,8 +16,11 @@
 //      server together, stable on a busy machine where wall-clock figures are not; with
 //      THREADS, the N calls are spread over that many client threads (for counting futex
 //      calls and context switches per call under load: counts, not times).
+//   5. (--cancel-matrix N) where a cancel's time goes: raw and tether clients against raw
+//      and tether servers, all four pairings, N cancels each (not part of bench/grpc/run.sh).
 // Loopback only. Usage: tether_grpc_bench [seconds per throughput round, default 1]
 //                       tether_grpc_bench --instructions VARIANT N [THREADS]
+//                       tether_grpc_bench --cancel-matrix N
 //   VARIANT: raw (pool), adapter (Dispatcher::unary), inline (raw, on gRPC's thread),
 //            adapter-inline (Dispatcher::unary_inline), raw-traceparent (raw, the client
 //            sending a fixed traceparent: what gRPC itself spends carrying the header)
@@ -39,6 +43,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -167,12 +172,12 @@ class RawProbe final : public tether::test::Probe::CallbackService {
     pool_.submit([r] {
       {
         std::unique_lock l(r->mu);
+        raw_hold_started = true;  // the work is waiting (tether's records its call when running)
         r->cv.wait(l, [r] { return r->cancelled; });
       }
       raw_wake_seen = Clock::now().time_since_epoch().count();
       r->Finish(grpc::Status::CANCELLED);
     });
-    raw_hold_started = true;
     return r;
   }
 
@@ -309,9 +314,123 @@ int instructions(const std::string& variant, long n, int threads) {
   return 0;
 }
 
+// How long a held call waits before its cancel: the cancel then finds both servers idle,
+// their work asleep, as a real cancel does. Until 2026-12-01 each side cancelled as soon as
+// it saw its call started, and the two sides saw that at different points: raw's handler
+// flagged it before its pool thread had even woken, tether's work recorded it once running.
+// The raw server was then still busy (its CPUs not yet idle) when its cancel arrived, and
+// gRPC called OnCancel 1-5 us sooner on the raw server than on tether's, before any of
+// tether's code ran (--cancel-matrix, with OnCancel timed on both servers). Held 1 ms,
+// the pairings agree within the run's 95 % interval.
+constexpr auto kHeld = 1ms;
+
+// Before the cancel samples, each side's server and channel get the same number of unary
+// calls, interleaved: until 2026-12-01 the raw side cancelled on a channel and server the
+// throughput rounds had warmed, tether's on new ones.
+void warm_up(tether::test::Probe::Stub& a, tether::test::Probe::Stub& b, const Request& req) {
+  auto calls = [&](tether::test::Probe::Stub& s) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+      ts.emplace_back([&] {
+        for (int i = 0; i < 2500; ++i) {
+          grpc::ClientContext cc;
+          cc.set_deadline(std::chrono::system_clock::now() + 10s);
+          Reply r;
+          if (!s.Echo(&cc, req, &r).ok()) std::abort();
+        }
+      });
+    for (auto& t : ts) t.join();
+  };
+  for (int round = 0; round < 2; ++round) {
+    calls(round == 0 ? a : b);
+    calls(round == 0 ? b : a);
+  }
+}
+
+// Mode 5 (--cancel-matrix N): where a cancel's time goes. Each of the four pairings of a
+// client (raw TryCancel; tether cancel() through tether::grpc::ClientCall) and a server
+// (raw reactor waking work on a pool; tether Dispatcher) cancels N held calls, the four in
+// a random order in each round; the figure is cancel → the server's work woken, and the
+// paired differences isolate the client's share and the server's.
+int cancel_matrix(int samples) {
+  RawServer raw(false);
+  tether_test::TestServer lat;
+  lat.service.record_echo = false;
+  auto s_raw = stub_for(raw.port), s_lat = stub_for(lat.port());
+  Request req;
+  req.set_text("x");
+  warm_up(*s_raw, *s_lat, req);
+  std::size_t lat_calls = 0;
+  std::vector<double> woken_ms[2][2];  // [tether client][tether server]
+  auto sample = [&](bool tether_client, bool tether_server) {
+    auto [ctx, cancel] = tether::with_cancel(tether::background());
+    std::optional<tether::grpc::ClientCall> call;
+    std::optional<grpc::ClientContext> raw_cc;
+    grpc::ClientContext* cc =
+        tether_client ? &call.emplace(ctx).client_context() : &raw_cc.emplace();
+    if (!tether_client)  // the same bytes on the wire as the adapter's
+      cc->AddMetadata("traceparent", tether::format_traceparent(tether::TraceContext::new_root()));
+    Reply r;
+    std::promise<void> done;
+    raw_wake_seen = 0;
+    raw_hold_started = false;
+    (tether_server ? *s_lat : *s_raw).async()->Hold(cc, &req, &r, [&](grpc::Status) {
+      done.set_value();
+    });
+    std::shared_ptr<tether_test::Seen> seen;
+    if (tether_server) {
+      while (lat.rec.count() <= lat_calls) std::this_thread::yield();
+      if (!(seen = lat.rec.wait_call(lat_calls++))) std::abort();
+    } else {
+      while (!raw_hold_started.load()) std::this_thread::yield();
+    }
+    std::this_thread::sleep_for(kHeld);
+    const auto t0 = Clock::now();
+    if (tether_client)
+      cancel();
+    else
+      cc->TryCancel();
+    done.get_future().wait();
+    auto woken = [&] { return tether_server ? seen->woken.load() : raw_wake_seen.load(); };
+    while (woken() == 0) std::this_thread::yield();
+    woken_ms[tether_client][tether_server].push_back(
+        std::chrono::duration<double, std::milli>(Clock::time_point(Clock::duration(woken())) - t0)
+            .count());
+  };
+  std::mt19937 rng(7);
+  for (int i = 0; i < samples; ++i) {
+    // A fixed order would favour whichever pairing follows a call on the same channel.
+    int order[4] = {0, 1, 2, 3};
+    std::shuffle(order, order + 4, rng);
+    for (int v : order) sample(v & 1, v & 2);
+  }
+  auto diff = [&](const char* what, const std::vector<double>& a, const std::vector<double>& b) {
+    const PairedDifference d = paired_difference(a, b);
+    std::printf("%s: median %+.4f ms, 95 %% interval [%+.4f, %+.4f]\n", what, d.median, d.low,
+                d.high);
+  };
+  std::printf(
+      "| cancel → work woken, %d calls each (ms) | min | p50 | p90 | max |\n"
+      "|---|---|---|---|---|\n",
+      samples);
+  print_latency("raw client → raw server", woken_ms[0][0]);
+  print_latency("tether client → raw server", woken_ms[1][0]);
+  print_latency("raw client → tether server", woken_ms[0][1]);
+  print_latency("tether client → tether server", woken_ms[1][1]);
+  diff("tether client - raw client, raw server", woken_ms[1][0], woken_ms[0][0]);
+  diff("tether client - raw client, tether server", woken_ms[1][1], woken_ms[0][1]);
+  diff("tether server - raw server, raw client", woken_ms[0][1], woken_ms[0][0]);
+  diff("tether server - raw server, tether client", woken_ms[1][1], woken_ms[1][0]);
+  diff("tether both - raw both", woken_ms[1][1], woken_ms[0][0]);
+  lat.shutdown();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--cancel-matrix")
+    return cancel_matrix(std::atoi(argv[2]));
   if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--instructions")
     return instructions(argv[2], std::atol(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
@@ -424,17 +543,23 @@ int main(int argc, char** argv) {
 
   // ---- 2. cancel latency ----------------------------------------------------------------
   std::vector<double> raw_lat, raw_wake_lat, tether_lat, tether_wake_lat, hop2_lat;
+  // New servers and channels for both sides, equally warmed (warm_up).
+  RawServer raw_cancel(false);
   tether_test::TestServer lat;
-  auto s_lat = stub_for(lat.port());
+  lat.service.record_echo = false;
+  auto s_raw_cancel = stub_for(raw_cancel.port), s_lat = stub_for(lat.port());
+  warm_up(*s_raw_cancel, *s_lat, req);
   auto raw_sample = [&] {  // raw: TryCancel → OnCancel
     raw_cancel_seen = 0;
     raw_wake_seen = 0;
     raw_hold_started = false;
     grpc::ClientContext cc;
+    cc.AddMetadata("traceparent", tether::format_traceparent(raw_trace.child()));  // as sent
     Reply r;
     std::promise<void> done;
-    s_pool->async()->Hold(&cc, &req, &r, [&](grpc::Status) { done.set_value(); });
-    while (!raw_hold_started.load()) std::this_thread::yield();  // the call is in the handler
+    s_raw_cancel->async()->Hold(&cc, &req, &r, [&](grpc::Status) { done.set_value(); });
+    while (!raw_hold_started.load()) std::this_thread::yield();  // the work is waiting
+    std::this_thread::sleep_for(kHeld);
     const auto t0 = Clock::now();
     cc.TryCancel();
     done.get_future().wait();
@@ -457,6 +582,7 @@ int main(int argc, char** argv) {
     if (!seen) std::abort();
     std::atomic<Clock::time_point::rep> at{0};
     auto reg = tether::after_func(seen->ctx, [&] { at = Clock::now().time_since_epoch().count(); });
+    std::this_thread::sleep_for(kHeld);
     const auto t0 = Clock::now();
     cancel();
     done.get_future().wait();
@@ -494,6 +620,7 @@ int main(int argc, char** argv) {
       std::atomic<Clock::time_point::rep> at{0};
       auto reg =
           tether::after_func(hop2->ctx, [&] { at = Clock::now().time_since_epoch().count(); });
+      std::this_thread::sleep_for(kHeld);
       const auto t0 = Clock::now();
       cancel();
       done.get_future().wait();

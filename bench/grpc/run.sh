@@ -13,7 +13,9 @@
 #     The judged pair runs A B B A in each round (B A A B in the next), half a round each.
 #   * cancel latency, p50 of 201 calls: raw TryCancel → OnCancel, and → the work woken by
 #     OnCancel; tether ctx cancel() → the work waiting on the server's context woken, and →
-#     an after_func on that context; a two-hop chain. Samples alternate which side goes first.
+#     an after_func on that context; a two-hop chain. Samples alternate which side goes first;
+#     each call is held 1 ms, its work asleep, before the cancel, on new servers and channels
+#     that got the same warm-up calls (bench/grpc/grpc_bench.cpp, kHeld and warm_up).
 # Targets (docs/performance.md, "gRPC"): adapter calls/s within 3 % of raw gRPC doing the same
 # job; cancel → the work waiting on the server's context woken p50 no slower than raw
 # TryCancel → the work OnCancel wakes (both sides wake a sleeping thread; the raw OnCancel
