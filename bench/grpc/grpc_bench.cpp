@@ -7,8 +7,8 @@
 //      inline on gRPC's thread vs Dispatcher::unary_inline;
 //   2. cancel latency: raw TryCancel → OnCancel, and → work waiting on a condvar woken by
 //      OnCancel, vs tether cancel() → the server context's after_func, and → work waiting on
-//      the server context woken (the judged pair: work woken, on both sides);
-//      Each call is held 1 ms (kHeld) before its cancel, on new, equally warmed servers.
+//      the server context woken (the judged pair: work woken, on both sides). Each call is held 1
+//      ms (kHeld) before its cancel, on new, equally warmed servers.
 //   3. a two-hop chain (client → Relay → Hold): cancel → the second hop's context done.
 //   4. (--instructions VARIANT N) N sequential unary calls of one variant on one client
 //      thread, counted under Callgrind (`valgrind --tool=callgrind --collect-atstart=no
@@ -320,8 +320,8 @@ int instructions(const std::string& variant, long n, int threads) {
 // flagged it before its pool thread had even woken, tether's work recorded it once running.
 // The raw server was then still busy (its CPUs not yet idle) when its cancel arrived, and
 // gRPC called OnCancel 1-5 us sooner on the raw server than on tether's, before any of
-// tether's code ran (--cancel-matrix, with OnCancel timed on both servers). Held 1 ms,
-// the pairings agree within the run's 95 % interval.
+// tether's code ran (--cancel-matrix, with a probe timing OnCancel on both servers, since removed).
+// Held 1 ms, the pairings agree within the run's 95 % interval.
 constexpr auto kHeld = 1ms;
 
 // Before the cancel samples, each side's server and channel get the same number of unary
