@@ -11,7 +11,7 @@
 #     wire); raw gRPC without the trace header, and raw gRPC finishing inline on gRPC's
 #     thread against Dispatcher::unary_inline, for reference;
 #     The judged pair runs A B B A in each round (B A A B in the next), half a round each.
-#   * cancel latency, p50 of 201 calls: raw TryCancel → OnCancel, and → the work woken by
+#   * cancel latency, p50 of 401 calls: raw TryCancel → OnCancel, and → the work woken by
 #     OnCancel; tether ctx cancel() → the work waiting on the server's context woken, and →
 #     an after_func on that context; a two-hop chain. Samples alternate which side goes first;
 #     each call is held 1 ms, its work asleep, before the cancel, on new servers and channels
