@@ -434,7 +434,7 @@ int main(int argc, char** argv) {
   if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--instructions")
     return instructions(argv[2], std::atol(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
-  const int threads = 4, rounds = 11, samples = 401;
+  const int threads = 4, rounds = 15, samples = 401;
   std::printf("tether::grpc vs raw gRPC 1.51, loopback; %d client threads, %d rounds of %.1f s\n",
               threads, rounds, seconds);
   double load[3] = {0, 0, 0};

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gRPC family: tether::grpc next to raw gRPC (Debian's 1.51) on the same machine, in the
 # same process, on loopback.
-#   bench/grpc/run.sh            full run (about 1 minute; up to 3 on a slow host)
+#   bench/grpc/run.sh            full run (about 1.5 minutes; up to 5 on a slow host)
 #   bench/grpc/run.sh --quick    short run to check that everything works; rough numbers
 # tether_grpc_bench (bench/grpc/grpc_bench.cpp) measures, in interleaved rounds so that every
 # variant sees the same load, and reports medians:
