@@ -207,6 +207,17 @@ std::unique_ptr<tether::test::Probe::Stub> stub_for(int port) {
   return tether::test::Probe::NewStub(ch);
 }
 
+// One unary Echo as a raw gRPC client does the adapter's job by hand: a deadline 10 s out
+// and, when one is given, a traceparent header.
+bool raw_echo(tether::test::Probe::Stub& s, const Request& req,
+              const std::string& traceparent = {}) {
+  grpc::ClientContext cc;
+  cc.set_deadline(std::chrono::system_clock::now() + 10s);
+  if (!traceparent.empty()) cc.AddMetadata("traceparent", traceparent);
+  Reply r;
+  return s.Echo(&cc, req, &r).ok();
+}
+
 // Calls/s of `call` from `threads` client threads over `seconds`.
 double throughput(int threads, double seconds, const std::function<bool()>& call) {
   std::atomic<bool> stop{false};
@@ -275,12 +286,9 @@ int instructions(const std::string& variant, long n, int threads) {
       tether::with_value(tether::background(), tether::trace_key, tether::TraceContext::new_root());
   const bool with_trace = variant == "raw-traceparent";
   const std::string traceparent = tether::format_traceparent(tether::TraceContext::new_root());
+  const std::string no_header;
   std::function<bool()> call = [&] {
-    grpc::ClientContext cc;
-    cc.set_deadline(std::chrono::system_clock::now() + 10s);
-    if (with_trace) cc.AddMetadata("traceparent", traceparent);
-    Reply r;
-    return stub->Echo(&cc, req, &r).ok();
+    return raw_echo(*stub, req, with_trace ? traceparent : no_header);
   };
   if (tethered)
     call = [&] {
@@ -332,12 +340,8 @@ void warm_up(tether::test::Probe::Stub& a, tether::test::Probe::Stub& b, const R
     std::vector<std::thread> ts;
     for (int t = 0; t < 4; ++t)
       ts.emplace_back([&] {
-        for (int i = 0; i < 2500; ++i) {
-          grpc::ClientContext cc;
-          cc.set_deadline(std::chrono::system_clock::now() + 10s);
-          Reply r;
-          if (!s.Echo(&cc, req, &r).ok()) std::abort();
-        }
+        for (int i = 0; i < 2500; ++i)
+          if (!raw_echo(s, req)) std::abort();
       });
     for (auto& t : ts) t.join();
   };
@@ -458,11 +462,8 @@ int main(int argc, char** argv) {
   // fresh child span per call, as the adapter sends).
   const auto raw_trace = tether::TraceContext::new_root();
   auto raw_call = [&](tether::test::Probe::Stub& s, bool with_trace = false) {
-    grpc::ClientContext cc;
-    cc.set_deadline(std::chrono::system_clock::now() + 10s);
-    if (with_trace) cc.AddMetadata("traceparent", tether::format_traceparent(raw_trace.child()));
-    Reply r;
-    return s.Echo(&cc, req, &r).ok();
+    return with_trace ? raw_echo(s, req, tether::format_traceparent(raw_trace.child()))
+                      : raw_echo(s, req);
   };
   const auto root =
       tether::with_value(tether::background(), tether::trace_key, tether::TraceContext::new_root());
