@@ -11,6 +11,7 @@
 // subtree is complete is "settled"; a canceller that loses the race to another thread
 // waits for the winner's settle, so that, as in Go, cancel() never returns before the
 // whole subtree is done.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cxxabi.h>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -254,8 +256,15 @@ void release_callback(CallbackBase* cb) noexcept;
 /// detaches every child (retaining the nodes, taking over the callbacks). If n had child
 /// nodes (kWithChildren), the caller's reference to n moves to cs.unsettled. kLost: another
 /// thread got there first.
+/// Names the calling thread for CallbackBase::runner: pthread_self(), unique among live
+/// threads and never 0. (std::hash of std::thread::id called into libstdc++'s _Hash_bytes:
+/// three more cold cache lines on every cancel, and a hash may collide.)
 std::uint64_t this_thread_tag() noexcept {
-  return std::hash<std::thread::id>{}(std::this_thread::get_id());
+  static_assert(sizeof(pthread_t) <= sizeof(std::uint64_t));
+  const pthread_t self = pthread_self();
+  std::uint64_t tag = 0;
+  std::memcpy(&tag, &self, sizeof self);
+  return tag;
 }
 
 enum class Published { kLost, kLeaf, kWithChildren };
@@ -300,7 +309,8 @@ Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_c
   if (Extras* x = n->extras.load(std::memory_order_seq_cst)) x->signal();
   if (has_child_nodes) cs.unsettled.push(n);  // the caller's reference moves there
   if (n->kind == Kind::kTimer) timer_disarm(static_cast<TimerNode*>(n));
-  release(dropped);
+  if (dropped != nullptr) [[unlikely]]
+    release(dropped);
   if (old & kObserved) [[unlikely]]
     notify(Event::kDone, n);
   return has_child_nodes ? Published::kWithChildren : Published::kLeaf;

@@ -372,7 +372,7 @@ struct CallbackBase : Link {
   std::atomic<std::uint32_t> refs{0};    // list membership + Registration handles
   std::atomic<std::uint32_t> phase{0};   // kPending, kRunning, kFinished, kStopped
   CancelNode* anchor = nullptr;          // strong (unless the never-cancelled anchor)
-  std::atomic<std::uint64_t> runner{0};  // hashed id of the thread running the callback
+  std::atomic<std::uint64_t> runner{0};  // pthread_self() of the thread running it
   virtual void run() noexcept = 0;
   virtual ~CallbackBase() = default;
   // A registration small enough takes a block of the per-thread node cache (context.cpp):
