@@ -252,10 +252,6 @@ struct Cascade {
 
 void release_callback(CallbackBase* cb) noexcept;
 
-/// Publishes `code` on n unless n is already done. Under n's lock: records the cause,
-/// detaches every child (retaining the nodes, taking over the callbacks). If n had child
-/// nodes (kWithChildren), the caller's reference to n moves to cs.unsettled. kLost: another
-/// thread got there first.
 /// Names the calling thread for CallbackBase::runner: pthread_self(), unique among live
 /// threads and never 0. (std::hash of std::thread::id called into libstdc++'s _Hash_bytes:
 /// three more cold cache lines on every cancel, and a hash may collide.)
@@ -269,6 +265,10 @@ std::uint64_t this_thread_tag() noexcept {
 
 enum class Published { kLost, kLeaf, kWithChildren };
 
+/// Publishes `code` on n unless n is already done. Under n's lock: records the cause,
+/// detaches every child (retaining the nodes, taking over the callbacks). If n had child
+/// nodes (kWithChildren), the caller's reference to n moves to cs.unsettled. kLost: another
+/// thread got there first.
 Published publish(CancelNode* n, std::uint32_t code, CauseRep* cause, bool own_cause,
                   Cascade& cs) noexcept {
   lock(n);
