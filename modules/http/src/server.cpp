@@ -570,6 +570,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // thread learns that the worker is done). All sent: logged and counted, true. Else the
   // I/O thread continues from worker_sent_ (EAGAIN: the rest async; an error: closes).
   bool write_from_worker(const Response& r) {
+    // Read before the send: once the response is out, the client may close and the I/O
+    // thread's watch cancel the context ("client disconnected") before the log is made.
+    const bool ended = static_cast<bool>(ctx_.err());
     serialize_response(out_, version_, r, true, trace_, request_.method == "HEAD");
     std::size_t sent = 0;
     int err = 0;
@@ -588,7 +591,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       worker_error_ = error_code(err, boost::system::system_category());
       return false;
     }
-    log_request(r.status);
+    log_request(r.status, ended);
     (*cancel_timer_)();  // a finished request's contexts are cancelled, as in Go, and
     (*cancel_conn_)();   // leave the server's context (release_request destroys them later)
     written_at_ = SteadyClock::now();
@@ -738,20 +741,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Logs the request and releases its contexts; the request no longer counts as in flight.
   void finish_request(int status) {
-    log_request(status);
+    log_request(status, static_cast<bool>(ctx_.err()));
     release_request();
     server_.request_done();
   }
 
   // On the I/O thread, or on the worker that wrote the response (write_from_worker).
-  void log_request(int status) {
+  // `ended`: the request's context had ended when the response was decided or written; its
+  // cause is logged then (499, 504), and not for an end that came after the write.
+  void log_request(int status, bool ended) {
     AccessLogEntry entry;
     entry.method = request_.method;
     entry.path = std::string(request_.path());
     entry.status = status;
     entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
     entry.trace_id = trace_.trace_id_hex();
-    if (ctx_.err()) {  // 499 and 504
+    if (ended) {  // 499 and 504
       const Cause why = cause(ctx_);
       entry.cause = why.message();
       entry.cause_code = why.code();
