@@ -235,7 +235,9 @@ struct AccessLogEntry {
   int status = 0;  ///< 499: cancelled (client gone or shutdown), nothing was written
   std::chrono::microseconds duration{0};
   std::string trace_id;  ///< 32 hex digits
-  std::string cause;     ///< the request context's cause when it was cancelled, else empty
+  /// The request context's cause when it had ended before its response was written (499,
+  /// 504); empty otherwise, also when the client closed right after reading the response.
+  std::string cause;
   /// The cause's code: http::errc::client_disconnected, http::errc::server_shutdown,
   /// tether::errc::deadline_exceeded (504), or whatever a parent context was cancelled with.
   std::error_code cause_code;
